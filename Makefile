@@ -1,0 +1,71 @@
+# valkey-redis — every command goes through `uv run`; targets set up what they need.
+# A fresh clone needs only Python 3.11+, pip, git and make: uv is installed on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --locked
+EX ?=
+PORT ?= 6379
+STAMP := .venv/.synced
+
+.DEFAULT_GOAL := help
+.PHONY: help setup have-uv examples test lint format coverage clean infra-up infra-down \
+        infra-status grade hint watch reset check-exercises cluster-up cluster-down \
+        cluster-status bench docs-test
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+have-uv:
+	@$(UV) --version >/dev/null 2>&1 || { \
+	  echo "uv not found: installing it with pip (one time)"; \
+	  $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv || \
+	  $(PYTHON) -m pip install --quiet --user --break-system-packages uv; }
+
+$(STAMP): pyproject.toml uv.lock | have-uv
+	$(UV) sync --locked
+	@touch $@
+
+setup: have-uv ## install uv if missing, then the locked dependencies
+	$(UV) sync --locked
+	@touch $(STAMP)
+
+examples: $(STAMP) ## run every example (embedded Valkey when none answers)
+	$(RUN) python -m valkey_redis.examples.runner
+
+example-%: $(STAMP) ## run one example, e.g. `make example-1`
+	$(RUN) python -m valkey_redis.examples.runner $*
+
+test: $(STAMP) ## run the whole test suite (fakeredis + real embedded Valkey)
+	$(RUN) pytest
+
+lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+coverage: $(STAMP) ## the test suite under coverage (fails below 90%)
+	$(RUN) coverage erase
+	$(RUN) coverage run -m pytest
+	$(RUN) coverage combine
+	$(RUN) coverage report
+
+infra-up: $(STAMP) ## start Valkey on 127.0.0.1:6379 in the background
+	$(RUN) valkey-redis infra up --port $(PORT)
+
+infra-down: $(STAMP) ## stop the Valkey started by infra-up
+	$(RUN) valkey-redis infra down --port $(PORT)
+
+infra-status: $(STAMP) ## is the local Valkey running?
+	$(RUN) valkey-redis infra status --port $(PORT)
+
+clean: ## remove caches and build artifacts (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage .coverage.* \
+	  dist build benchmarks/results
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

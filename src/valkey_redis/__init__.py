@@ -1,0 +1,19 @@
+"""valkey-redis: caching, sessions, locks and rate limiting on Valkey, safe by default.
+
+The public API is listed in ``__all__``; everything else is an implementation detail.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from valkey_redis.client import connect, describe
+
+try:
+    __version__ = version("valkey-redis")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "__version__",
+    "connect",
+    "describe",
+]

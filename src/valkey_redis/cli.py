@@ -1,0 +1,63 @@
+"""The ``valkey-redis`` command: local servers, examples, and (later) the grader.
+
+``make`` targets call this; run ``valkey-redis --help`` for the list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from valkey_redis import server
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _infra(args: argparse.Namespace) -> int:
+    actions: dict[str, Callable[[int], str]] = {
+        "up": server.daemon_start,
+        "down": server.daemon_stop,
+        "status": server.daemon_status,
+    }
+    try:
+        print(actions[args.action](args.port))
+    except server.ServerError as exc:
+        print(f"infra {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from valkey_redis.examples import runner  # noqa: PLC0415 - keep `--help` fast
+
+    return runner.main([str(n) for n in args.numbers])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="valkey-redis", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    infra = commands.add_parser("infra", help="a local Valkey daemon on 127.0.0.1")
+    infra.add_argument("action", choices=["up", "down", "status"])
+    infra.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+    infra.set_defaults(handler=_infra)
+
+    examples = commands.add_parser("examples", help="run the numbered examples")
+    examples.add_argument("numbers", nargs="*", type=int)
+    examples.set_defaults(handler=_examples)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``valkey-redis`` console script."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
