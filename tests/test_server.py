@@ -60,15 +60,16 @@ def test_embedded_starts_answers_and_stops(valkey_server: EmbeddedValkey) -> Non
 
 def test_embedded_stops_when_the_block_raises(valkey_server: EmbeddedValkey) -> None:
     """An exception inside the block still stops the server."""
-    server = EmbeddedValkey()
+    pids: list[int | None] = []
 
     def crash() -> None:
-        with server:
+        with EmbeddedValkey() as server:
+            pids.append(server.pid)
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         crash()
-    pid = server.pid
+    pid = pids[0]
     assert _wait_gone(pid)
 
 
