@@ -1,4 +1,4 @@
-"""The example runner: configured server, else embedded Valkey, else fakeredis; nothing left behind."""
+"""The example runner: configured server, else embedded Valkey, else fakeredis."""
 
 from __future__ import annotations
 
