@@ -56,6 +56,9 @@ coverage: $(STAMP) ## the test suite under coverage (fails below 90%)
 	$(RUN) coverage combine
 	$(RUN) coverage report
 
+bench: $(STAMP) ## benchmarks vs raw redis-py and peer libraries (a few minutes; docs/benchmarks.md)
+	$(RUN) --group bench python -m benchmarks.run
+
 infra-up: $(STAMP) ## start Valkey on 127.0.0.1:6379 in the background
 	$(RUN) valkey-redis infra up --port $(PORT)
 
@@ -64,6 +67,15 @@ infra-down: $(STAMP) ## stop the Valkey started by infra-up
 
 infra-status: $(STAMP) ## is the local Valkey running?
 	$(RUN) valkey-redis infra status --port $(PORT)
+
+cluster-up: $(STAMP) ## start a local Valkey Cluster (3 primaries + 3 replicas, 127.0.0.1:7000-7005)
+	$(RUN) valkey-redis cluster up
+
+cluster-down: $(STAMP) ## stop the cluster started by cluster-up
+	$(RUN) valkey-redis cluster down
+
+cluster-status: $(STAMP) ## nodes, roles and slots of the local cluster
+	$(RUN) valkey-redis cluster status
 
 clean: ## remove caches and build artifacts (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage .coverage.* \

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import fakeredis
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from valkey_redis.client import connect
+from valkey_redis.cluster import EmbeddedCluster
 from valkey_redis.server import EmbeddedValkey, binary_can_run
 
 
@@ -34,6 +36,25 @@ def real_client(valkey_server: EmbeddedValkey) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.flushall()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster() -> Iterator[EmbeddedCluster]:
+    """One local Valkey Cluster (3 primaries, a replica each) for the whole session."""
+    if not binary_can_run():
+        pytest.skip("the bundled valkey-server cannot run on this machine")
+    with EmbeddedCluster(replicas=1) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_client(valkey_cluster: EmbeddedCluster) -> Iterator[RedisCluster]:
+    """A ``RedisCluster`` client of the session's cluster, every primary flushed around the test."""
+    client = connect(valkey_cluster.url, cluster=True)
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    yield client
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
     client.close()
 
 

@@ -30,6 +30,22 @@ def _infra(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    from valkey_redis import cluster  # noqa: PLC0415 - keep `--help` fast
+
+    try:
+        if args.action == "up":
+            print(cluster.cluster_up(args.port, replicas=args.replicas))
+        elif args.action == "down":
+            print(cluster.cluster_down())
+        else:
+            print(cluster.cluster_status(port=args.port))
+    except server.ServerError as exc:
+        print(f"cluster {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _examples(args: argparse.Namespace) -> int:
     from valkey_redis.examples import runner  # noqa: PLC0415 - keep `--help` fast
 
@@ -45,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     infra.add_argument("action", choices=["up", "down", "status"])
     infra.add_argument("--port", type=int, default=server.DEFAULT_PORT)
     infra.set_defaults(handler=_infra)
+
+    clus = commands.add_parser("cluster", help="a local Valkey Cluster on 127.0.0.1:7000+")
+    clus.add_argument("action", choices=["up", "down", "status"])
+    clus.add_argument("--port", type=int, default=7000, help="first node's port")
+    clus.add_argument("--replicas", type=int, default=1, help="replicas per primary (up)")
+    clus.set_defaults(handler=_cluster)
 
     examples = commands.add_parser("examples", help="run the numbered examples")
     examples.add_argument("numbers", nargs="*", type=int)
