@@ -1,0 +1,154 @@
+"""Where the benchmarks run: the server, the clients, key names, and the machine.
+
+Use :func:`open_server` to get a URL: ``VALKEY_URL`` when it is set and answers,
+otherwise an embedded Valkey on a free port, stopped at the end. Every key a
+benchmark writes contains the run id, so :meth:`BenchContext.cleanup` removes
+exactly those keys (with SCAN) and never touches anything else on a shared server.
+
+How it fails: a server that stops answering mid-run raises
+``redis.exceptions.ConnectionError`` out of the benchmark in progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+from benchmarks.harness import CountingConnection
+from valkey_redis.client import connect, redacted
+from valkey_redis.server import EmbeddedValkey
+
+__all__ = ["BenchContext", "machine_info", "open_server"]
+
+PEERS = ("redis", "hiredis", "limits", "python-redis-lock", "cashews", "dogpile.cache")
+
+
+@contextlib.contextmanager
+def open_server(url: str | None = None) -> Iterator[tuple[str, str]]:
+    """Yield ``(url, how)``: the given or configured server if it answers, else an embedded one."""
+    candidate = url or os.environ.get("VALKEY_URL")
+    if candidate:
+        probe = connect(candidate, retries=0, socket_connect_timeout=1.0)
+        try:
+            answers = bool(probe.ping())
+        except (redis.ConnectionError, redis.TimeoutError):
+            answers = False
+        finally:
+            probe.close()
+        if answers:
+            yield candidate, f"the server at {redacted(candidate)}"
+            return
+        print(f"[bench] nothing answers at {redacted(candidate)}: using an embedded Valkey")
+    with EmbeddedValkey() as server:
+        yield server.url, f"an embedded Valkey on {server.url}"
+
+
+@dataclass
+class BenchContext:
+    """What every benchmark module gets: the URL, a shared client, names, scale.
+
+    Args:
+        url: the server's URL.
+        scale: multiplies every operation count (``--quick`` and the smoke test shrink it).
+    """
+
+    url: str
+    scale: float = 1.0
+    run_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    _clients: list[redis.Redis] = field(default_factory=list, repr=False)
+
+    def new_client(self, **kwargs: Any) -> redis.Redis:
+        """A ``connect()`` client (decode_responses, retries) whose round trips are counted."""
+        client = cast(redis.Redis, connect(self.url, connection_class=CountingConnection, **kwargs))
+        self._clients.append(client)
+        return client
+
+    @property
+    def client(self) -> redis.Redis:
+        """The client shared by raw redis-py and our helpers, so both pay the same pool."""
+        if not self._clients:
+            self.new_client()
+        return self._clients[0]
+
+    def name(self, *parts: str) -> str:
+        """A key or namespace name that contains the run id, e.g. ``bench1a2b3c4d-cache``."""
+        return "-".join((f"bench{self.run_id}", *parts))
+
+    def ops(self, count: int) -> int:
+        """``count`` scaled for this run, at least 1."""
+        return max(1, round(count * self.scale))
+
+    def cleanup(self) -> int:
+        """Delete every key of this run (SCAN, never KEYS); return how many."""
+        client = self.client
+        deleted = 0
+        batch: list[str] = []
+        for key in client.scan_iter(match=f"*bench{self.run_id}*", count=1000):
+            batch.append(cast(str, key))
+            if len(batch) >= 500:
+                deleted += client.unlink(*batch)
+                batch.clear()
+        if batch:
+            deleted += client.unlink(*batch)
+        return deleted
+
+    def close(self) -> None:
+        """Close every client this context made."""
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _memory() -> str:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info(client: redis.Redis, server: str) -> dict[str, Any]:
+    """Describe the machine, the interpreter, the libraries and the server."""
+    info = client.info("server")
+    product = (
+        f"Valkey {info['valkey_version']}"
+        if "valkey_version" in info
+        else f"Redis {info.get('redis_version', '?')}"
+    )
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": _cpu_model(),
+        "cpus_usable": usable,
+        "cpus_total": os.cpu_count(),
+        "memory": _memory(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "server": product,
+        "server_at": server,
+        "libraries": {name: _version(name) for name in PEERS},
+    }
