@@ -5,7 +5,9 @@ The public API is listed in ``__all__``; everything else is an implementation de
 
 from importlib.metadata import PackageNotFoundError, version
 
+from valkey_redis.cache import Cache, CachedFunction, CacheStats
 from valkey_redis.client import connect, describe
+from valkey_redis.serializers import JsonSerializer, PydanticSerializer, Serializer
 
 try:
     __version__ = version("valkey-redis")
@@ -13,6 +15,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Cache",
+    "CacheStats",
+    "CachedFunction",
+    "JsonSerializer",
+    "PydanticSerializer",
+    "Serializer",
     "__version__",
     "connect",
     "describe",
