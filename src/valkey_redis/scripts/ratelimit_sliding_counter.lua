@@ -1,0 +1,53 @@
+-- Sliding window counter: the previous window's count, weighted by how much of it still
+-- overlaps the sliding window, plus the current window's count. Two numbers per key.
+-- KEYS[1]  hash {index = current window number, current = units, previous = units}
+-- ARGV     limit, window (us), cost, dry ("1": report only, write nothing), now (us; "" = TIME)
+-- Returns  {allowed (0/1), remaining, reset_after (us), retry_after (us)}
+local key = KEYS[1]
+local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local dry = ARGV[4] == '1'
+local now = tonumber(ARGV[5])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local index = math.floor(now / window)
+local elapsed = now - index * window
+local state = redis.call('HMGET', key, 'index', 'current', 'previous')
+local stored = tonumber(state[1])
+local current, previous = 0, 0
+if stored == index then
+  current, previous = tonumber(state[2]), tonumber(state[3])
+elseif stored == index - 1 then
+  previous = tonumber(state[2])  -- the window rolled over: current becomes previous
+end
+
+local used = previous * (window - elapsed) / window + current
+local reset = 0
+if current > 0 then
+  reset = 2 * window - elapsed
+elseif previous > 0 then
+  reset = window - elapsed
+end
+
+if used + cost > limit then
+  local retry
+  if current + cost <= limit then
+    -- Wait for the previous window's weight to shrink enough.
+    retry = window * (1 - (limit - cost - current) / previous) - elapsed
+  else
+    -- Wait for the next window, where this window's count becomes the weighted one.
+    retry = window - elapsed + window * math.max(0, 1 - (limit - cost) / current)
+  end
+  return {0, math.max(0, math.floor(limit - used)), reset, math.max(1, math.ceil(retry))}
+end
+if dry then
+  return {1, math.floor(limit - used), reset, 0}
+end
+current = current + cost
+redis.call('HSET', key, 'index', string.format('%.0f', index), 'current', current,
+           'previous', previous)
+-- This window's count still matters until the end of the next window.
+redis.call('PEXPIRE', key, math.ceil((2 * window - elapsed) / 1000))
+return {1, math.max(0, math.floor(limit - used - cost)), 2 * window - elapsed, 0}
