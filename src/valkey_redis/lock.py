@@ -1,0 +1,335 @@
+"""A distributed lock with a lease, owner-only release, and fencing tokens.
+
+Use this when several threads, processes or machines must not run the same
+critical section at once: one invoice number issued, one job run, one cache
+rebuild. ``with Lock(client, "invoice:7", timeout=10) as lock: ...``.
+
+Not for: exactness under every failure. A lease (``timeout``) is required, so a
+crashed holder cannot block everyone forever; the price is that a holder paused
+longer than its lease (a GC pause, a slow disk, a swapped VM) wakes up believing
+it still holds the lock while someone else does. Hand ``lock.fencing_token`` to
+the resource you protect and let it reject tokens lower than the highest it has
+seen: that, not the lock alone, keeps a stale holder from writing.
+
+How it fails:
+- The lease runs out mid-hold: ``release()`` and ``extend()`` return False and
+  never touch the new holder's lock; the ``with`` block raises :class:`LockLost`
+  on exit; with ``auto_renew=True`` the ``lost`` flag turns True as soon as a
+  renewal is refused.
+- Acquiring times out (``blocking_timeout``): ``acquire()`` returns False; the
+  ``with`` block raises :class:`LockNotAcquired` naming the lock and the wait.
+- The server is unreachable: ``redis.exceptions.ConnectionError`` /
+  ``TimeoutError``; a lock never pretends to be held. When an acquire's reply is
+  lost, we ask the server whether the lock is in fact ours before giving up; if
+  even that fails, the error surfaces and any lock we did take expires with its lease.
+
+Keys: ``lock:{name}`` holds a random token per acquisition; ``lock:{name}:fence``
+counts acquisitions. Both share the hash tag, so one script touches both on
+Valkey Cluster. The counter outlives the lock (TTL ``max(1 day, 100 x timeout)``,
+refreshed on every acquire and extend): a counter that never expired would keep
+one small key per lock name forever. If an idle counter does expire, the next
+acquire seeds it from the server clock in microseconds, so tokens still increase
+(they are large numbers for that reason) unless the server clock jumps back or a
+single name sees more than a million acquisitions per second on average.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from importlib import resources
+from types import TracebackType
+from typing import Self, cast
+
+import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from valkey_redis import keys
+
+__all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
+
+_SCRIPTS = resources.files("valkey_redis") / "scripts"
+_ACQUIRE = (_SCRIPTS / "lock_acquire.lua").read_text()
+_RELEASE = (_SCRIPTS / "lock_release.lua").read_text()
+_EXTEND = (_SCRIPTS / "lock_extend.lua").read_text()
+_DAY_MS = 86_400_000
+_MAX_BACKOFF_FACTOR = 8
+
+# Whether a client's server has DELIFEQ (Valkey 9+): learnt from the first
+# release, so nobody pays an extra round trip to ask.
+_HAS_DELIFEQ: weakref.WeakKeyDictionary[object, bool] = weakref.WeakKeyDictionary()
+
+
+class LockError(RuntimeError):
+    """Base class for lock errors."""
+
+
+class LockNotAcquired(LockError):  # noqa: N818 - the name states the outcome, as in the API contract
+    """The lock could not be acquired within ``blocking_timeout``."""
+
+
+class LockLost(LockError):  # noqa: N818 - the name states the outcome
+    """The lease ran out while the lock was held; someone else may have taken it."""
+
+
+def _seconds(value: object, what: str) -> int:
+    """Validate a positive number of seconds and return whole milliseconds (>= 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        msg = f"{what} must be a positive number of seconds, not {value!r}"
+        raise ValueError(msg)
+    return max(1, round(value * 1000))
+
+
+class Lock:
+    """A lease-based lock on Valkey; see the module docstring for its guarantees.
+
+    Args:
+        client: a redis-py client (``decode_responses=True``) or cluster client.
+        name: what the lock protects, e.g. ``"invoice:7"`` (escaped into the key).
+        timeout: the lease in seconds (required: no lock lives forever).
+        blocking: wait for the lock (True) or give up at once (False).
+        blocking_timeout: seconds to wait at most; None waits as long as it takes.
+        sleep: first pause between attempts, in seconds; later pauses grow (up to
+            8x) with random jitter, and never outlast the holder's lease.
+        auto_renew: extend the lease every ``timeout / 3`` s from a background
+            thread while held; a refused renewal sets :attr:`lost` and stops.
+        prefix: key namespace.
+
+    Raises:
+        ValueError: for an empty name or a non-positive ``timeout``/``sleep``.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        name: str,
+        *,
+        timeout: float,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+        sleep: float = 0.05,
+        auto_renew: bool = False,
+        prefix: str = "lock",
+    ) -> None:
+        self.name = name
+        self.key = keys.tagged(prefix, name)
+        self.fence_key = keys.tagged(prefix, name, "fence")
+        self.timeout = timeout
+        self._lease_ms = _seconds(timeout, "timeout")
+        self._sleep_s = _seconds(sleep, "sleep") / 1000
+        if blocking_timeout is not None and (
+            isinstance(blocking_timeout, bool) or not blocking_timeout >= 0
+        ):
+            msg = f"blocking_timeout must be None or >= 0 seconds, not {blocking_timeout!r}"
+            raise ValueError(msg)
+        self.blocking = blocking
+        self.blocking_timeout = blocking_timeout
+        self.auto_renew = auto_renew
+        #: True once we learnt that the lease ran out while we believed we held it.
+        self.lost = False
+        #: Attempts made by the last ``acquire()`` (1 unless it had to wait).
+        self.attempts = 0
+        self._client = client
+        self._token: str | None = None
+        self._fencing_token: int | None = None
+        self._renewer: threading.Thread | None = None
+        self._stop_renewing = threading.Event()
+        self._acquire = client.register_script(_ACQUIRE)
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
+        # Injected in tests to check the waiting logic without real waiting.
+        self._clock = time.monotonic
+        self._pause = time.sleep
+
+    @property
+    def fencing_token(self) -> int:
+        """The fencing token of the current (or latest) acquisition.
+
+        Raises:
+            LockError: if this instance never acquired the lock.
+        """
+        if self._fencing_token is None:
+            msg = f"lock {self.name!r} has not been acquired by this instance"
+            raise LockError(msg)
+        return self._fencing_token
+
+    def _counter_ms(self, lease_ms: int) -> int:
+        return max(_DAY_MS, 100 * lease_ms)
+
+    def _try_once(self, token: str) -> tuple[bool, int]:
+        """One acquire attempt: ``(True, fencing token)`` or ``(False, holder's pttl ms)``."""
+        keys_ = [self.key, self.fence_key]
+        args: list[str | int] = [token, self._lease_ms, self._counter_ms(self._lease_ms)]
+        try:
+            reply = cast("list[int]", self._acquire(keys=keys_, args=args))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # The script may have run and only its reply been lost: ask before failing.
+            try:
+                holder, fence = cast("list[str | None]", self._client.mget(keys_))
+            except (RedisConnectionError, RedisTimeoutError) as again:
+                raise again from exc
+            if holder == token and fence is not None:
+                return True, int(fence)
+            return False, 0
+        return bool(reply[0]), int(reply[1])
+
+    def acquire(
+        self, *, blocking: bool | None = None, blocking_timeout: float | None = None
+    ) -> bool:
+        """Take the lock; True on success, False when not available in time.
+
+        Args:
+            blocking: override the instance's ``blocking``.
+            blocking_timeout: override the instance's ``blocking_timeout``.
+
+        Raises:
+            LockError: if this instance already holds the lock (release it first).
+            redis.exceptions.ConnectionError: when the server cannot be reached.
+        """
+        if self._token is not None:
+            msg = f"this Lock instance already holds {self.name!r}; release() it first"
+            raise LockError(msg)
+        blocking = self.blocking if blocking is None else blocking
+        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
+        # A fresh token per acquisition: a retried request is recognised as ours,
+        # while a second acquire() elsewhere never is.
+        token = secrets.token_hex(16)
+        start = self._clock()
+        self.attempts = 0
+        while True:
+            self.attempts += 1
+            acquired, value = self._try_once(token)
+            if acquired:
+                self._token, self._fencing_token, self.lost = token, value, False
+                if self.auto_renew:
+                    self._start_renewing()
+                return True
+            remaining = None if wait is None else start + wait - self._clock()
+            if not blocking or (remaining is not None and remaining <= 0):
+                return False
+            # Jittered backoff so waiters do not retry in lockstep, capped by the
+            # holder's remaining lease (it may expire sooner) and by our deadline.
+            ceiling = self._sleep_s * min(2 ** (self.attempts - 1), _MAX_BACKOFF_FACTOR)
+            pause = random.uniform(ceiling / 2, ceiling)
+            if value > 0:
+                pause = min(pause, value / 1000)
+            if remaining is not None:
+                pause = min(pause, remaining)
+            self._pause(max(pause, 0.001))
+
+    def release(self) -> bool:
+        """Delete the lock if it is still ours; False (and nothing deleted) otherwise.
+
+        Any thread may release: the token belongs to this instance, not a thread.
+        """
+        self._stop_renewer()
+        token, self._token = self._token, None
+        if token is None:
+            return False
+        released = self._delete_if_ours(token)
+        if not released:
+            self.lost = True
+        return released
+
+    def _delete_if_ours(self, token: str) -> bool:
+        native = _HAS_DELIFEQ.get(self._client)
+        if native is not False:
+            try:
+                execute = cast("Callable[..., object]", self._client.execute_command)
+                deleted = execute("DELIFEQ", self.key, token)
+            except (RedisConnectionError, RedisTimeoutError):
+                raise
+            except RedisError as exc:
+                text = str(exc).lower()
+                if "unknown command" not in text and "doesn't exist" not in text:
+                    raise
+                _HAS_DELIFEQ[self._client] = False
+            else:
+                _HAS_DELIFEQ[self._client] = True
+                return bool(deleted)
+        return bool(self._release(keys=[self.key], args=[token]))
+
+    def extend(self, seconds: float | None = None) -> bool:
+        """Reset the remaining lease to ``seconds`` (default: ``timeout``) if still ours.
+
+        The lease is replaced, not added to, so repeated calls cannot grow it
+        without bound. Returns False (and sets :attr:`lost`) when the lock has
+        expired or belongs to someone else; their lock is left untouched.
+        """
+        lease_ms = self._lease_ms if seconds is None else _seconds(seconds, "seconds")
+        token = self._token
+        if token is None:
+            return False
+        args: list[str | int] = [token, lease_ms, self._counter_ms(max(lease_ms, self._lease_ms))]
+        extended = bool(self._extend(keys=[self.key, self.fence_key], args=args))
+        if not extended:
+            self.lost = True
+        return extended
+
+    def locked(self) -> bool:
+        """True if anyone holds the lock right now (one EXISTS)."""
+        return bool(self._client.exists(self.key))
+
+    def owned(self) -> bool:
+        """True if this instance holds the lock right now (one GET)."""
+        return self._token is not None and self._client.get(self.key) == self._token
+
+    def _start_renewing(self) -> None:
+        self._stop_renewing.clear()
+        self._renewer = threading.Thread(
+            target=self._renew_loop, name=f"lock-renew:{self.name}", daemon=True
+        )
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        interval = self._lease_ms / 3000
+        while not self._stop_renewing.wait(interval):
+            try:
+                renewed = self.extend()
+            except RedisError:
+                renewed = False  # unreachable: assume the worst, the holder must stop
+            if not renewed:
+                self.lost = True
+                return
+
+    def _stop_renewer(self) -> None:
+        self._stop_renewing.set()
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None and renewer is not threading.current_thread():
+            renewer.join()
+
+    def __enter__(self) -> Self:
+        start = self._clock()
+        if not self.acquire():
+            waited = self._clock() - start
+            msg = (
+                f"could not acquire lock {self.name!r} within {waited:.2f}s "
+                f"(blocking_timeout={self.blocking_timeout}, attempts={self.attempts})"
+            )
+            raise LockNotAcquired(msg)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.release():
+            return
+        text = f"lock {self.name!r} expired while held: the protected work was not exclusive"
+        if exc is not None:
+            exc.add_note(text)  # do not hide the original error
+            return
+        raise LockLost(text)
+
+    def __repr__(self) -> str:
+        state = "held" if self._token is not None else "free"
+        return f"Lock({self.name!r}, timeout={self.timeout}, {state})"
