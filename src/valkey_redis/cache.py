@@ -72,6 +72,9 @@ Key = str | int
 # the value and the XFetch inputs together; payload "-" marks a cached "not found".
 _FORMAT = "c1"
 _NOT_FOUND = "-"
+# Tag sets are written just before their entry: this slack keeps them alive a little
+# longer than it, so an entry is never left without its index.
+_TAG_SLACK_MS = 5_000
 
 
 def _script(client: redis.Redis | RedisCluster, name: str) -> Script:
@@ -337,7 +340,7 @@ class Cache:
         # Index tags first: a crash in between leaves a harmless dangling member,
         # never an entry that invalidate_tags cannot find.
         for tag in tags:
-            self._tag_add(keys=[self._tag_key(tag)], args=[full, px])
+            self._tag_add(keys=[self._tag_key(tag)], args=[full, px + _TAG_SLACK_MS])
         if lock is None:
             self._client.set(full, payload, px=px)
         else:
