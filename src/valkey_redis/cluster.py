@@ -46,6 +46,7 @@ __all__ = [
     "cluster_up",
     "form_cluster",
     "slot_ranges",
+    "wait_for_agreement",
 ]
 
 SLOTS = 16384
@@ -103,15 +104,43 @@ def _topology(client: redis.Redis) -> tuple[frozenset[tuple[str, ...]], bool]:
     return frozenset(view), settled
 
 
-def _wait(what: str, check: object, timeout: float) -> None:
+def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
     """Poll ``check()`` until it returns True; name ``what`` in the error otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if callable(check) and check():
+        if check():
             return
         time.sleep(0.05)
     msg = f"the cluster did not settle within {timeout:.0f}s: {what}"
     raise ServerError(msg)
+
+
+def _agreed(clients: Sequence[redis.Redis]) -> bool:
+    views = [_topology(client) for client in clients]
+    if not all(settled for _, settled in views) or len({view for view, _ in views}) != 1:
+        return False
+    if any("cluster_state:ok" not in _cluster(client, "INFO") for client in clients):
+        return False
+    replication = [client.info("replication") for client in clients]
+    return all(r.get("master_link_status", "up") == "up" for r in replication)
+
+
+def wait_for_agreement(ports: Sequence[int], timeout: float = FORM_TIMEOUT) -> None:
+    """Wait until every node is ok, all agree on who owns which slots, and replicas are in sync.
+
+    Use it after a topology change (a failover, a new replica) before relying on it.
+
+    Raises:
+        ServerError: when that does not happen within ``timeout`` seconds.
+    """
+    clients = [_node_client(port) for port in ports]
+    try:
+        _wait(
+            "no agreement on slots, or cluster_state is not ok", lambda: _agreed(clients), timeout
+        )
+    finally:
+        for client in clients:
+            client.close()
 
 
 def form_cluster(ports: Sequence[int], primaries: int = 3, timeout: float = FORM_TIMEOUT) -> None:
@@ -148,17 +177,9 @@ def form_cluster(ports: Sequence[int], primaries: int = 3, timeout: float = FORM
         for index, client in enumerate(clients[primaries:]):
             _cluster(client, "REPLICATE", ids[index % primaries])
 
-        def agreed() -> bool:
-            views = [_topology(client) for client in clients]
-            if not all(settled for _, settled in views) or len({v for v, _ in views}) != 1:
-                return False
-            if any("cluster_state:ok" not in _cluster(c, "INFO") for c in clients):
-                return False
-            return all(
-                c.info("replication").get("master_link_status") == "up" for c in clients[primaries:]
-            )
-
-        _wait("no agreement on slots, or cluster_state is not ok", agreed, timeout)
+        _wait(
+            "no agreement on slots, or cluster_state is not ok", lambda: _agreed(clients), timeout
+        )
     except redis.RedisError as exc:
         msg = f"could not form the cluster: {exc}"
         raise ServerError(msg) from exc

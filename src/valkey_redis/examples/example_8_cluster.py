@@ -1,0 +1,239 @@
+"""Example 8 — Valkey Cluster: hash slots, hash tags, CROSSSLOT, the helpers, a failover.
+
+Run it with ``make example-8`` (real Valkey only). It uses the cluster at
+``VALKEY_CLUSTER_URL`` (default ``redis://127.0.0.1:7000``, where ``make
+cluster-up`` puts one) when a cluster answers there; otherwise it starts a
+throw-away local cluster (3 primaries, a replica each) for this run. Every key
+lives under ``ex8`` and is deleted at the end; a failover demo puts the
+primaries back where they were.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException, ResponseError
+
+from valkey_redis import keys
+from valkey_redis.client import connect
+from valkey_redis.cluster import EmbeddedCluster, wait_for_agreement
+from valkey_redis.examples.runner import example_backend
+from valkey_redis.server import ServerError
+
+CLUSTER_URL_ENV = "VALKEY_CLUSTER_URL"
+DEFAULT_CLUSTER_URL = "redis://127.0.0.1:7000"
+PREFIX = "ex8"
+
+# Moves stock from one key to another: a script's keys must all live in one slot.
+MOVE_STOCK = """
+local from = tonumber(redis.call('GET', KEYS[1]) or '0')
+if from < tonumber(ARGV[1]) then return 0 end
+redis.call('DECRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def _cluster_answers(url: str) -> bool:
+    """True when a cluster in state ok answers at ``url`` (asked with a plain client)."""
+    probe = connect(url, retries=0, socket_connect_timeout=1.0)
+    try:
+        info = cast("str", _command(probe, "CLUSTER", "INFO"))
+    except redis.RedisError:
+        return False
+    finally:
+        probe.close()
+    return "cluster_state:ok" in info
+
+
+@contextmanager
+def cluster_client() -> Iterator[RedisCluster]:
+    """Yield a RedisCluster client: of the configured cluster, else of one started here."""
+    url = os.environ.get(CLUSTER_URL_ENV) or DEFAULT_CLUSTER_URL
+    if _cluster_answers(url):
+        print(f"[cluster] using the Valkey Cluster at {url}")
+        client = connect(url, cluster=True)
+        yield client
+        client.close()
+        return
+    print(f"[cluster] no cluster answers at {url}: starting a local one (3 primaries + 3 replicas)")
+    with EmbeddedCluster(replicas=1) as cluster:
+        print(f"[cluster] started on 127.0.0.1 ports {cluster.ports} for this run")
+        client = connect(cluster.url, cluster=True)
+        yield client
+        client.close()
+
+
+# redis-py leaves these untyped; the casts keep mypy --strict honest at the boundary.
+def _command(target: redis.Redis | RedisCluster, *args: Any, **options: Any) -> Any:
+    execute: Callable[..., Any] = target.execute_command
+    return execute(*args, **options)
+
+
+def _node_of(client: RedisCluster, key: str) -> ClusterNode:
+    find: Callable[[str], ClusterNode] = client.get_node_from_key
+    return find(key)
+
+
+def _port(node: ClusterNode) -> int:
+    return int(node.port)
+
+
+def slots(client: RedisCluster) -> None:
+    """Every key hashes to one of 16384 slots; each primary owns a range of slots."""
+    print("\n1. Hash slots — CRC16(key) mod 16384 picks the slot, the slot picks the node")
+    ranges = cast("dict[tuple[int, int], dict[str, Any]]", client.cluster_slots())
+    for (first, last), owners in sorted(ranges.items()):
+        replicas = ", ".join(f"{host}:{port}" for host, port in owners["replicas"]) or "none"
+        host, port = owners["primary"]
+        print(f"   slots {first:>5}-{last:<5} primary {host}:{port}  replica {replicas}")
+    for key in (f"{PREFIX}:user:1", f"{PREFIX}:user:2", f"{PREFIX}:cart:1"):
+        slot = client.cluster_keyslot(key)
+        port = _port(_node_of(client, key))
+        print(f"   CLUSTER KEYSLOT {key:<10} -> slot {slot:>5} on port {port}")
+
+
+def hash_tags(client: RedisCluster) -> None:
+    """Only the part of a key inside {...} is hashed: keys with one tag share a slot."""
+    print("\n2. Hash tags — only the part inside {...} is hashed")
+    for key in (f"{PREFIX}:user:42:profile", f"{PREFIX}:user:42:cart"):
+        print(f"   CLUSTER KEYSLOT {key:<21} -> slot {client.cluster_keyslot(key):>5}")
+    for key in (f"{PREFIX}:{{user:42}}:profile", f"{PREFIX}:{{user:42}}:cart"):
+        print(f"   CLUSTER KEYSLOT {key:<21} -> slot {client.cluster_keyslot(key):>5}")
+    print("   Same tag 'user:42', same slot, same node: one script or MULTI may use both.")
+    tagged = keys.tagged(PREFIX, "user:42", "cart")
+    print(f"   keys.tagged({PREFIX!r}, 'user:42', 'cart') -> {tagged!r}")
+    escaped = keys.join(PREFIX, "{admin}")
+    print(f"   keys.join({PREFIX!r}, '{{admin}}') -> {escaped!r} (user input cannot pick a slot)")
+
+
+def crossslot(client: RedisCluster) -> None:
+    """Multi-key commands and scripts must stay in one slot; a hash tag is the fix."""
+    print("\n3. CROSSSLOT — a multi-key command must stay in one slot")
+    a, b = f"{PREFIX}:stock:a", f"{PREFIX}:stock:b"
+    print(f"   {a} -> slot {client.cluster_keyslot(a)}, {b} -> slot {client.cluster_keyslot(b)}")
+    client.set(a, 10, ex=60)
+    client.set(b, 0, ex=60)
+    try:
+        client.mget([a, b])
+    except RedisClusterException as exc:
+        print(f"   MGET a b: redis-py refuses before sending -> {exc}")
+    try:
+        _command(client, "MGET", a, b, target_nodes=_node_of(client, a))
+    except ResponseError as exc:
+        print(f"   MGET a b sent to a node anyway -> server error: CROSSSLOT {exc}")
+    move = client.register_script(MOVE_STOCK)
+    try:
+        move(keys=[a, b], args=[3])
+    except RedisClusterException as exc:
+        print(f"   script moving stock a -> b -> {exc}")
+    tagged_a, tagged_b = keys.tagged(PREFIX, "stock", "a"), keys.tagged(PREFIX, "stock", "b")
+    slot_a, slot_b = client.cluster_keyslot(tagged_a), client.cluster_keyslot(tagged_b)
+    print(f"   Fix: one hash tag -> {tagged_a} (slot {slot_a}), {tagged_b} (slot {slot_b})")
+    client.set(tagged_a, 10, ex=60)
+    client.set(tagged_b, 0, ex=60)
+    moved = move(keys=[tagged_a, tagged_b], args=[3])
+    print(f"   script moving 3 -> {moved}; MGET both -> {client.mget([tagged_a, tagged_b])}")
+    many = [f"{PREFIX}:user:{i}" for i in range(6)]
+    for i, key in enumerate(many):
+        client.set(key, i, ex=60)
+    slots_used = len({client.cluster_keyslot(key) for key in many})
+    values = client.mget_nonatomic(many)
+    print(
+        f"   Unrelated keys: mget_nonatomic groups {len(many)} keys by slot ({slots_used} slots),"
+    )
+    print(f"   pipelines one MGET per slot -> {values}")
+
+
+def _node(port: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=5)
+
+
+def _replica_port(client: RedisCluster, primary_port: int) -> int | None:
+    ranges = cast("dict[tuple[int, int], dict[str, Any]]", client.cluster_slots())
+    for owners in ranges.values():
+        if owners["primary"][1] == primary_port and owners["replicas"]:
+            return int(owners["replicas"][0][1])
+    return None
+
+
+def failover(client: RedisCluster) -> None:
+    """A replica takes over: after a crash, acknowledged writes can be lost; after a
+    planned switch (CLUSTER FAILOVER) they are not."""
+    print("\n5. Failover — a replica takes over; what an acknowledged write can lose")
+    key = keys.tagged(PREFIX, "order:7", "status")
+    primary_port = _port(_node_of(client, key))
+    replica_port = _replica_port(client, primary_port)
+    if replica_port is None:
+        print(
+            "   This cluster has no replicas (`make cluster-up` starts one per primary): skipped."
+        )
+        return
+    nodes: Callable[[], list[ClusterNode]] = client.get_nodes
+    ports = [_port(node) for node in nodes()]
+    primary, replica = _node(primary_port), _node(replica_port)
+    client.set(key, "paid", ex=300)
+    print(f"   {key} lives on primary :{primary_port}, copied to replica :{replica_port}")
+    print(f"   SET status=paid; WAIT 1 replica -> {primary.wait(1, 1000)} (the replica has it)")
+    print("   The replication link breaks (simulated: the primary refuses its replica for now):")
+    try:
+        _command(primary, "ACL", "SETUSER", "default", "-psync", "-sync")
+        _command(primary, "CLIENT", "KILL", "TYPE", "replica")
+        client.set(key, "refunded", ex=300)
+        print("   SET status=refunded -> OK: the client was told the write succeeded")
+        print(f"   WAIT 1 replica, 100 ms -> {primary.wait(1, 100)}: no replica has it")
+        # What the cluster does when the primary is unreachable for cluster-node-timeout:
+        _command(replica, "CLUSTER", "FAILOVER", "TAKEOVER")
+    finally:
+        _command(primary, "ACL", "SETUSER", "default", "+psync", "+sync")
+    wait_for_agreement(ports)
+    print(
+        f"   The primary looks dead: replica :{replica_port} takes over (CLUSTER FAILOVER TAKEOVER)"
+    )
+    print(f"   :{primary_port} rejoins as a replica and copies the new primary's data")
+    print(f"   GET status -> {client.get(key)!r}: the acknowledged 'refunded' is gone")
+    client.set(key, "shipped", ex=300)
+    _command(primary, "CLUSTER", "FAILOVER")
+    wait_for_agreement(ports)
+    print(f"   SET status=shipped, then a planned CLUSTER FAILOVER back to :{primary_port}:")
+    print(f"   the replica catches up before it takes over -> GET status {client.get(key)!r}")
+    print("   Replication is asynchronous: `WAIT n timeout` after a write tells you how many")
+    print("   replicas have it; a crash before that can lose it even though SET said OK.")
+    primary.close()
+    replica.close()
+
+
+def cleanup(client: RedisCluster) -> int:
+    """Delete every key this example wrote, on every primary."""
+    found = list(client.scan_iter(match=f"{PREFIX}*", count=500))
+    return int(client.delete(*found)) if found else 0
+
+
+def main() -> int:
+    """Run the cluster tour and return the exit status."""
+    print("Example 8 — Valkey Cluster")
+    with example_backend() as backend:
+        if backend.skip_unless_real("a cluster is several real valkey-server processes"):
+            return 0
+        try:
+            with cluster_client() as client:
+                cleanup(client)
+                slots(client)
+                hash_tags(client)
+                crossslot(client)
+                failover(client)
+                removed = cleanup(client)
+                print(f"\nCleaned up {removed} keys under '{PREFIX}'. Done.")
+        except ServerError as exc:
+            print(f"[cluster] could not start a local cluster: {exc}")
+            print("Start one with `make cluster-up` (or set VALKEY_CLUSTER_URL) and retry.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""Example 8 (cluster) narrates slots, hash tags, CROSSSLOT and a failover on a real cluster."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from valkey_redis.client import connect
+from valkey_redis.cluster import EmbeddedCluster
+from valkey_redis.server import free_port
+
+
+def _primaries(url: str) -> dict[tuple[int, int], int]:
+    client = connect(url, cluster=True)
+    ranges = client.cluster_slots()
+    client.close()
+    return {slots: owners["primary"][1] for slots, owners in ranges.items()}
+
+
+@pytest.mark.cluster
+def test_example_8_on_the_session_cluster(
+    run_example, valkey_cluster: EmbeddedCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a running cluster it shows each lesson, loses the crashed write, and restores roles."""
+    monkeypatch.setenv("VALKEY_CLUSTER_URL", valkey_cluster.url)
+    before = _primaries(valkey_cluster.url)
+    out = run_example(8)
+    assert f"[cluster] using the Valkey Cluster at {valkey_cluster.url}" in out
+    expected = [
+        "slots     0-5460  primary 127.0.0.1:",
+        "slots 10923-16383 primary 127.0.0.1:",
+        "CLUSTER KEYSLOT ex8:{user:42}:profile -> slot 15880",
+        "CLUSTER KEYSLOT ex8:{user:42}:cart    -> slot 15880",
+        "'ex8:{user%3A42}:cart'",
+        "MGET a b: redis-py refuses before sending -> MGET - all keys must map to the same",
+        "server error: CROSSSLOT Keys in request don't hash to the same slot",
+        "script moving stock a -> b -> EVALSHA - all keys must map to the same key slot",
+        "script moving 3 -> 1; MGET both -> ['7', '3']",
+        "pipelines one MGET per slot -> ['0', '1', '2', '3', '4', '5']",
+        "SET status=paid; WAIT 1 replica -> 1",
+        "WAIT 1 replica, 100 ms -> 0: no replica has it",
+        "GET status -> 'paid': the acknowledged 'refunded' is gone",
+        "the replica catches up before it takes over -> GET status 'shipped'",
+    ]
+    missing = [line for line in expected if line not in out]
+    assert missing == []
+    assert _primaries(valkey_cluster.url) == before
+    client = connect(valkey_cluster.url, cluster=True)
+    assert list(client.scan_iter(match="ex8*")) == []
+    client.close()
+
+
+@pytest.mark.cluster
+def test_example_8_starts_its_own_cluster_when_none_answers(
+    run_example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing at VALKEY_CLUSTER_URL it starts a local cluster, says so, and stops it."""
+    monkeypatch.setenv("VALKEY_CLUSTER_URL", f"redis://127.0.0.1:{free_port()}")
+    out = run_example(8)
+    assert "starting a local one (3 primaries + 3 replicas)" in out
+    assert "GET status -> 'paid': the acknowledged 'refunded' is gone" in out
+    ports = [int(p) for p in out.split("ports [", 1)[1].split("]", 1)[0].split(", ")]
+    assert len(ports) == 6
+    for port in ports:
+        probe = connect(f"redis://127.0.0.1:{port}", retries=0)
+        with pytest.raises(redis.ConnectionError):
+            probe.ping()
+        probe.close()
+
+
+def test_example_8_skips_on_fakeredis(run_example) -> None:
+    """Forced to fakeredis, it explains that a cluster needs real servers and exits 0."""
+    out = run_example(8, backend="fakeredis")
+    assert "This example needs a real Valkey server: a cluster is several real" in out
+    assert "[cluster]" not in out
