@@ -7,6 +7,16 @@ from importlib.metadata import PackageNotFoundError, version
 
 from valkey_redis.cache import Cache, CachedFunction, CacheStats
 from valkey_redis.client import connect, describe
+from valkey_redis.ratelimit import (
+    GCRA,
+    FixedWindow,
+    OnError,
+    RateLimitResult,
+    SlidingWindowCounter,
+    SlidingWindowLog,
+    TokenBucket,
+    rate_limit_headers,
+)
 from valkey_redis.serializers import JsonSerializer, PydanticSerializer, Serializer
 
 try:
@@ -15,13 +25,21 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "GCRA",
     "Cache",
     "CacheStats",
     "CachedFunction",
+    "FixedWindow",
     "JsonSerializer",
+    "OnError",
     "PydanticSerializer",
+    "RateLimitResult",
     "Serializer",
+    "SlidingWindowCounter",
+    "SlidingWindowLog",
+    "TokenBucket",
     "__version__",
     "connect",
     "describe",
+    "rate_limit_headers",
 ]
