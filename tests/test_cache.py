@@ -66,25 +66,25 @@ class RoundTrips:
 def test_set_then_get_round_trips_json(cache: Cache) -> None:
     """A stored dict comes back equal; a missing key gives the default."""
     cache.set("k", {"a": [1, 2], "b": None})
-    assert {"a": [1, 2], "b": None} == cache.get("k")
+    assert cache.get("k") == {"a": [1, 2], "b": None}
     assert cache.get("missing") is None
-    assert "fallback" == cache.get("missing", "fallback")
+    assert cache.get("missing", "fallback") == "fallback"
 
 
 def test_keys_are_namespaced_and_escaped(cache: Cache, client: redis.Redis) -> None:
     """The value lives at ``namespace:{key}`` with the key escaped."""
     cache.set("user:1", 1)
-    assert ["test:{user%3A1}"] == list(client.scan_iter())
-    assert "test:{user%3A1}" == cache.redis_key("user:1")
+    assert list(client.scan_iter()) == ["test:{user%3A1}"]
+    assert cache.redis_key("user:1") == "test:{user%3A1}"
 
 
 def test_delete_counts_existing_entries(cache: Cache) -> None:
     """delete returns how many entries existed and removes them."""
     cache.set("a", 1)
     cache.set("b", 2)
-    assert 2 == cache.delete("a", "b", "never-set")
+    assert cache.delete("a", "b", "never-set") == 2
     assert cache.get("a") is None
-    assert 0 == cache.delete()
+    assert cache.delete() == 0
 
 
 def test_every_key_written_has_a_ttl(client: redis.Redis) -> None:
@@ -102,7 +102,7 @@ def test_every_key_written_has_a_ttl(client: redis.Redis) -> None:
 
     g(1)
     ttls = _keys_with_ttl(client)
-    assert 10 == len(ttls)  # a..f, g(1), and the tag sets t1, t2, t3
+    assert len(ttls) == 10  # a..f, g(1), and the tag sets t1, t2, t3
     assert all(ttl > 0 for ttl in ttls.values()), ttls
     assert not [key for key in ttls if key.endswith(":lock")]
 
@@ -132,9 +132,9 @@ def test_set_many_and_get_many_are_one_round_trip_each(
     """1,000 keys go out in one request and come back in one (MGET)."""
     trips = RoundTrips(client, monkeypatch)
     cache.set_many({f"k{i}": i for i in range(1000)})
-    assert 1 == trips.count
+    assert trips.count == 1
     found = cache.get_many([f"k{i}" for i in range(1000)] + ["absent"])
-    assert 2 == trips.count
+    assert trips.count == 2
     assert {f"k{i}": i for i in range(1000)} == found
 
 
@@ -144,25 +144,25 @@ def test_get_is_one_round_trip(
     """A hit costs exactly one request, through get and through get_or_set."""
     cache.set("k", 1)
     trips = RoundTrips(client, monkeypatch)
-    assert 1 == cache.get("k")
-    assert 1 == cache.get_or_set("k", lambda: 2)
-    assert 2 == trips.count
+    assert cache.get("k") == 1
+    assert cache.get_or_set("k", lambda: 2) == 1
+    assert trips.count == 2
 
 
 def test_get_many_returns_found_keys_only(cache: Cache) -> None:
     """Missing keys are absent (not None); an empty request is an empty dict."""
     cache.set_many({"a": 1, "b": None})
-    assert {"a": 1, "b": None} == cache.get_many(["a", "b", "z"])
-    assert {} == cache.get_many([])
+    assert cache.get_many(["a", "b", "z"]) == {"a": 1, "b": None}
+    assert cache.get_many([]) == {}
     stats = cache.stats
-    assert (2, 1) == (stats.hits, stats.misses)
+    assert (stats.hits, stats.misses) == (2, 1)
 
 
 def test_set_many_serializes_everything_before_writing(cache: Cache, client: redis.Redis) -> None:
     """One unserializable value means nothing is written."""
     with pytest.raises(TypeError):
         cache.set_many({"ok": 1, "bad": {1, 2}})
-    assert [] == list(client.scan_iter())
+    assert list(client.scan_iter()) == []
 
 
 # --- hostile and broken entries -----------------------------------------------------
@@ -201,8 +201,8 @@ def test_unreadable_entries_are_a_miss_and_removed(
     sentinel = tmp_path / "pwned"
     cache = Cache(client, namespace="hostile", ttl=60)
     client.set(cache.redis_key("k"), _payloads(sentinel)[index])
-    assert "default" == cache.get("k", "default")
-    assert 0 == client.exists(cache.redis_key("k"))
+    assert cache.get("k", "default") == "default"
+    assert client.exists(cache.redis_key("k")) == 0
     assert not sentinel.exists()
 
 
@@ -210,8 +210,8 @@ def test_get_or_set_replaces_an_unreadable_entry(client: redis.Redis, tmp_path: 
     """A planted pickle under a key is overwritten by the loader's value."""
     cache = Cache(client, namespace="hostile", ttl=60)
     client.set(cache.redis_key("k"), pickle.dumps(_Planted(tmp_path / "pwned")))
-    assert "fresh" == cache.get_or_set("k", lambda: "fresh")
-    assert "fresh" == cache.get("k")
+    assert cache.get_or_set("k", lambda: "fresh") == "fresh"
+    assert cache.get("k") == "fresh"
     assert not (tmp_path / "pwned").exists()
 
 
@@ -220,8 +220,8 @@ def test_get_many_skips_and_removes_unreadable_entries(client: redis.Redis) -> N
     cache = Cache(client, namespace="hostile", ttl=60)
     cache.set_many({"a": 1, "c": 3})
     client.set(cache.redis_key("b"), b"\x80\x81")
-    assert {"a": 1, "c": 3} == cache.get_many(["a", "b", "c"])
-    assert 0 == client.exists(cache.redis_key("b"))
+    assert cache.get_many(["a", "b", "c"]) == {"a": 1, "c": 3}
+    assert client.exists(cache.redis_key("b")) == 0
 
 
 def test_works_with_a_bytes_client(fake_client: redis.Redis) -> None:
@@ -231,9 +231,9 @@ def test_works_with_a_bytes_client(fake_client: redis.Redis) -> None:
     raw = fakeredis.FakeRedis(connection_pool=None, server=fakeredis.FakeServer())
     cache = Cache(raw, namespace="b", ttl=60)
     cache.set("k", {"x": "ü"}, tags=["t"])
-    assert {"x": "ü"} == cache.get("k")
-    assert {"k": {"x": "ü"}} == cache.get_many(["k"])
-    assert 1 == cache.invalidate_tags("t")
+    assert cache.get("k") == {"x": "ü"}
+    assert cache.get_many(["k"]) == {"k": {"x": "ü"}}
+    assert cache.invalidate_tags("t") == 1
 
 
 # --- get_or_set, negative caching, XFetch ---------------------------------------------
@@ -242,11 +242,11 @@ def test_works_with_a_bytes_client(fake_client: redis.Redis) -> None:
 def test_get_or_set_loads_once_then_hits(cache: Cache) -> None:
     """The loader runs on the first call only; stats count one miss, one load, one hit."""
     loader = Counter({"v": 1})
-    assert {"v": 1} == cache.get_or_set("k", loader)
-    assert {"v": 1} == cache.get_or_set("k", loader)
-    assert 1 == loader.calls
+    assert cache.get_or_set("k", loader) == {"v": 1}
+    assert cache.get_or_set("k", loader) == {"v": 1}
+    assert loader.calls == 1
     assert CacheStats(hits=1, misses=1, loads=1, errors=0) == cache.stats
-    assert 0.5 == cache.stats.hit_ratio
+    assert cache.stats.hit_ratio == 0.5
 
 
 def test_failing_loader_caches_nothing_and_frees_the_lock(
@@ -259,10 +259,10 @@ def test_failing_loader_caches_nothing_and_frees_the_lock(
 
     with pytest.raises(RuntimeError, match="database down"):
         cache.get_or_set("k", broken)
-    assert [] == list(client.scan_iter())
+    assert list(client.scan_iter()) == []
     loader = Counter("ok")
-    assert "ok" == cache.get_or_set("k", loader)
-    assert 1 == loader.calls
+    assert cache.get_or_set("k", loader) == "ok"
+    assert loader.calls == 1
 
 
 def test_none_is_not_cached_without_negative_ttl(cache: Cache, client: redis.Redis) -> None:
@@ -270,8 +270,8 @@ def test_none_is_not_cached_without_negative_ttl(cache: Cache, client: redis.Red
     loader = Counter(None)
     assert cache.get_or_set("k", loader) is None
     assert cache.get_or_set("k", loader) is None
-    assert 2 == loader.calls
-    assert [] == list(client.scan_iter())
+    assert loader.calls == 2
+    assert list(client.scan_iter()) == []
 
 
 def test_negative_caching_remembers_not_found_briefly(client: redis.Redis) -> None:
@@ -280,10 +280,10 @@ def test_negative_caching_remembers_not_found_briefly(client: redis.Redis) -> No
     loader = Counter(None)
     assert cache.get_or_set("k", loader) is None
     assert cache.get_or_set("k", loader) is None
-    assert 1 == loader.calls
+    assert loader.calls == 1
     assert 0 < client.pttl(cache.redis_key("k")) <= 5_000
-    assert "default" == cache.get("k", "default")
-    assert {} == cache.get_many(["k"])
+    assert cache.get("k", "default") == "default"
+    assert cache.get_many(["k"]) == {}
 
 
 def test_xfetch_formula() -> None:
@@ -299,18 +299,18 @@ def test_xfetch_formula() -> None:
 
 
 def test_xfetch_refreshes_early_only_when_the_dice_say_so(client: redis.Redis) -> None:
-    """With rand=1 a hit never reloads; with rand=0 the next hit reloads and stores the new value."""
+    """With rand=1 a hit never reloads; with rand=0 the next hit reloads and stores anew."""
     dice = [1.0]
     cache = Cache(client, namespace="xf", ttl=60, rand=lambda: dice[0])
     versions = iter(range(1, 10))
-    assert 1 == cache.get_or_set("k", lambda: next(versions))
-    assert 1 == cache.get_or_set("k", lambda: next(versions))
+    assert cache.get_or_set("k", lambda: next(versions)) == 1
+    assert cache.get_or_set("k", lambda: next(versions)) == 1
     dice[0] = 0.0
-    assert 2 == cache.get_or_set("k", lambda: next(versions))
+    assert cache.get_or_set("k", lambda: next(versions)) == 2
     dice[0] = 1.0
-    assert 2 == cache.get_or_set("k", lambda: next(versions))
-    assert 2 == cache.stats.loads
-    assert [] == [key for key in client.scan_iter() if key.endswith(":lock")]
+    assert cache.get_or_set("k", lambda: next(versions)) == 2
+    assert cache.stats.loads == 2
+    assert [key for key in client.scan_iter() if key.endswith(":lock")] == []
 
 
 def test_xfetch_disabled_with_beta_zero(client: redis.Redis) -> None:
@@ -319,7 +319,7 @@ def test_xfetch_disabled_with_beta_zero(client: redis.Redis) -> None:
     loader = Counter()
     cache.get_or_set("k", loader)
     cache.get_or_set("k", loader)
-    assert 1 == loader.calls
+    assert loader.calls == 1
 
 
 # --- tags and events -----------------------------------------------------------------
@@ -331,11 +331,11 @@ def test_tags_invalidate_exactly_their_members(cache: Cache, client: redis.Redis
     cache.set("b", 2, tags=["t1", "t2"])
     cache.set("c", 3, tags=["t2"])
     cache.set("d", 4)
-    assert 2 == cache.invalidate_tags("t1")
-    assert {"c": 3, "d": 4} == cache.get_many(["a", "b", "c", "d"])
-    assert 0 == client.exists("test:tags:t1")
-    assert 1 == cache.invalidate_tags("t2", "t1")
-    assert 0 == cache.invalidate_tags("unknown")
+    assert cache.invalidate_tags("t1") == 2
+    assert cache.get_many(["a", "b", "c", "d"]) == {"c": 3, "d": 4}
+    assert client.exists("test:tags:t1") == 0
+    assert cache.invalidate_tags("t2", "t1") == 1
+    assert cache.invalidate_tags("unknown") == 0
 
 
 def test_tag_index_outlives_its_members(client: redis.Redis) -> None:
@@ -361,7 +361,7 @@ def events(client: redis.Redis) -> Iterator[Callable[[], dict[str, Any]]]:
     """Subscribe to the 'test' cache's events; return a function reading the next one."""
     pubsub = client.pubsub()
     pubsub.subscribe(Cache(client, namespace="test", ttl=1).events_channel)
-    assert "subscribe" == pubsub.get_message(timeout=5)["type"]
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
 
     def next_event() -> dict[str, Any]:
         message = pubsub.get_message(timeout=5)
@@ -377,19 +377,19 @@ def test_invalidations_are_published(
     cache: Cache, client: redis.Redis, events: Callable[[], dict[str, Any]]
 ) -> None:
     """delete, invalidate_tags and write_through publish namespace, full keys and tags, in order."""
-    assert "cache-events:test" == cache.events_channel
+    assert cache.events_channel == "cache-events:test"
     cache.set("a", 1, tags=["t"])
     cache.delete("a", "b")
-    assert {"namespace": "test", "keys": ["test:{a}", "test:{b}"], "tags": []} == events()
+    assert events() == {"namespace": "test", "keys": ["test:{a}", "test:{b}"], "tags": []}
     cache.set("c", 1, tags=["u"])
     cache.invalidate_tags("u")
-    assert {"namespace": "test", "keys": ["test:{c}"], "tags": ["u"]} == events()
+    assert events() == {"namespace": "test", "keys": ["test:{c}"], "tags": ["u"]}
     cache.write_through("d", 4, lambda _value: None)
-    assert {"namespace": "test", "keys": ["test:{d}"], "tags": []} == events()
+    assert events() == {"namespace": "test", "keys": ["test:{d}"], "tags": []}
     quiet = Cache(client, namespace="test", ttl=1, publish_events=False)
     quiet.delete("x")
     cache.delete("y")
-    assert ["test:{y}"] == events()["keys"]  # nothing from the quiet cache came first
+    assert events()["keys"] == ["test:{y}"]  # nothing from the quiet cache came first
 
 
 # --- write-through --------------------------------------------------------------------
@@ -403,8 +403,8 @@ def test_write_through_saves_first_then_caches(cache: Cache) -> None:
         seen.append((value, cache.get("k")))
 
     assert cache.write_through("k", {"v": 2}, save)
-    assert [({"v": 2}, None)] == seen
-    assert {"v": 2} == cache.get("k")
+    assert seen == [({"v": 2}, None)]
+    assert cache.get("k") == {"v": 2}
 
 
 def test_write_through_leaves_cache_alone_when_save_fails(cache: Cache) -> None:
@@ -416,7 +416,7 @@ def test_write_through_leaves_cache_alone_when_save_fails(cache: Cache) -> None:
 
     with pytest.raises(OSError, match="disk full"):
         cache.write_through("k", "new", save)
-    assert "old" == cache.get("k")
+    assert cache.get("k") == "old"
 
 
 def test_write_through_refuses_unserializable_before_saving(cache: Cache) -> None:
@@ -424,7 +424,7 @@ def test_write_through_refuses_unserializable_before_saving(cache: Cache) -> Non
     saved: list[Any] = []
     with pytest.raises(TypeError):
         cache.write_through("k", {1, 2}, saved.append)
-    assert [] == saved
+    assert saved == []
 
 
 def test_write_through_invalidates_when_the_cache_write_fails(
@@ -439,9 +439,9 @@ def test_write_through_invalidates_when_the_cache_write_fails(
 
     monkeypatch.setattr(client, "set", failing_set)
     assert not cache.write_through("k", "new", saved.append)
-    assert ["new"] == saved
+    assert saved == ["new"]
     assert cache.get("k") is None
-    assert 1 == cache.stats.errors
+    assert cache.stats.errors == 1
 
 
 # --- the decorator --------------------------------------------------------------------
@@ -457,13 +457,13 @@ def test_decorator_keys_are_stable_across_call_styles(cache: Cache) -> None:
         calls.append((x, y))
         return x + y
 
-    assert [3, 3, 3, 4] == [f(1), f(x=1), f(1, 2), f(2)]
-    assert [(1, 2), (2, 2)] == calls
+    assert [f(1), f(x=1), f(1, 2), f(2)] == [3, 3, 3, 4]
+    assert calls == [(1, 2), (2, 2)]
     assert f.cache_key(1) == f.cache_key(x=1, y=2)
     assert f.cache_key(1) != f.cache_key(2)
     assert f.cache_key(1).startswith(f"{__name__}.")
-    assert "f" == f.__name__
-    assert "Add." == f.__doc__
+    assert f.__name__ == "f"
+    assert f.__doc__ == "Add."
 
 
 def test_decorator_invalidate(cache: Cache) -> None:
@@ -477,11 +477,11 @@ def test_decorator_invalidate(cache: Cache) -> None:
 
     f(1)
     f(2)
-    assert 1 == f.invalidate(x=1)
+    assert f.invalidate(x=1) == 1
     f(1)
     f(2)
-    assert [1, 2, 1] == calls
-    assert 1 == cache.get(f.cache_key(1))
+    assert calls == [1, 2, 1]
+    assert cache.get(f.cache_key(1)) == 1
 
 
 def test_decorator_custom_key_and_tags(cache: Cache) -> None:
@@ -497,8 +497,8 @@ def test_decorator_custom_key_and_tags(cache: Cache) -> None:
 
     profile(Request(user_id=7, trace="a"))
     assert profile.cache_key(Request(user_id=7, trace="b")).endswith(":7")
-    assert {"id": 7} == cache.get(profile.cache_key(Request(user_id=7, trace="zzz")))
-    assert 1 == cache.invalidate_tags("user:7")
+    assert cache.get(profile.cache_key(Request(user_id=7, trace="zzz"))) == {"id": 7}
+    assert cache.invalidate_tags("user:7") == 1
 
 
 def test_decorator_refuses_arguments_it_cannot_key(cache: Cache) -> None:
@@ -581,6 +581,6 @@ def test_constructor_never_touches_the_network() -> None:
     """A cache of a server that does not exist is built without error."""
     client = connect("redis://127.0.0.1:1/0", retries=0)
     cache = Cache(client, namespace="n", ttl=1)
-    assert "n" == cache.namespace
+    assert cache.namespace == "n"
     assert CacheStats() == cache.stats
-    assert 0.0 == cache.stats.hit_ratio
+    assert cache.stats.hit_ratio == 0.0
