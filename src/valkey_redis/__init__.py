@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from valkey_redis.cache import Cache, CachedFunction, CacheStats
 from valkey_redis.client import connect, describe
+from valkey_redis.lock import Lock, LockError, LockLost, LockNotAcquired
 from valkey_redis.ratelimit import (
     GCRA,
     FixedWindow,
@@ -18,6 +19,7 @@ from valkey_redis.ratelimit import (
     rate_limit_headers,
 )
 from valkey_redis.serializers import JsonSerializer, PydanticSerializer, Serializer
+from valkey_redis.session import SessionStore
 
 try:
     __version__ = version("valkey-redis")
@@ -31,10 +33,15 @@ __all__ = [
     "CachedFunction",
     "FixedWindow",
     "JsonSerializer",
+    "Lock",
+    "LockError",
+    "LockLost",
+    "LockNotAcquired",
     "OnError",
     "PydanticSerializer",
     "RateLimitResult",
     "Serializer",
+    "SessionStore",
     "SlidingWindowCounter",
     "SlidingWindowLog",
     "TokenBucket",
