@@ -77,10 +77,11 @@ class WaitTimeoutError(TimeoutError):
 
 
 class _Call(Generic[T]):
-    __slots__ = ("done", "error", "value")
+    __slots__ = ("done", "error", "value", "waiters")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.waiters = 0
         self.value: T | None = None
         self.error: BaseException | None = None
 
@@ -103,6 +104,12 @@ class SingleFlight(Generic[T]):
         with self._lock:
             return key in self._calls
 
+    def waiters(self, key: str) -> int:
+        """Return how many callers are waiting on the in-flight call for ``key``."""
+        with self._lock:
+            call = self._calls.get(key)
+            return 0 if call is None else call.waiters
+
     def run(self, key: str, fn: Callable[[], T], *, timeout: float) -> T:
         """Run ``fn`` once for all concurrent callers of ``key`` and return its result.
 
@@ -120,6 +127,8 @@ class SingleFlight(Generic[T]):
             leader = call is None
             if call is None:
                 call = self._calls[key] = _Call()
+            else:
+                call.waiters += 1
         if leader:
             try:
                 call.value = fn()
