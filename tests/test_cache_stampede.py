@@ -56,7 +56,7 @@ def test_single_flight_shares_one_result() -> None:
     go.set()
     for thread in threads:
         thread.join()
-    assert [42] * 8 == [results.get_nowait() for _ in range(8)]
+    assert [results.get_nowait() for _ in range(8)] == [42] * 8
     assert len(calls) == 1
     assert not flight.busy("k")
 
@@ -117,7 +117,7 @@ def test_32_threads_on_a_cold_key_call_the_loader_once(real_client: redis.Redis)
     for thread in threads:
         thread.join()
     assert len(calls) == 1
-    assert [{"answer": 42}] * 32 == [results.get_nowait() for _ in range(32)]
+    assert [results.get_nowait() for _ in range(32)] == [{"answer": 42}] * 32
     assert cache.stats.loads == 1
     assert cache.stats.hits + cache.stats.misses == 32
 
@@ -167,9 +167,9 @@ def test_4_processes_of_8_threads_call_the_loader_once(
     answers = [results.get(timeout=60) for _ in range(32)]
     for process in processes:
         process.join(30)
-    assert [0] * 4 == [process.exitcode for process in processes]
+    assert [process.exitcode for process in processes] == [0] * 4
     assert calls.value == 1
-    assert [{"answer": 42}] * 32 == answers
+    assert answers == [{"answer": 42}] * 32
     assert not [key for key in real_client.scan_iter() if key.endswith(":lock")]
 
 
@@ -210,7 +210,7 @@ def test_early_refresh_never_blocks_a_hit(real_client: redis.Redis) -> None:
 
 @pytest.mark.real
 def test_dead_server_falls_back_to_the_loader(caplog: pytest.LogCaptureFixture) -> None:
-    """After the server stops: loaders answer, reads degrade, writes raise, one warning is logged."""
+    """After the server stops: loaders answer, reads degrade, writes raise, one warning logged."""
     with EmbeddedValkey() as server:
         client = connect(server.url, retries=1, socket_timeout=1, socket_connect_timeout=1)
         cache = Cache(client, namespace="outage", ttl=60)
