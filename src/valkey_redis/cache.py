@@ -55,7 +55,7 @@ from valkey_redis.serializers import JsonSerializer, SerializationError, Seriali
 from valkey_redis.stampede import (
     SingleFlight,
     WaitTimeoutError,
-    backoff_delays,
+    lead_or_wait,
     should_refresh_early,
 )
 
@@ -603,37 +603,35 @@ class Cache:
     ) -> V:
         """Load across processes: take the lock, or wait for whoever holds it."""
         lock = (self._lock_key(key), secrets.token_hex(16))
-        deadline = time.monotonic() + self.wait_timeout
-        delays = backoff_delays()
-        while True:
-            try:
-                # One round trip: try the lock, then read the value *after* it, so a
-                # loader that finished just before we got the lock is not repeated.
-                pipe = self._client.pipeline(transaction=False)
-                pipe.set(lock[0], lock[1], nx=True, px=int(self.lock_timeout * 1000))
-                _command(pipe, "GET", name)
-                acquired, raw = pipe.execute()
-            except RedisError as exc:
-                self._failed(exc, "get_or_set")
-                return self._call(loader)
-            if raw is not None and raw != seen_raw:
-                try:
-                    fresh = self._decode(raw)
-                except SerializationError:
-                    pass  # unreadable: load and overwrite it
-                else:
-                    if acquired:
-                        self._release(lock)
-                    return cast(V, None if fresh.not_found else fresh.value)
-            if acquired:
-                return self._load_and_store(name, loader, ttl, tags, lock)
-            if seen is not None:  # an early refresh is already running elsewhere
-                return cast(V, None if seen.not_found else seen.value)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self._warn(f"waited {self.wait_timeout}s for another load of {name!r}; loading")
-                return self._load_and_store(name, loader, ttl, tags, None)
-            time.sleep(min(next(delays), left))
+        try:
+            held, fresh = lead_or_wait(
+                self._client,
+                name,
+                *lock,
+                lock_timeout=self.lock_timeout,
+                wait_timeout=self.wait_timeout,
+                fresh=self._readable,
+                seen=seen_raw,
+            )
+        except RedisError as exc:
+            self._failed(exc, "get_or_set")
+            return self._call(loader)
+        if fresh is not None:
+            if held:
+                self._release(lock)
+            return cast(V, None if fresh.not_found else fresh.value)
+        if held:
+            return self._load_and_store(name, loader, ttl, tags, lock)
+        if seen is not None:  # an early refresh is already running elsewhere
+            return cast(V, None if seen.not_found else seen.value)
+        self._warn(f"waited {self.wait_timeout}s for another load of {name!r}; loading")
+        return self._load_and_store(name, loader, ttl, tags, None)
+
+    def _readable(self, raw: bytes) -> _Entry | None:
+        try:
+            return self._decode(raw)
+        except SerializationError:
+            return None  # unreadable: the loader's value will overwrite it
 
     def _load_and_store(
         self,

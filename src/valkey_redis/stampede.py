@@ -5,15 +5,17 @@ key expiring): :class:`SingleFlight` lets one thread per process run the loader
 while the others wait for its result, and :func:`should_refresh_early` lets a
 hot key be recomputed shortly *before* it expires, by one caller chosen at
 random, so it never expires under load. :class:`valkey_redis.Cache` combines
-both with a short-lived lock key in Valkey that does the same across processes.
+both with :func:`lead_or_wait`: a short-lived lock key in Valkey that does the
+same across processes.
 
 Not for: long jobs or mutual exclusion with side effects; use
 :class:`valkey_redis.Lock` (fencing tokens) for that.
 
-How it fails: a waiter gives up after its timeout (:class:`WaitTimeoutError`) instead
-of hanging on a stuck loader. When the loader raises, every thread merged onto
-that call gets the *same* exception object, and nothing is remembered: the next
-call starts a fresh load.
+How it fails: a waiter gives up after its timeout (:class:`WaitTimeoutError`, or
+``lead_or_wait`` returning empty-handed) instead of hanging on a stuck loader; a
+lock whose holder crashed expires after its ``lock_timeout`` and is taken over.
+When the loader raises, every thread merged onto that call gets the *same*
+exception object, and nothing is remembered: the next call starts a fresh load.
 
 XFetch (Vattani, Chierichetti, Lowenstein, "Optimal Probabilistic Cache Stampede
 Prevention", VLDB 2015): recompute early iff ``-delta * beta * log(rand()) >=
@@ -26,10 +28,19 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
-__all__ = ["SingleFlight", "WaitTimeoutError", "backoff_delays", "should_refresh_early"]
+from redis.client import NEVER_DECODE
+
+__all__ = [
+    "SingleFlight",
+    "WaitTimeoutError",
+    "backoff_delays",
+    "lead_or_wait",
+    "should_refresh_early",
+]
 
 T = TypeVar("T")
 
@@ -146,3 +157,56 @@ class SingleFlight(Generic[T]):
         if call.error is not None:
             raise call.error
         return cast(T, call.value)  # set whenever error is None
+
+
+def lead_or_wait(
+    client: Any,
+    value_key: str,
+    lock_key: str,
+    token: str,
+    *,
+    lock_timeout: float,
+    wait_timeout: float,
+    fresh: Callable[[bytes], T | None],
+    seen: bytes | None = None,
+) -> tuple[bool, T | None]:
+    """Take the load lock of a key, or wait until its holder has stored a value.
+
+    Each attempt is one round trip: ``SET lock token NX PX`` then ``GET value``,
+    pipelined. Reading *after* trying the lock means a load that finished just
+    before we got the lock is seen and not repeated. Waiters poll with backoff
+    and take the lock over when it expires (its holder crashed).
+
+    Args:
+        client: a redis-py client; ``value_key`` and ``lock_key`` share a hash slot.
+        value_key: where the loaded value is stored.
+        lock_key: the lock; it holds ``token`` while we own it.
+        token: a random value identifying this caller.
+        lock_timeout: seconds the lock lives unless released.
+        wait_timeout: seconds to wait before giving up.
+        fresh: decodes a stored value; returns None for unreadable bytes.
+        seen: the bytes already read when refreshing early: only a *different*
+            value counts as fresh, and we do not wait for someone else's refresh.
+
+    Returns:
+        ``(holds_lock, value)``: ``(True, None)``: load now, then release the lock;
+        ``(held, value)``: someone stored ``value`` (release the lock if held);
+        ``(False, None)``: gave up (timeout, or a refresh already runs elsewhere).
+
+    Raises:
+        redis.exceptions.RedisError: when the server fails.
+    """
+    deadline = time.monotonic() + wait_timeout
+    delays = backoff_delays()
+    while True:
+        pipe = client.pipeline(transaction=False)
+        pipe.set(lock_key, token, nx=True, px=max(1, int(lock_timeout * 1000)))
+        pipe.execute_command("GET", value_key, **{NEVER_DECODE: []})
+        acquired, raw = pipe.execute()
+        value = fresh(raw) if raw is not None and raw != seen else None
+        if value is not None or acquired or seen is not None:
+            return bool(acquired), value
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False, None
+        time.sleep(min(next(delays), left))
