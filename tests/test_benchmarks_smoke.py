@@ -38,6 +38,7 @@ def _quiet(_line: str) -> None:
     """Swallow progress lines."""
 
 
+@pytest.mark.slow
 def test_every_suite_runs_with_tiny_counts(
     valkey_server: EmbeddedValkey, real_client: redis.Redis
 ) -> None:
