@@ -55,11 +55,12 @@ CLUSTER_DIR = server.STATE_DIR / "cluster"
 FORM_TIMEOUT = 30.0
 BUS_OFFSET = 10000
 
-# Settings every node needs. A short node timeout makes failover demos quick;
-# replicas sync over the socket at once (no 5 s wait for more replicas, no RDB file).
+# Settings every node needs. A node unreachable for cluster-node-timeout ms is
+# failed over (5 s: quick for a demo, long enough for a busy laptop); replicas
+# sync over the socket at once (no 5 s wait for more replicas, no RDB file).
 NODE_CONFIG = {
     "cluster-enabled": "yes",
-    "cluster-node-timeout": "3000",
+    "cluster-node-timeout": "5000",
     "repl-diskless-sync-delay": "0",
     "repl-diskless-load": "on-empty-db",
     "cluster-allow-replica-migration": "no",
