@@ -1,0 +1,364 @@
+"""Write-behind: accept writes fast into a Valkey Stream, apply them to the database later.
+
+Use this when writes are frequent, the database is slow, and readers can live
+with the database catching up a little later (counters, last-seen times,
+preferences, analytics). :meth:`WriteBehind.submit` appends the write to a
+stream (and updates the cache, if you pass one) and returns at once; workers in
+a consumer group read batches, apply each batch with one call of your
+``apply_batch``, and acknowledge it only after that call returned.
+
+Not for: writes that must be durable before you answer the user (payments,
+orders). Use write-through (``Cache.write_through``) there.
+
+How it fails, honestly:
+
+- **At-least-once.** A worker that dies after ``apply_batch`` committed but
+  before XACK leaves its entries pending; another worker :meth:`reclaim`\\ s them
+  (XAUTOCLAIM) and applies them again. A failing ``apply_batch`` is retried
+  the same way. So ``apply_batch`` must be idempotent: upsert by key and keep
+  the newer :attr:`Write.version` (the stream entry id), so that a replay, or an
+  old entry applied after a newer one, changes nothing.
+- **The data-loss window.** Once ``submit`` returned, the write lives only in
+  Valkey until a worker applied it. If Valkey loses it (no persistence and a
+  restart, or a failover to a replica that had not received it yet, since
+  replication is asynchronous), it is gone. Turn on AOF (``appendfsync
+  everysec`` loses up to a second) and use ``WAIT`` if that window matters.
+- **Bounded, never trimmed blindly.** Applied entries are deleted from the
+  stream, so its length is the backlog. ``XADD MAXLEN`` would also bound it, but
+  it trims the oldest entries whether or not they were applied: a slow worker
+  would silently lose accepted writes. Instead, when the backlog reaches
+  ``max_len``, ``submit`` raises :class:`WriteBehindFullError` (backpressure): the
+  caller knows the write was not taken.
+- **A poison write stops progress.** If ``apply_batch`` always fails on an
+  entry, that batch is retried forever and the backlog grows until producers
+  see ``WriteBehindFullError``: loud, not silent. Fix the sink, and it drains.
+- **The cache is best effort.** With ``cache=...``, ``submit`` sets the cache
+  entry after the stream accepted the write. If that fails, the entry is deleted
+  (best effort) and the write still stands; concurrent writers of one key may
+  leave the cache briefly on the older value until its TTL ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Protocol, cast
+
+import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ResponseError
+
+from valkey_redis.keys import escape, tagged
+
+__all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
+
+log = logging.getLogger(__name__)
+
+_SUBMIT = (resources.files("valkey_redis") / "scripts" / "write_behind_submit.lua").read_text()
+
+
+class WriteBehindFullError(RuntimeError):
+    """The backlog reached ``max_len``: the write was NOT accepted; retry later or fail."""
+
+
+class _CacheLike(Protocol):
+    def set(self, key: str, value: Any) -> object: ...
+    def delete(self, key: str) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write taken from the stream.
+
+    Attributes:
+        entry_id: the stream entry id, ``"<ms>-<seq>"``; unique and increasing.
+        key: the record's key, as given to :meth:`WriteBehind.submit`.
+        value: the value, decoded from JSON.
+    """
+
+    entry_id: str
+    key: str
+    value: Any
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """``(ms, seq)`` of the entry id: compare it to keep only the newest write per key."""
+        ms, _, seq = self.entry_id.partition("-")
+        return int(ms), int(seq)
+
+
+class WriteBehind:
+    """A write-behind queue on one stream (``wb:{name}:stream``) and one consumer group.
+
+    The same object is a producer (:meth:`submit`) and a worker (:meth:`flush`,
+    :meth:`reclaim`, :meth:`run`, :meth:`start`). The constructor talks to nobody.
+
+    Args:
+        client: a redis-py client with ``decode_responses=True``.
+        name: the queue's name; the stream key is ``wb:{name}:stream``.
+        apply_batch: writes a list of :class:`Write` to the database, idempotently;
+            raising leaves the batch pending, to be retried.
+        max_len: the most writes waiting to be applied; ``submit`` refuses more.
+        batch_size: the most writes per ``apply_batch`` call.
+        group: the consumer group name.
+        consumer: this worker's name; unique per process by default, so that a
+            restarted worker is a new consumer and the old one's entries get reclaimed.
+        claim_idle: seconds a pending entry must be idle before :meth:`reclaim`
+            takes it from another worker; longer than your slowest batch.
+        cache: optional cache (``set``/``delete``) updated on ``submit``.
+        poll_interval: seconds :meth:`run` blocks waiting for new entries.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        *,
+        name: str,
+        apply_batch: Callable[[list[Write]], None],
+        max_len: int = 10_000,
+        batch_size: int = 100,
+        group: str = "writers",
+        consumer: str | None = None,
+        claim_idle: float = 60.0,
+        cache: _CacheLike | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        if max_len < 1 or batch_size < 1:
+            msg = "max_len and batch_size must be >= 1"
+            raise ValueError(msg)
+        if claim_idle < 0 or poll_interval <= 0:
+            msg = "claim_idle must be >= 0 and poll_interval > 0 seconds"
+            raise ValueError(msg)
+        self.client = client
+        self.stream = tagged("wb", name, "stream")
+        self.group = escape(group)
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.apply_batch = apply_batch
+        self.max_len = max_len
+        self.batch_size = batch_size
+        self.claim_idle = claim_idle
+        self.cache = cache
+        self.poll_interval = poll_interval
+        self._submit = client.register_script(_SUBMIT)
+        self._lock = threading.Lock()  # one batch at a time per object (flush vs run thread)
+        self._stop = threading.Event()
+        # Read our own pending entries ("0") before new ones (">") after a restart
+        # under the same name, a reclaim, or a failed batch; otherwise skip that trip.
+        self._maybe_pending = True
+        self._thread: threading.Thread | None = None
+
+    # -- producer -----------------------------------------------------------------
+
+    def submit(self, key: str, value: Any) -> str:
+        """Queue ``value`` for ``key`` and return the stream entry id.
+
+        Once this returned, a worker will apply the write (see the module
+        docstring for the one window where Valkey itself can lose it).
+
+        Raises:
+            WriteBehindFullError: the backlog holds ``max_len`` writes; nothing was queued.
+            TypeError: ``value`` is not JSON-serializable; nothing was queued.
+            ValueError: ``key`` is empty.
+        """
+        if not key:
+            msg = "key must be a non-empty string"
+            raise ValueError(msg)
+        payload = json.dumps(value, separators=(",", ":"))
+        try:
+            entry_id = str(self._submit(keys=[self.stream], args=[self.max_len, key, payload]))
+        except ResponseError as exc:
+            if str(exc).startswith("WBFULL"):
+                msg = f"write-behind backlog of {self.stream} is full ({self.max_len} writes)"
+                raise WriteBehindFullError(msg) from exc
+            raise
+        if self.cache is not None:
+            try:
+                self.cache.set(key, value)
+            except Exception:  # the write is queued; a stale cache entry is the risk
+                log.warning("write-behind: cache update for %r failed", key, exc_info=True)
+                try:
+                    self.cache.delete(key)
+                except Exception:
+                    log.warning("write-behind: cache delete for %r failed", key, exc_info=True)
+        return entry_id
+
+    def backlog(self) -> int:
+        """Writes accepted but not yet applied (pending at a worker or not yet read)."""
+        return int(self.client.xlen(self.stream))
+
+    def pending(self) -> int:
+        """Writes delivered to some worker and not yet acknowledged."""
+        try:
+            summary = self.client.xpending(self.stream, self.group)
+        except ResponseError:  # no stream or no group yet: nothing is pending
+            return 0
+        return int(summary["pending"])
+
+    # -- worker -------------------------------------------------------------------
+
+    def process_batch(self, *, block: float | None = None) -> int:
+        """Apply one batch: this worker's own pending writes first, else new ones.
+
+        Args:
+            block: seconds to wait for new writes when there are none (None: don't wait).
+
+        Returns:
+            The number of writes applied and acknowledged (0 when there was nothing).
+
+        Raises:
+            Exception: whatever ``apply_batch`` raised; the batch stays pending.
+        """
+        with self._lock:
+            entries = self._read("0", None) if self._maybe_pending else []
+            self._maybe_pending = bool(entries)
+            entries = entries or self._read(">", block)
+            if not entries:
+                return 0
+            writes: list[Write] = []
+            for entry_id, fields in entries:
+                write = _decode(entry_id, fields)
+                if write is not None:
+                    writes.append(write)
+            if writes:
+                self._maybe_pending = True  # if apply_batch raises, retry these first
+                self.apply_batch(writes)
+            # Only now, after the sink committed, ack and delete in one transaction:
+            # a crash before this line means a replay, never a loss.
+            ids = [entry_id for entry_id, _ in entries]
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.xack(self.stream, self.group, *ids)
+                pipe.xdel(self.stream, *ids)
+                pipe.execute()
+            return len(writes)
+
+    def flush(self) -> int:
+        """Apply every write this worker can get (its pending ones, then all new ones).
+
+        Writes pending at another worker stay there: call :meth:`reclaim` first
+        if that worker died. Returns the number of writes applied.
+        """
+        total = 0
+        while applied := self.process_batch():
+            total += applied
+        return total
+
+    def reclaim(self, min_idle: float | None = None) -> int:
+        """Take over writes pending longer than ``min_idle`` s at any worker (XAUTOCLAIM).
+
+        A worker that crashed before acknowledging leaves its batch pending; after
+        this call the writes are this worker's, and :meth:`flush` applies them.
+
+        Returns:
+            The number of writes claimed.
+        """
+        idle_ms = int(1000 * (self.claim_idle if min_idle is None else min_idle))
+        claimed, cursor = 0, "0-0"
+        with self._lock:
+            self._ensure_group()
+            while True:
+                reply = cast(
+                    Sequence[Any],
+                    self.client.xautoclaim(
+                        self.stream,
+                        self.group,
+                        self.consumer,
+                        idle_ms,
+                        start_id=cursor,
+                        count=self.batch_size,
+                    ),
+                )
+                # [cursor, [(id, fields), ...], deleted ids]; redis-py's JUSTID
+                # parsing drops the cursor, so we take the full entries.
+                cursor, ids = str(reply[0]), reply[1]
+                claimed += len(ids)
+                self._maybe_pending = self._maybe_pending or bool(ids)
+                if cursor == "0-0":
+                    return claimed
+
+    def run(self, stop: threading.Event) -> None:
+        """Apply writes until ``stop`` is set; reclaim idle ones every ``claim_idle`` s.
+
+        Errors (the sink failing, Valkey unreachable) are logged and retried with
+        backoff; the batch stays pending meanwhile, so nothing is lost.
+        """
+        failures = 0
+        next_reclaim = time.monotonic()
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_reclaim:
+                    self.reclaim()
+                    next_reclaim = time.monotonic() + max(self.claim_idle, self.poll_interval)
+                self.process_batch(block=self.poll_interval)
+                failures = 0
+            except Exception:
+                failures += 1
+                delay = min(5.0, 0.1 * 2**failures)
+                log.exception("write-behind worker %s failed; retry in %.1fs", self.consumer, delay)
+                stop.wait(delay)
+
+    def start(self) -> threading.Thread:
+        """Run :meth:`run` in a daemon thread; :meth:`stop` ends it."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
+        """Stop the background thread, then (by default) apply what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if flush:
+            self.flush()
+
+    # -- internals ----------------------------------------------------------------
+
+    def _ensure_group(self) -> None:
+        # Start at 0, not $: writes submitted before any worker existed are applied too.
+        try:
+            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _read(self, start: str, block: float | None) -> list[tuple[str, dict[str, str] | None]]:
+        def read() -> Any:
+            return self.client.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: start},
+                count=self.batch_size,
+                block=None if block is None else max(1, int(block * 1000)),
+            )
+
+        try:
+            reply = read()
+        except ResponseError:
+            # No group (first run, or Valkey restarted empty): create it and retry once.
+            self._ensure_group()
+            reply = read()
+        if not reply:
+            return []
+        return cast(list[tuple[str, dict[str, str] | None]], reply[0][1])
+
+
+def _decode(entry_id: str, fields: dict[str, str] | None) -> Write | None:
+    """Turn a stream entry into a Write; an entry that is not ours is logged and dropped."""
+    try:
+        if fields is not None:  # None: the entry was deleted while pending
+            return Write(entry_id, fields["k"], json.loads(fields["v"]))
+    except (KeyError, ValueError):
+        pass
+    log.error("write-behind: dropping malformed entry %s: %r", entry_id, fields)
+    return None
