@@ -73,7 +73,7 @@ def test_flush_applies_every_write_in_batches_and_empties_the_stream(client, tmp
     assert wb.flush() == 10
     assert [ids[0:4], ids[4:8], ids[8:10]] == sink.batches
     assert {f"k{i}": (str(i), ids[i]) for i in range(10)} == sink.rows()
-    assert (0, 0) == (wb.backlog(), wb.pending())
+    assert (wb.backlog(), wb.pending()) == (0, 0)
     assert wb.flush() == 0
 
 
@@ -98,7 +98,7 @@ def test_full_backlog_refuses_writes_instead_of_trimming(client, tmp_path) -> No
 
 
 def test_failed_batch_is_replayed_and_replay_changes_nothing(client, tmp_path) -> None:
-    """A sink that commits then raises: flush raises, the batch stays pending, the retry is a no-op."""
+    """A sink that commits then raises: the batch stays pending; its replay changes nothing."""
     sink = KVSink(tmp_path / "db.sqlite")
     calls = 0
 
@@ -113,17 +113,17 @@ def test_failed_batch_is_replayed_and_replay_changes_nothing(client, tmp_path) -
     expected = submit_all(wb, 6, keys=6)
     with pytest.raises(RuntimeError, match="before ack"):
         wb.flush()
-    assert (6, 4, 4) == (wb.backlog(), wb.pending(), sink.changed)
+    assert (wb.backlog(), wb.pending(), sink.changed) == (6, 4, 4)
     assert wb.flush() == 6
     assert sink.batches[0] == sink.batches[1]  # the same batch, delivered twice
-    assert 6 == sink.changed  # ...but its replay changed no row
+    assert sink.changed == 6  # ...but its replay changed no row
     assert expected == sink.rows()
 
 
 def test_reclaim_takes_over_a_dead_workers_batch_without_undoing_newer_writes(
     client, tmp_path
 ) -> None:
-    """Worker A dies holding old writes of k0; B applies newer ones, then reclaims A's: k0 stays newest."""
+    """A dies holding old writes of k0; B applies newer ones, reclaims A's: k0 stays newest."""
     sink = KVSink(tmp_path / "db.sqlite")
 
     def dies(_: list[Write]) -> None:
@@ -140,7 +140,7 @@ def test_reclaim_takes_over_a_dead_workers_batch_without_undoing_newer_writes(
     assert b.reclaim(min_idle=0) == 3
     assert b.flush() == 3
     assert expected == sink.rows()
-    assert (0, 0) == (b.backlog(), b.pending())
+    assert (b.backlog(), b.pending()) == (0, 0)
 
 
 def test_malformed_entry_is_logged_and_dropped(client, tmp_path, caplog) -> None:
@@ -223,7 +223,7 @@ def test_background_thread_applies_writes_and_stop_flushes(real_client, tmp_path
     expected.update(submit_all(wb, 3, keys=3))
     wb.stop()
     assert expected == sink.rows()
-    assert (0, 0) == (wb.backlog(), wb.pending())
+    assert (wb.backlog(), wb.pending()) == (0, 0)
 
 
 @pytest.mark.real
@@ -248,14 +248,14 @@ def test_worker_killed_mid_batch_loses_no_acknowledged_write(
         finally:
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
-    assert -signal.SIGKILL == worker.returncode
-    assert (60 - 16, 8) == (wb.backlog(), wb.pending())  # 2 batches acked, 1 pending at the dead
+    assert worker.returncode == -signal.SIGKILL
+    assert (wb.backlog(), wb.pending()) == (60 - 16, 8)  # 2 batches acked, 1 pending at the dead
     for i in range(60, 65):  # producers go on while the worker is dead
         expected[f"k{i % 10}"] = (str(i), wb.submit(f"k{i % 10}", i))
     assert wb.reclaim(min_idle=0) == 8
     assert wb.flush() == 65 - 16
     assert expected == sink.rows()
-    assert (0, 0) == (wb.backlog(), wb.pending())
+    assert (wb.backlog(), wb.pending()) == (0, 0)
 
 
 def _doomed_worker(url: str, db: str, mode: str) -> None:
