@@ -20,6 +20,7 @@ from valkey_redis.ratelimit import (
 )
 from valkey_redis.serializers import JsonSerializer, PydanticSerializer, Serializer
 from valkey_redis.session import SessionStore
+from valkey_redis.write_behind import Write, WriteBehind, WriteBehindFullError
 
 try:
     __version__ = version("valkey-redis")
@@ -45,6 +46,9 @@ __all__ = [
     "SlidingWindowCounter",
     "SlidingWindowLog",
     "TokenBucket",
+    "Write",
+    "WriteBehind",
+    "WriteBehindFullError",
     "__version__",
     "connect",
     "describe",
