@@ -18,7 +18,7 @@ import pytest
 import redis
 from pydantic import BaseModel
 
-from valkey_redis import Cache, CacheStats, PydanticSerializer, connect
+from valkey_redis import Cache, CacheStats, PydanticSerializer, connect, keys
 from valkey_redis.stampede import should_refresh_early
 
 
@@ -76,6 +76,14 @@ def test_keys_are_namespaced_and_escaped(cache: Cache, client: redis.Redis) -> N
     cache.set("user:1", 1)
     assert list(client.scan_iter()) == ["test:{user%3A1}"]
     assert cache.redis_key("user:1") == "test:{user%3A1}"
+
+
+@pytest.mark.parametrize(
+    "key", ["plain", "a:b", "{tag}", "100%", "é✓", 42, "".join(map(chr, range(1, 800)))]
+)
+def test_redis_key_matches_keys_tagged(fake_client: redis.Redis, key: str | int) -> None:
+    """The fast key builder gives exactly keys.tagged's escaping."""
+    assert Cache(fake_client, namespace="n:s", ttl=1).redis_key(key) == keys.tagged("n:s", key)
 
 
 def test_delete_counts_existing_entries(cache: Cache) -> None:

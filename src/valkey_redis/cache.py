@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, ParamSpec, Protocol, TypeVar, cast
 
 import redis
 from redis.client import NEVER_DECODE
@@ -75,6 +75,8 @@ _NOT_FOUND = "-"
 # Tag sets are written just before their entry: this slack keeps them alive a little
 # longer than it, so an entry is never left without its index.
 _TAG_SLACK_MS = 5_000
+# keys.escape as one str.translate call (the hit path builds a key per call).
+_ESCAPES = str.maketrans({char: keys.escape(char) for char in "%:{}"})
 
 
 def _script(client: redis.Redis | RedisCluster, name: str) -> Script:
@@ -135,8 +137,7 @@ class CacheStats:
         return self.hits / total if total else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):  # a tuple: cheapest to build on the hit path
     value: Any
     expires_at: float  # unix seconds
     delta: float  # seconds the load took
@@ -229,6 +230,7 @@ class Cache:
             msg = f"serializer needs dumps() and loads(), got {type(serializer).__name__}"
             raise TypeError(msg)
         self.namespace = namespace
+        self._prefix = keys.tagged(namespace, "x")[:-2]  # "namespace:{"
         #: Pub/sub channel of invalidation events (JSON: namespace, keys, tags).
         self.events_channel = keys.join("cache-events", namespace)
         self.publish_events = publish_events
@@ -248,7 +250,13 @@ class Cache:
     # --- keys, encoding, bookkeeping ------------------------------------------
 
     def redis_key(self, key: Key) -> str:
-        """Return the Valkey key that holds ``key``'s value: ``namespace:{key}``."""
+        """Return the Valkey key that holds ``key``'s value: ``namespace:{key}``.
+
+        Same result as ``keys.tagged(namespace, key)``, computed faster: this runs on
+        every hit.
+        """
+        if type(key) is str and key:
+            return f"{self._prefix}{key.translate(_ESCAPES)}}}"
         return keys.tagged(self.namespace, key)
 
     def _lock_key(self, key: Key) -> str:
@@ -274,8 +282,8 @@ class Cache:
                 raise SerializationError("unknown entry format")
             expires_at, delta = int(expires_ms) / 1000, int(delta_ms) / 1000
             if payload == _NOT_FOUND:
-                return _Entry(None, expires_at, delta, not_found=True)
-            return _Entry(self._serializer.loads(payload), expires_at, delta, not_found=False)
+                return _Entry(None, expires_at, delta, True)
+            return _Entry(self._serializer.loads(payload), expires_at, delta, False)
         except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
             raise SerializationError(str(exc)) from None
 
@@ -558,6 +566,8 @@ class Cache:
             Exception: whatever ``loader`` raises (nothing is cached).
         """
         tag_list = _tag_list(tags)
+        if ttl is not None:
+            _seconds("ttl", ttl)  # fail on a hit too, not only on the next miss
         name = self.redis_key(key)
         try:
             raw, entry = self._read(name)
