@@ -289,10 +289,15 @@ class SessionStore:
         session_keys = [self._session_key(bucket, s) for s in secrets_]
         return int(self._destroy(keys=[index, *session_keys], args=secrets_))
 
+    def key(self, sid: str) -> str | None:
+        """The hash key holding session ``sid`` (for inspection); None if malformed."""
+        parsed = self._parse(sid)
+        return None if parsed is None else self._session_key(*parsed)
+
     def ttl_of(self, sid: str) -> float | None:
         """Seconds left before the session expires (None if unknown); does not slide."""
-        parsed = self._parse(sid)
-        if parsed is None:
+        key = self.key(sid)
+        if key is None:
             return None
-        remaining = self._client.pttl(self._session_key(*parsed))
+        remaining = self._client.pttl(key)
         return remaining / 1000 if remaining >= 0 else None
