@@ -30,7 +30,7 @@ from benchmarks.report import Outcome, markdown_report, text_report, to_json
 __all__ = ["SUITES", "Report", "main", "run"]
 
 #: Suite names; each is the module ``benchmarks.bench_<name>`` with ``build(ctx)``.
-SUITES = ("pipelining", "cache", "session", "lock", "ratelimit", "stampede")
+SUITES = ("pipelining", "cache", "session", "lock", "ratelimit", "write_behind", "stampede")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 
