@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+import fakeredis
 import pytest
 import redis
 from pydantic import BaseModel, ValidationError
@@ -323,6 +324,27 @@ def test_every_key_has_a_ttl(client: redis.Redis) -> None:
     ttls = {key: client.pttl(key) for key in client.scan_iter("*")}
     assert ttls
     assert [key for key, ttl in ttls.items() if not 0 < ttl <= TTL * 1000] == []
+
+
+class _RetriedScripts(fakeredis.FakeRedis):
+    """Runs every script twice, as a retry after a lost reply would."""
+
+    def evalsha(self, *args: Any, **kwargs: Any) -> Any:
+        super().evalsha(*args, **kwargs)
+        return super().evalsha(*args, **kwargs)
+
+
+def test_retried_scripts_are_harmless() -> None:
+    """Create, update and rotate give the same outcome when their script runs twice."""
+    client = _RetriedScripts(server=fakeredis.FakeServer(), decode_responses=True)
+    store = SessionStore(client, ttl=TTL)
+    sid = store.create(user_id=1, data={"a": 1})
+    assert store.update(sid, a=2) is True
+    new = store.rotate(sid)
+    assert new is not None
+    assert store.get(new) == {"user_id": 1, "a": 2}
+    assert store.get(sid) is None
+    assert client.hlen(_index(store, new)) == 1
 
 
 # -- pydantic ---------------------------------------------------------------------

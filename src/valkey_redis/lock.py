@@ -228,6 +228,8 @@ class Lock:
         """Delete the lock if it is still ours; False (and nothing deleted) otherwise.
 
         Any thread may release: the token belongs to this instance, not a thread.
+        False means the lease had run out (or, rarely, that a retried request found
+        the lock already deleted by its first attempt, whose reply was lost).
         """
         self._stop_renewer()
         token, self._token = self._token, None
@@ -282,22 +284,14 @@ class Lock:
         return self._token is not None and self._client.get(self.key) == self._token
 
     def _start_renewing(self) -> None:
-        self._stop_renewing.clear()
+        self._stop_renewing = threading.Event()
         self._renewer = threading.Thread(
-            target=self._renew_loop, name=f"lock-renew:{self.name}", daemon=True
+            target=_renew_loop,
+            args=(weakref.ref(self), self._stop_renewing, self._lease_ms / 3000),
+            name=f"lock-renew:{self.name}",
+            daemon=True,
         )
         self._renewer.start()
-
-    def _renew_loop(self) -> None:
-        interval = self._lease_ms / 3000
-        while not self._stop_renewing.wait(interval):
-            try:
-                renewed = self.extend()
-            except RedisError:
-                renewed = False  # unreachable: assume the worst, the holder must stop
-            if not renewed:
-                self.lost = True
-                return
 
     def _stop_renewer(self) -> None:
         self._stop_renewing.set()
@@ -333,3 +327,23 @@ class Lock:
     def __repr__(self) -> str:
         state = "held" if self._token is not None else "free"
         return f"Lock({self.name!r}, timeout={self.timeout}, {state})"
+
+
+def _renew_loop(ref: weakref.ref[Lock], stop: threading.Event, interval: float) -> None:
+    """Extend the lease every ``interval`` s until stopped, refused, or the Lock is gone.
+
+    The thread holds only a weak reference: a Lock dropped without release() stops
+    being renewed and expires with its lease instead of living as long as the process.
+    """
+    while not stop.wait(interval):
+        lock = ref()
+        if lock is None:
+            return
+        try:
+            renewed = lock.extend()
+        except RedisError:
+            renewed = False  # unreachable: assume the worst, the holder must stop
+        if not renewed:
+            lock.lost = True
+            return
+        del lock

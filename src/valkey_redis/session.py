@@ -147,12 +147,9 @@ class SessionStore:
     # -- data -------------------------------------------------------------------
 
     def _fields(self, data: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
-        if isinstance(data, BaseModel):
-            fields = data.model_dump(mode="json")
-        elif self.model is not None:
-            fields = self.model.model_validate(dict(data or {})).model_dump(mode="json")
-        else:
-            fields = dict(data or {})
+        fields = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data or {})
+        if self.model is not None:
+            fields = self.model.model_validate(fields).model_dump(mode="json")
         if _USER_FIELD in fields:
             msg = f"{_USER_FIELD!r} is set from create(user_id=...), not from data"
             raise ValueError(msg)

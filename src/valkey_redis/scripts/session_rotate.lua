@@ -3,7 +3,9 @@
 -- ARGV[1] TTL in ms, ARGV[2] old secret, ARGV[3] new secret.
 -- Returns 1 if rotated, 0 if the old id is unknown or expired.
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
+  -- A retried call whose first reply was lost finds its own new id (random, unique
+  -- to this call) already in place: report success rather than "unknown".
+  return redis.call('EXISTS', KEYS[2])
 end
 local ttl = tonumber(ARGV[1])
 local now = redis.call('TIME')
