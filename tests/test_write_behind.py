@@ -12,9 +12,11 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fakeredis
 import pytest
 import redis
 
@@ -141,6 +143,37 @@ def test_reclaim_takes_over_a_dead_workers_batch_without_undoing_newer_writes(
     assert b.flush() == 3
     assert expected == sink.rows()
     assert (b.backlog(), b.pending()) == (0, 0)
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("valkey", marks=pytest.mark.real)])
+def bytes_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """A client with decode_responses=False, on fakeredis and on real Valkey."""
+    if request.param == "fakeredis":
+        raw = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    else:
+        raw = connect(request.getfixturevalue("valkey_server").url, decode_responses=False)
+    raw.flushall()
+    yield raw
+    raw.flushall()
+    raw.close()
+
+
+def test_bytes_replies_work_like_text_replies(bytes_client, tmp_path) -> None:
+    """Without decode_responses, ids, reclaim cursors and fields still decode: nothing dropped."""
+    sink = KVSink(tmp_path / "db.sqlite")
+
+    def dies(_: list[Write]) -> None:
+        raise RuntimeError("worker A died")
+
+    a = WriteBehind(bytes_client, name="raw", apply_batch=dies, batch_size=2, consumer="a")
+    b = WriteBehind(bytes_client, name="raw", apply_batch=sink.apply, batch_size=2, consumer="b")
+    expected = submit_all(a, 5, keys=5)
+    assert all(isinstance(entry_id, str) for _, entry_id in expected.values())
+    with pytest.raises(RuntimeError):
+        a.process_batch()
+    assert b.reclaim(min_idle=0) == 2
+    assert b.flush() == 5
+    assert expected == sink.rows()
 
 
 def test_malformed_entry_is_logged_and_dropped(client, tmp_path, caplog) -> None:

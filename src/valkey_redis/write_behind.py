@@ -13,29 +13,27 @@ orders). Use write-through (``Cache.write_through``) there.
 How it fails, honestly:
 
 - **At-least-once.** A worker that dies after ``apply_batch`` committed but
-  before XACK leaves its entries pending; another worker :meth:`reclaim`\\ s them
-  (XAUTOCLAIM) and applies them again. A failing ``apply_batch`` is retried
-  the same way. So ``apply_batch`` must be idempotent: upsert by key and keep
-  the newer :attr:`Write.version` (the stream entry id), so that a replay, or an
-  old entry applied after a newer one, changes nothing.
+  before XACK leaves its entries pending; another worker takes them over
+  (:meth:`reclaim`, XAUTOCLAIM) and applies them again, as it retries a failed
+  ``apply_batch``. So ``apply_batch`` must be idempotent: upsert by key, keeping
+  the newer :attr:`Write.version`, so a replay (or an old write applied after a
+  newer one) changes nothing.
 - **The data-loss window.** Once ``submit`` returned, the write lives only in
   Valkey until a worker applied it. If Valkey loses it (no persistence and a
   restart, or a failover to a replica that had not received it yet, since
   replication is asynchronous), it is gone. Turn on AOF (``appendfsync
   everysec`` loses up to a second) and use ``WAIT`` if that window matters.
-- **Bounded, never trimmed blindly.** Applied entries are deleted from the
-  stream, so its length is the backlog. ``XADD MAXLEN`` would also bound it, but
-  it trims the oldest entries whether or not they were applied: a slow worker
-  would silently lose accepted writes. Instead, when the backlog reaches
-  ``max_len``, ``submit`` raises :class:`WriteBehindFullError` (backpressure): the
-  caller knows the write was not taken.
-- **A poison write stops progress.** If ``apply_batch`` always fails on an
-  entry, that batch is retried forever and the backlog grows until producers
-  see ``WriteBehindFullError``: loud, not silent. Fix the sink, and it drains.
-- **The cache is best effort.** With ``cache=...``, ``submit`` sets the cache
-  entry after the stream accepted the write. If that fails, the entry is deleted
-  (best effort) and the write still stands; concurrent writers of one key may
-  leave the cache briefly on the older value until its TTL ends.
+- **Bounded, never trimmed blindly.** Applied entries are deleted, so the
+  stream's length is the backlog. ``XADD MAXLEN`` would trim the oldest entries
+  whether or not they were applied, silently losing accepted writes; instead a
+  full backlog (``max_len``) makes ``submit`` raise :class:`WriteBehindFullError`.
+- **A poison write stops progress.** A batch that always fails is retried
+  forever and the backlog grows until producers get ``WriteBehindFullError``:
+  loud, not silent. Fix the sink, and it drains.
+- **The cache is best effort.** With ``cache=...``, ``submit`` sets the entry
+  after the stream took the write; if that fails, it deletes the entry (best
+  effort). Two writers racing on one key may leave the older value cached until
+  its TTL ends.
 """
 
 from __future__ import annotations
@@ -102,7 +100,7 @@ class WriteBehind:
     :meth:`reclaim`, :meth:`run`, :meth:`start`). The constructor talks to nobody.
 
     Args:
-        client: a redis-py client with ``decode_responses=True``.
+        client: a redis-py client (``decode_responses`` on or off) or ``RedisCluster``.
         name: the queue's name; the stream key is ``wb:{name}:stream``.
         apply_batch: writes a list of :class:`Write` to the database, idempotently;
             raising leaves the batch pending, to be retried.
@@ -114,7 +112,8 @@ class WriteBehind:
         claim_idle: seconds a pending entry must be idle before :meth:`reclaim`
             takes it from another worker; longer than your slowest batch.
         cache: optional cache (``set``/``delete``) updated on ``submit``.
-        poll_interval: seconds :meth:`run` blocks waiting for new entries.
+        poll_interval: seconds :meth:`run` blocks waiting for new entries
+            (keep it below the client's socket timeout).
     """
 
     def __init__(
@@ -173,7 +172,7 @@ class WriteBehind:
             raise ValueError(msg)
         payload = json.dumps(value, separators=(",", ":"))
         try:
-            entry_id = str(self._submit(keys=[self.stream], args=[self.max_len, key, payload]))
+            entry_id = _text(self._submit(keys=[self.stream], args=[self.max_len, key, payload]))
         except ResponseError as exc:
             if str(exc).startswith("WBFULL"):
                 msg = f"write-behind backlog of {self.stream} is full ({self.max_len} writes)"
@@ -217,26 +216,21 @@ class WriteBehind:
             Exception: whatever ``apply_batch`` raised; the batch stays pending.
         """
         with self._lock:
-            entries = self._read("0", None) if self._maybe_pending else []
-            self._maybe_pending = bool(entries)
-            entries = entries or self._read(">", block)
-            if not entries:
-                return 0
-            writes: list[Write] = []
-            for entry_id, fields in entries:
-                write = _decode(entry_id, fields)
-                if write is not None:
-                    writes.append(write)
+            pending = self._read("0", None) if self._maybe_pending else []
+            self._maybe_pending = True  # if anything below fails, re-read ours first
+            entries = pending or self._read(">", block)
+            writes = [w for w in (_decode(i, fields) for i, fields in entries) if w]
             if writes:
-                self._maybe_pending = True  # if apply_batch raises, retry these first
                 self.apply_batch(writes)
-            # Only now, after the sink committed, ack and delete in one transaction:
-            # a crash before this line means a replay, never a loss.
-            ids = [entry_id for entry_id, _ in entries]
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.xack(self.stream, self.group, *ids)
-                pipe.xdel(self.stream, *ids)
-                pipe.execute()
+            if entries:
+                # Only now, after the sink committed, ack and delete in one
+                # transaction: a crash before this means a replay, never a loss.
+                ids = [entry_id for entry_id, _ in entries]
+                with self.client.pipeline(transaction=True) as pipe:
+                    pipe.xack(self.stream, self.group, *ids)
+                    pipe.xdel(self.stream, *ids)
+                    pipe.execute()
+            self._maybe_pending = bool(pending)  # a pending batch may have more behind it
             return len(writes)
 
     def flush(self) -> int:
@@ -277,7 +271,7 @@ class WriteBehind:
                 )
                 # [cursor, [(id, fields), ...], deleted ids]; redis-py's JUSTID
                 # parsing drops the cursor, so we take the full entries.
-                cursor, ids = str(reply[0]), reply[1]
+                cursor, ids = _text(reply[0]), reply[1]
                 claimed += len(ids)
                 self._maybe_pending = self._maybe_pending or bool(ids)
                 if cursor == "0-0":
@@ -332,7 +326,7 @@ class WriteBehind:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def _read(self, start: str, block: float | None) -> list[tuple[str, dict[str, str] | None]]:
+    def _read(self, start: str, block: float | None) -> list[tuple[Any, Any]]:
         def read() -> Any:
             return self.client.xreadgroup(
                 self.group,
@@ -350,14 +344,20 @@ class WriteBehind:
             reply = read()
         if not reply:
             return []
-        return cast(list[tuple[str, dict[str, str] | None]], reply[0][1])
+        return cast(list[tuple[Any, Any]], reply[0][1])
 
 
-def _decode(entry_id: str, fields: dict[str, str] | None) -> Write | None:
+def _text(value: object) -> str:
+    """Replies are str with ``decode_responses=True`` and bytes without it."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(entry_id: object, fields: dict[Any, Any] | None) -> Write | None:
     """Turn a stream entry into a Write; an entry that is not ours is logged and dropped."""
     try:
         if fields is not None:  # None: the entry was deleted while pending
-            return Write(entry_id, fields["k"], json.loads(fields["v"]))
+            text = {_text(name): _text(value) for name, value in fields.items()}
+            return Write(_text(entry_id), text["k"], json.loads(text["v"]))
     except (KeyError, ValueError):
         pass
     log.error("write-behind: dropping malformed entry %s: %r", entry_id, fields)
