@@ -52,7 +52,7 @@ def cache_aside(cache: Cache, db: ProductDB) -> None:
         times.append(ms)
         print(f"   get_or_set('product:1') {attempt} -> {ms:6.1f} ms  {value}")
     print(f"   database queries: {db.queries} (only the miss reached the database)")
-    print(f"   a hit was {times[0] / max(times[1], 1e-3):.0f}x faster than the database")
+    print(f"   the first hit was {times[0] / max(times[1], 1e-3):.0f}x faster than the miss")
 
 
 def invalidation(cache: Cache, db: ProductDB) -> None:
@@ -92,7 +92,10 @@ def write_behind(client: redis.Redis, cache: Cache, db: ProductDB) -> None:
         for step in (price + 10, price):  # two edits each: only the last one must win
             product = {**PRODUCTS[pid - 1], "price": step}
             queue.submit(f"product:{pid}", product)
-    print(f"   submitted {2 * len(changes)} price changes; backlog: {queue.backlog()} writes")
+    print(
+        f"   submitted {2 * len(changes)} price changes (2 per product, the last one wins); "
+        f"backlog: {queue.backlog()} writes"
+    )
     cached = [cache.get(f"product:{pid}")["price"] for pid in changes]
     print(f"   cache already has the new prices:  {cached}")
     print(f"   database still has the old prices: {[db.peek(pid) for pid in changes]}")
@@ -109,7 +112,10 @@ def jitter(client: redis.Redis) -> None:
         cache = Cache(client, namespace=NAMESPACE, ttl=60, jitter=amount)
         names = [f"jitter:{i}" for i in range(6)]
         cache.set_many({name: i for i, name in enumerate(names)})
-        ttls = sorted(int(client.pttl(cache.redis_key(name))) / 1000 for name in names)
+        with client.pipeline(transaction=False) as pipe:  # read all TTLs at one moment
+            for name in names:
+                pipe.pttl(cache.redis_key(name))
+            ttls = sorted(int(ms) / 1000 for ms in pipe.execute())
         shown = " ".join(f"{ttl:.1f}" for ttl in ttls)
         print(f"   ttl=60 jitter={amount}: expire in {shown} s (spread {ttls[-1] - ttls[0]:.1f} s)")
         cache.delete(*names)
