@@ -474,6 +474,32 @@ def test_decorator_keys_are_stable_across_call_styles(cache: Cache) -> None:
     assert f.__doc__ == "Add."
 
 
+def test_decorator_keeps_equal_but_different_scalars_apart(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1, 1.0 and True hash alike in Python but get their own keys and entries."""
+    import valkey_redis.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "_MEMO_SIZE", 2)  # also exercise the memo reset
+    calls: list[object] = []
+
+    @cache.cached(ttl=60)
+    def echo(x: object) -> str:
+        calls.append(x)
+        return repr(x)
+
+    assert [
+        echo(1),
+        echo(1.0),
+        echo(True),
+        echo(x=1),
+        echo(None),
+    ] == ["1", "1.0", "True", "1", "None"]
+    assert calls == [1, 1.0, True, None]
+    assert len({echo.cache_key(1), echo.cache_key(1.0), echo.cache_key(True)}) == 3
+    assert echo.cache_key(1).endswith(":" + keys.argument_key(echo.__wrapped__, (1,), {}))
+
+
 def test_decorator_invalidate(cache: Cache) -> None:
     """invalidate(args) drops that entry only; the next call recomputes it."""
     calls: list[int] = []

@@ -32,6 +32,7 @@ everything per key works on Valkey Cluster; tag index sets are separate keys.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import math
@@ -75,6 +76,9 @@ _NOT_FOUND = "-"
 # Tag sets are written just before their entry: this slack keeps them alive a little
 # longer than it, so an entry is never left without its index.
 _TAG_SLACK_MS = 5_000
+# The decorator remembers the keys of calls whose arguments are all of these types.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_MEMO_SIZE = 4096
 # keys.escape as one str.translate call (the hit path builds a key per call).
 _ESCAPES = str.maketrans({char: keys.escape(char) for char in "%:{}"})
 
@@ -269,9 +273,17 @@ class Cache:
         seconds = self.ttl if ttl is None else _seconds("ttl", ttl)
         return max(1, int(seconds * (1 - self.jitter * random.random()) * 1000))
 
-    def _encode(self, value: Any, px: int, delta: float, *, not_found: bool = False) -> str:
+    def _encode(
+        self,
+        value: Any,
+        px: int,
+        delta: float,
+        *,
+        not_found: bool = False,
+        now: float | None = None,
+    ) -> str:
         payload = _NOT_FOUND if not_found else self._serializer.dumps(value)
-        expires_ms = int(time.time() * 1000) + px
+        expires_ms = int((time.time() if now is None else now) * 1000) + px
         return f"{_FORMAT}:{expires_ms}:{math.ceil(delta * 1000)}:{payload}"
 
     def _decode(self, raw: bytes | str) -> _Entry:
@@ -464,10 +476,13 @@ class Cache:
             TypeError: a value cannot be serialized.
             redis.exceptions.RedisError: the server is unreachable or refused.
         """
+        if ttl is not None:
+            _seconds("ttl", ttl)
         entries = []
+        now = time.time()
         for key, value in mapping.items():
             px = self._px(ttl)
-            entries.append((self.redis_key(key), self._encode(value, px, 0.0), px))
+            entries.append((self.redis_key(key), self._encode(value, px, 0.0, now=now), px))
         if not entries:
             return
         pipe = self._client.pipeline(transaction=False)
@@ -565,7 +580,7 @@ class Cache:
         Raises:
             Exception: whatever ``loader`` raises (nothing is cached).
         """
-        tag_list = _tag_list(tags)
+        tag_list = _tag_list(tags) if tags else []
         if ttl is not None:
             _seconds("ttl", ttl)  # fail on a hit too, not only on the next miss
         name = self.redis_key(key)
@@ -714,10 +729,33 @@ class Cache:
         def decorator(func: Callable[P, R]) -> CachedFunction[P, R]:
             prefix = f"{func.__module__}.{func.__qualname__}"
 
+            memo: dict[tuple[Any, ...], str] = {}
+
             def cache_key(*args: P.args, **kwargs: P.kwargs) -> str:
-                if key is None:
-                    return f"{prefix}:{keys.argument_key(func, args, kwargs)}"
-                return f"{prefix}:{keys.escape(key(*args, **kwargs))}"
+                if key is not None:
+                    return f"{prefix}:{keys.escape(key(*args, **kwargs))}"
+                # Binding arguments costs more than a cache hit, so keys of calls with
+                # scalar arguments are remembered in-process. The memo is keyed by
+                # (type, value) so 1, 1.0 and True stay apart; the key itself is
+                # still keys.argument_key's canonical JSON, never hash().
+                scalar = all(type(arg) in _SCALARS for arg in args) and all(
+                    type(arg) in _SCALARS for arg in kwargs.values()
+                )
+                if scalar:
+                    memo_key = (
+                        *((type(a), a) for a in args),
+                        *((n, type(a), a) for n, a in kwargs.items()),
+                    )
+                    found = memo.get(memo_key)
+                    if found is not None:
+                        return found
+                # `wrapper` carries func's signature, computed once below.
+                found = f"{prefix}:{keys.argument_key(wrapper, args, kwargs)}"
+                if scalar:
+                    if len(memo) >= _MEMO_SIZE:
+                        memo.clear()
+                    memo[memo_key] = found
+                return found
 
             @functools.wraps(func)
             def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -733,6 +771,7 @@ class Cache:
                 return self.delete(cache_key(*args, **kwargs))
 
             decorated = cast(Any, wrapper)
+            decorated.__signature__ = inspect.signature(func)
             decorated.invalidate = invalidate
             decorated.cache_key = cache_key
             return cast(CachedFunction[P, R], wrapper)

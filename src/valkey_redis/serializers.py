@@ -28,6 +28,9 @@ __all__ = ["JsonSerializer", "PydanticSerializer", "SerializationError", "Serial
 
 T = TypeVar("T")
 
+# Built once: json.dumps with non-default options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 class SerializationError(ValueError):
     """Cached text that this serializer did not write (or cannot read back)."""
@@ -75,7 +78,7 @@ class JsonSerializer:
             ValueError: for NaN or infinity, which standard JSON lacks.
         """
         try:
-            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = _ENCODER.encode(value)
         except TypeError as exc:
             msg = f"{exc}; cache JSON types only, or use PydanticSerializer"
             raise TypeError(msg) from None
