@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from valkey_redis.cache import Cache, CachedFunction, CacheStats
 from valkey_redis.client import connect, describe
 from valkey_redis.lock import Lock, LockError, LockLost, LockNotAcquired
+from valkey_redis.near_cache import NearCache, NearCacheStats
 from valkey_redis.ratelimit import (
     GCRA,
     FixedWindow,
@@ -38,6 +39,8 @@ __all__ = [
     "LockError",
     "LockLost",
     "LockNotAcquired",
+    "NearCache",
+    "NearCacheStats",
     "OnError",
     "PydanticSerializer",
     "RateLimitResult",
