@@ -35,6 +35,8 @@ single name sees more than a million acquisitions per second on average.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import random
 import secrets
 import threading
@@ -43,22 +45,43 @@ import weakref
 from collections.abc import Callable
 from importlib import resources
 from types import TracebackType
-from typing import Self, cast
+from typing import Any, Self, cast
 
 import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis import keys
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
 
-_SCRIPTS = resources.files("valkey_redis") / "scripts"
-_ACQUIRE = (_SCRIPTS / "lock_acquire.lua").read_text()
-_RELEASE = (_SCRIPTS / "lock_release.lua").read_text()
-_EXTEND = (_SCRIPTS / "lock_extend.lua").read_text()
+
+class _Script:
+    """A Lua script loaded once per process: EVALSHA, and SCRIPT LOAD on NOSCRIPT.
+
+    redis-py's ``register_script`` does the same per call site; a Lock is built for
+    every critical section, so we hash each script once at import instead.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.text = (resources.files("valkey_redis") / "scripts" / name).read_text()
+        self.sha = hashlib.sha1(self.text.encode(), usedforsecurity=False).hexdigest()
+
+    def __call__(
+        self, client: redis.Redis | RedisCluster, keys_: list[str], args: list[str | int]
+    ) -> Any:
+        try:
+            return client.evalsha(self.sha, len(keys_), *keys_, *args)
+        except NoScriptError:  # a restarted or new server: load it, then run it
+            client.script_load(self.text)
+            return client.evalsha(self.sha, len(keys_), *keys_, *args)
+
+
+_ACQUIRE = _Script("lock_acquire.lua")
+_RELEASE = _Script("lock_release.lua")
+_EXTEND = _Script("lock_extend.lua")
 _DAY_MS = 86_400_000
 _MAX_BACKOFF_FACTOR = 8
 
@@ -77,6 +100,12 @@ class LockNotAcquired(LockError):  # noqa: N818 - the name states the outcome, a
 
 class LockLost(LockError):  # noqa: N818 - the name states the outcome
     """The lease ran out while the lock was held; someone else may have taken it."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _keys(prefix: str, name: str) -> tuple[str, str]:
+    """The lock key and its counter key (cached: a Lock is built per critical section)."""
+    return keys.tagged(prefix, name), keys.tagged(prefix, name, "fence")
 
 
 def _seconds(value: object, what: str) -> int:
@@ -119,8 +148,7 @@ class Lock:
         prefix: str = "lock",
     ) -> None:
         self.name = name
-        self.key = keys.tagged(prefix, name)
-        self.fence_key = keys.tagged(prefix, name, "fence")
+        self.key, self.fence_key = _keys(prefix, name)
         self.timeout = timeout
         self._lease_ms = _seconds(timeout, "timeout")
         self._sleep_s = _seconds(sleep, "sleep") / 1000
@@ -140,10 +168,7 @@ class Lock:
         self._token: str | None = None
         self._fencing_token: int | None = None
         self._renewer: threading.Thread | None = None
-        self._stop_renewing = threading.Event()
-        self._acquire = client.register_script(_ACQUIRE)
-        self._extend = client.register_script(_EXTEND)
-        self._release = client.register_script(_RELEASE)
+        self._stop_renewing: threading.Event | None = None
         # Injected in tests to check the waiting logic without real waiting.
         self._clock = time.monotonic
         self._pause = time.sleep
@@ -168,7 +193,7 @@ class Lock:
         keys_ = [self.key, self.fence_key]
         args: list[str | int] = [token, self._lease_ms, self._counter_ms(self._lease_ms)]
         try:
-            reply = cast("list[int]", self._acquire(keys=keys_, args=args))
+            reply = cast("list[int]", _ACQUIRE(self._client, keys_, args))
         except (RedisConnectionError, RedisTimeoutError) as exc:
             # The script may have run and only its reply been lost: ask before failing.
             try:
@@ -256,7 +281,7 @@ class Lock:
             else:
                 _HAS_DELIFEQ[self._client] = True
                 return bool(deleted)
-        return bool(self._release(keys=[self.key], args=[token]))
+        return bool(_RELEASE(self._client, [self.key], [token]))
 
     def extend(self, seconds: float | None = None) -> bool:
         """Reset the remaining lease to ``seconds`` (default: ``timeout``) if still ours.
@@ -270,7 +295,7 @@ class Lock:
         if token is None:
             return False
         args: list[str | int] = [token, lease_ms, self._counter_ms(max(lease_ms, self._lease_ms))]
-        extended = bool(self._extend(keys=[self.key, self.fence_key], args=args))
+        extended = bool(_EXTEND(self._client, [self.key, self.fence_key], args))
         if not extended:
             self.lost = True
         return extended
@@ -294,7 +319,8 @@ class Lock:
         self._renewer.start()
 
     def _stop_renewer(self) -> None:
-        self._stop_renewing.set()
+        if self._stop_renewing is not None:
+            self._stop_renewing.set()
         renewer, self._renewer = self._renewer, None
         if renewer is not None and renewer is not threading.current_thread():
             renewer.join()
