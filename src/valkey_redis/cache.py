@@ -16,17 +16,26 @@ How it fails:
   ``get_many`` returns ``{}``; each counts ``stats.errors`` and logs one warning
   per :attr:`Cache.log_every` seconds. Writes and invalidations (``set``,
   ``set_many``, ``delete``, ``invalidate_tags``) raise the redis error: losing
-  an invalidation silently would serve stale data.
+  an invalidation silently would serve stale data. ``write_through`` is the
+  exception: the source is already saved, so it returns False instead.
 - Unreadable entries (garbage, another format, a planted pickle, bad UTF-8) are
   a miss and are deleted; nothing in them is ever executed.
 - A failing loader caches nothing, releases its lock at once and its exception
   propagates -- to every thread of this process that was waiting on the same key.
 - Stale windows: an entry lives at most its TTL (jitter only shortens it); a
   ``set`` racing with ``invalidate_tags`` can survive until its TTL.
+- ``None`` from a loader is cached only with ``negative_ttl``; without it, every
+  lookup of a missing row reaches the loader (other processes included).
 
-Every key written has a TTL set in the same command as the value. The value key,
-its stampede lock and its metadata share one hash tag (``namespace:{key}``), so
-everything per key works on Valkey Cluster; tag index sets are separate keys.
+Cost: a hit is one GET (one round trip) plus a JSON decode. A miss adds one
+pipelined SET NX + GET for the lock and one script call that stores the value
+and releases the lock; each tag adds one script call.
+
+Layout: the value lives at ``namespace:{key}`` as ``c1:<expires ms>:<load ms>:<payload>``
+(the XFetch inputs travel with the value), its lock at ``namespace:{key}:lock``
+-- one hash tag, so everything per key works on Valkey Cluster -- and tag index
+sets at ``namespace:tags:<tag>``. Every key has a TTL, set in the same command
+as its value.
 """
 
 from __future__ import annotations
@@ -713,6 +722,8 @@ class Cache:
             key: builds the key part from the call's arguments; by default the
                 arguments bound to the signature, as canonical JSON
                 (:func:`valkey_redis.keys.argument_key`), so ``f(1)`` and ``f(x=1)`` match.
+                On methods pass one, e.g. ``key=lambda self, user_id: user_id``:
+                ``self`` has no JSON form.
             tags: tags for every result, or a function of the call's arguments
                 returning them, e.g. ``tags=lambda user_id: [f"user:{user_id}"]``.
 
