@@ -1,0 +1,1 @@
+"""The exercise grader: behaviour checks run against any implementation of an exercise."""

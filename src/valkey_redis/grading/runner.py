@@ -1,0 +1,284 @@
+"""Register checks, load an exercise file by path, and grade it on each backend.
+
+Use :func:`grade_exercise` (all tasks of one exercise) or :func:`grade_task`
+(one task, for pytest) with a module from :func:`load_exercise`. A task whose
+first check meets ``NotImplementedError`` is "not started" and the rest of its
+checks are skipped; otherwise every check runs on every backend, each on a
+clean server, each in its own thread with a timeout.
+
+How it fails: never with an exception from learner code. A file that does not
+load, a missing function, a crash, a hang: each becomes a failed check whose
+text says what was called, what was expected and what came back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import ModuleType
+
+from valkey_redis.grading.context import Ctx, Failure
+from valkey_redis.grading.harness import Backend, CheckAborted, Env
+
+__all__ = [
+    "CHECK_TIMEOUT",
+    "Check",
+    "CheckResult",
+    "ExerciseResult",
+    "LoadError",
+    "Status",
+    "TaskResult",
+    "check",
+    "checks_for",
+    "grade_exercise",
+    "grade_task",
+    "load_exercise",
+    "tasks_of",
+]
+
+CHECK_TIMEOUT = 15.0
+CheckFn = Callable[[Ctx], None]
+
+
+class Status(StrEnum):
+    """The verdict on a check, a task or an exercise."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_STARTED = "not started"
+    IN_PROGRESS = "in progress"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One behaviour of one task, named so that its name alone says what it verifies."""
+
+    exercise: int
+    task: str
+    name: str
+    fn: CheckFn = field(repr=False)
+
+
+_CHECKS: list[Check] = []
+
+
+def check(exercise: int, task: str, name: str) -> Callable[[CheckFn], CheckFn]:
+    """Register the decorated function as a check of ``task`` in ``exercise``."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        if any(c.name == name for c in _CHECKS):
+            msg = f"duplicate check name: {name}"
+            raise ValueError(msg)
+        _CHECKS.append(Check(exercise, task, name, fn))
+        return fn
+
+    return register
+
+
+def _ensure_loaded() -> None:
+    from valkey_redis.grading import checks  # noqa: F401, PLC0415 - registers on import
+
+
+def checks_for(exercise: int, task: str | None = None) -> list[Check]:
+    """The checks of an exercise (or of one of its tasks), in order."""
+    _ensure_loaded()
+    return [c for c in _CHECKS if c.exercise == exercise and task in {None, c.task}]
+
+
+def tasks_of(exercise: int) -> list[str]:
+    """The task (function) names of an exercise, in order."""
+    return list(dict.fromkeys(c.task for c in checks_for(exercise)))
+
+
+@dataclass
+class CheckResult:
+    """One check on one backend."""
+
+    check: Check
+    backend: str
+    status: Status
+    failure: Failure | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class TaskResult:
+    """Every check of one task, on every backend."""
+
+    exercise: int
+    task: str
+    results: list[CheckResult]
+
+    @property
+    def status(self) -> Status:
+        """FAILED if any check failed, NOT_STARTED if it was not started, else PASSED."""
+        if any(r.status is Status.FAILED for r in self.results):
+            return Status.FAILED
+        if any(r.status is Status.NOT_STARTED for r in self.results):
+            return Status.NOT_STARTED
+        return Status.PASSED
+
+    @property
+    def first_failure(self) -> CheckResult | None:
+        """The first failed check in check order (fakeredis before Valkey)."""
+        return next((r for r in self.results if r.status is Status.FAILED), None)
+
+
+@dataclass
+class ExerciseResult:
+    """One exercise file, graded."""
+
+    number: int
+    path: Path
+    tasks: list[TaskResult]
+    load_error: Failure | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        """Solved (PASSED), FAILED, NOT_STARTED, or IN_PROGRESS (some tasks not started)."""
+        states = {t.status for t in self.tasks}
+        if self.load_error is not None or Status.FAILED in states:
+            return Status.FAILED
+        if states == {Status.PASSED}:
+            return Status.PASSED
+        if states == {Status.NOT_STARTED}:
+            return Status.NOT_STARTED
+        return Status.IN_PROGRESS
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        """Every failed check."""
+        return [r for t in self.tasks for r in t.results if r.status is Status.FAILED]
+
+
+class LoadError(Exception):
+    """An exercise file that cannot be imported."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.got)
+        self.failure = failure
+
+
+_counter = itertools.count()
+
+
+def load_exercise(path: Path) -> ModuleType:
+    """Import an exercise file by path, freshly, under a unique module name.
+
+    ``exercises/`` and ``exercises/solutions/`` share file names, so files are
+    never imported by module name. The source is compiled here rather than by
+    the import system, whose cached bytecode can miss an edit made within the
+    same second (watch mode).
+
+    Raises:
+        LoadError: the file is missing or raises while importing.
+    """
+    name = f"_graded_{path.stem}_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or not path.is_file():
+        raise LoadError(Failure("the exercise file to exist", f"{path} not found"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and typing look modules up here
+    try:
+        code = compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # noqa: S102 - running the learner's own file is the point
+    except Exception as exc:
+        where = _where(exc, str(path))
+        raise LoadError(
+            Failure(f"{path.name} to import", f"{type(exc).__name__}: {exc}{where}")
+        ) from exc
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def _where(exc: BaseException, filename: str | None) -> str:
+    """`` (exercise_1.py, line 12)`` for the deepest frame in the learner's file."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f" (line {exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    if not frames:
+        return ""
+    return f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
+
+
+def _run_check(chk: Check, module: ModuleType, backend: Backend) -> CheckResult:
+    started = time.monotonic()
+    outcome: list[CheckResult] = []
+    env = Env(backend)
+    ctx = Ctx(module, env)
+    filename = getattr(module, "__file__", None)
+
+    def target() -> None:
+        try:
+            chk.fn(ctx)
+            outcome.append(CheckResult(chk, backend.name, Status.PASSED))
+        except NotImplementedError:
+            outcome.append(CheckResult(chk, backend.name, Status.NOT_STARTED))
+        except Failure as verdict:
+            outcome.append(CheckResult(chk, backend.name, Status.FAILED, verdict))
+        except CheckAborted:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
+            text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            failure = ctx.failure(
+                "it to run without raising", f"it raised {text}{_where(exc, filename)}"
+            )
+            outcome.append(CheckResult(chk, backend.name, Status.FAILED, failure))
+
+    thread = threading.Thread(target=target, name=f"check {chk.name}", daemon=True)
+    thread.start()
+    thread.join(CHECK_TIMEOUT)
+    env.close()
+    seconds = time.monotonic() - started
+    if thread.is_alive() or not outcome:
+        failure = ctx.failure(
+            f"the check to finish within {CHECK_TIMEOUT:.0f} s",
+            "it was still running: an endless loop, or a wait that never ends?",
+        )
+        return CheckResult(chk, backend.name, Status.FAILED, failure, seconds)
+    result = outcome[0]
+    result.seconds = seconds
+    return result
+
+
+def grade_task(
+    exercise: int, task: str, module: ModuleType, backends: Sequence[Backend]
+) -> TaskResult:
+    """Run every check of ``task`` on every backend (stopping early if not started)."""
+    results: list[CheckResult] = []
+    for chk in checks_for(exercise, task):
+        for backend in backends:
+            result = _run_check(chk, module, backend)
+            if result.status is Status.NOT_STARTED and not results:
+                return TaskResult(exercise, task, [result])  # the stub still raises
+            if result.status is Status.NOT_STARTED:
+                result.status = Status.FAILED  # started, but one path still raises
+                result.failure = Failure(
+                    "the function to be finished", "it raised NotImplementedError"
+                )
+            results.append(result)
+    return TaskResult(exercise, task, results)
+
+
+def grade_exercise(
+    exercise: int, path: Path, backends: Sequence[Backend], module: ModuleType | None = None
+) -> ExerciseResult:
+    """Grade every task of exercise ``exercise`` as written in ``path``."""
+    started = time.monotonic()
+    try:
+        loaded = module if module is not None else load_exercise(path)
+    except LoadError as error:
+        tasks = [TaskResult(exercise, t, []) for t in tasks_of(exercise)]
+        return ExerciseResult(exercise, path, tasks, error.failure, time.monotonic() - started)
+    tasks = [grade_task(exercise, t, loaded, backends) for t in tasks_of(exercise)]
+    return ExerciseResult(exercise, path, tasks, None, time.monotonic() - started)

@@ -1,0 +1,79 @@
+"""A WRONG solution of exercise 4, kept as test data for the grader.
+
+The mistake: SETNX, then PEXPIRE: a crash in between leaves a lock that never expires.
+The grader must fail it with the check named in EXPECTED_FAILURE.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+
+import redis
+
+from valkey_redis.keys import join
+
+EXPECTED_FAILURE = "acquire_lock never leaves the lock without a TTL"
+
+# GET and DEL/PEXPIRE in one script: with GET from Python then DEL, the lock can
+# expire and be taken by someone else in between, and we would delete theirs.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+def acquire_lock(client: redis.Redis, name: str, ttl_ms: int) -> str | None:
+    """Claim and expiry as two commands."""
+    token = secrets.token_hex(16)
+    key = join("lock", name)
+    if not client.setnx(key, token):
+        return None
+    client.pexpire(key, ttl_ms)
+    return token
+
+
+def release_lock(client: redis.Redis, name: str, token: str) -> bool:
+    """Delete the lock only if ``token`` still owns it."""
+    script = client.register_script(_RELEASE)
+    return bool(script(keys=[join("lock", name)], args=[token]))
+
+
+def extend_lock(client: redis.Redis, name: str, token: str, ttl_ms: int) -> bool:
+    """Reset the lock's TTL to ``ttl_ms`` only if ``token`` still owns it."""
+    script = client.register_script(_EXTEND)
+    return bool(script(keys=[join("lock", name)], args=[token, ttl_ms]))
+
+
+def acquire_lock_blocking(
+    client: redis.Redis, name: str, ttl_ms: int, timeout: float
+) -> str | None:
+    """Retry :func:`acquire_lock` with short sleeps for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout  # monotonic: immune to wall-clock jumps
+    while True:
+        token = acquire_lock(client, name, ttl_ms)
+        if token is not None:
+            return token
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        # Short, jittered sleeps: waiters do not retry in lockstep, and we never
+        # busy-spin on the server.
+        time.sleep(min(remaining, random.uniform(0.005, 0.02)))
+
+
+def next_fencing_token(client: redis.Redis, name: str) -> int:
+    """Return the next fencing token for ``name`` (strictly increasing)."""
+    # INCR is atomic, so no two callers get the same number. No TTL on purpose:
+    # if the counter expired it would restart at 1 and go backwards.
+    return client.incr(join("fence", name))
