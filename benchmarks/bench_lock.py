@@ -50,7 +50,7 @@ def build(ctx: BenchContext) -> list[Comparison]:
                 Contender("valkey_redis.Lock", each(ours), note="with a fencing token"),
                 Contender("python-redis-lock", each(python_redis_lock)),
             ],
-            ops=ctx.ops(1000),
+            ops=ctx.ops(600),
             target=Target(
                 ">= redis-py Lock ops/s; 2 round trips",
                 min_ratio=1.0,

@@ -65,6 +65,7 @@ class BenchContext:
     scale: float = 1.0
     run_id: str = field(default_factory=lambda: secrets.token_hex(4))
     _clients: list[redis.Redis] = field(default_factory=list, repr=False)
+    _probe: redis.Redis | None = field(default=None, repr=False)
 
     def new_client(self, **kwargs: Any) -> redis.Redis:
         """A ``connect()`` client (decode_responses, retries) whose round trips are counted."""
@@ -101,11 +102,21 @@ class BenchContext:
             deleted += client.unlink(*batch)
         return deleted
 
+    def server_cpu(self) -> float:
+        """The server's CPU seconds so far (user + system), by INFO on an uncounted client."""
+        if self._probe is None:
+            self._probe = connect(self.url)
+        info = self._probe.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
     def close(self) -> None:
         """Close every client this context made."""
         for client in self._clients:
             client.close()
         self._clients.clear()
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
 
 
 def _cpu_model() -> str:

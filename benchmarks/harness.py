@@ -15,12 +15,16 @@ that much) or for claims about absolute latency on other machines.
 How it fails: a contender that raises stops the whole run with its traceback;
 a slow machine makes the run longer, never wrong. Round trips are counted by a
 connection class that every benchmark client uses: each write of a packed
-command (a single command, or a whole pipeline) counts one.
+command (a single command, or a whole pipeline) counts one. Besides wall time,
+each batch records the CPU time of this thread and, when given a probe, of the
+server: on a busy machine those two say *where* a contender spends its time
+(Python work vs Lua or command work) far more steadily than the clock does.
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import random
 import statistics
 import time
@@ -118,7 +122,19 @@ class ContenderResult:
     us_per_op: list[float]
     ratios: list[float]
     round_trips_per_op: float
+    client_cpu_us: list[float] = field(default_factory=list)
+    server_cpu_us: list[float] = field(default_factory=list)
     verdict: str = ""
+
+    @property
+    def median_client_cpu(self) -> float:
+        """Median CPU time of this (client) thread per operation, in microseconds."""
+        return statistics.median(self.client_cpu_us) if self.client_cpu_us else math.nan
+
+    @property
+    def median_server_cpu(self) -> float:
+        """Median server CPU time per operation, in microseconds (nan without a probe)."""
+        return statistics.median(self.server_cpu_us) if self.server_cpu_us else math.nan
 
     @property
     def median_us(self) -> float:
@@ -165,8 +181,20 @@ def _verdict(target: Target, result: ContenderResult) -> str:
     return "met" if not problems else "MISSED: " + "; ".join(problems)
 
 
-def run_comparison(comparison: Comparison, rounds: int, seed: int = 0) -> ComparisonResult:
-    """Run every contender ``rounds`` times, interleaved in shuffled order; return medians."""
+def run_comparison(
+    comparison: Comparison,
+    rounds: int,
+    seed: int = 0,
+    server_cpu: Callable[[], float] | None = None,
+) -> ComparisonResult:
+    """Run every contender ``rounds`` times, interleaved in shuffled order; return medians.
+
+    Args:
+        comparison: what to run.
+        rounds: how many rounds (each runs every contender once).
+        seed: seeds the shuffled order.
+        server_cpu: returns the server's CPU seconds so far (INFO cpu); optional.
+    """
     contenders = [comparison.baseline, *comparison.contenders]
     ops = comparison.ops
     started = time.perf_counter()
@@ -177,6 +205,8 @@ def run_comparison(comparison: Comparison, rounds: int, seed: int = 0) -> Compar
         for contender in contenders:
             contender.run(max(1, ops // 10))
         samples: dict[str, list[float]] = {c.name: [] for c in contenders}
+        client_cpu: dict[str, list[float]] = {c.name: [] for c in contenders}
+        server: dict[str, list[float]] = {c.name: [] for c in contenders}
         trips = dict.fromkeys(samples, 0)
         rng = random.Random(seed)
         for _ in range(rounds):
@@ -184,17 +214,23 @@ def run_comparison(comparison: Comparison, rounds: int, seed: int = 0) -> Compar
             rng.shuffle(order)
             gc.collect()
             for contender in order:
+                server_before = server_cpu() if server_cpu else 0.0
                 sent = CountingConnection.sent
                 # Like timeit: no collector pauses inside the timed loop.
                 gc.disable()
                 try:
+                    cpu = time.thread_time_ns()
                     begin = time.perf_counter_ns()
                     contender.run(ops)
                     elapsed = time.perf_counter_ns() - begin
+                    cpu = time.thread_time_ns() - cpu
                 finally:
                     gc.enable()
                 trips[contender.name] += CountingConnection.sent - sent
                 samples[contender.name].append(elapsed / 1000 / ops)
+                client_cpu[contender.name].append(cpu / 1000 / ops)
+                if server_cpu:
+                    server[contender.name].append((server_cpu() - server_before) * 1e6 / ops)
     finally:
         if comparison.teardown is not None:
             comparison.teardown()
@@ -208,6 +244,8 @@ def run_comparison(comparison: Comparison, rounds: int, seed: int = 0) -> Compar
             us_per_op=mine,
             ratios=[b / m for b, m in zip(base, mine, strict=True)],
             round_trips_per_op=trips[contender.name] / (rounds * ops),
+            client_cpu_us=client_cpu[contender.name],
+            server_cpu_us=server[contender.name],
         )
         target = comparison.target
         if target is not None and contender is not comparison.baseline:

@@ -4,10 +4,14 @@ Use :func:`text_report` for the terminal, :func:`markdown_report` for
 ``docs/benchmarks.md`` and :func:`to_json` for ``benchmarks/results/latest.json``.
 Ratios are "times as many operations per second as the baseline": above 1 is
 faster, below 1 slower; the bracket is the interquartile range over rounds.
+"cpu py" is the CPU time of the benchmark's thread per operation (Python and
+redis-py work, steady even on a busy machine); "cpu srv" is the server's CPU time
+per operation (commands, Lua), both medians over rounds.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from benchmarks.harness import ComparisonResult, CountResult
@@ -24,6 +28,10 @@ def _ratio(result: Any, is_base: bool) -> str:
     return f"{result.ratio:.2f}x [{q1:.2f}-{q3:.2f}]"
 
 
+def _us(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.1f}"
+
+
 def _timed_rows(outcome: ComparisonResult) -> list[list[str]]:
     rows = []
     for index, result in enumerate(outcome.results):
@@ -34,6 +42,8 @@ def _timed_rows(outcome: ComparisonResult) -> list[list[str]]:
                 f"{result.ops_per_s:,.0f}",
                 _ratio(result, index == 0),
                 f"{result.round_trips_per_op:.2f}",
+                _us(result.median_client_cpu),
+                _us(result.median_server_cpu),
                 result.verdict,
             ]
         )
@@ -66,7 +76,16 @@ def _target(outcome: Outcome) -> str:
     return outcome.comparison.target
 
 
-TIMED_HEADER = ["contender", "us/op", "ops/s", "ratio [IQR]", "RT/op", "target"]
+TIMED_HEADER = [
+    "contender",
+    "us/op",
+    "ops/s",
+    "ratio [IQR]",
+    "RT/op",
+    "cpu py",
+    "cpu srv",
+    "target",
+]
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -118,7 +137,16 @@ def markdown_report(outcomes: list[Outcome], skipped: dict[str, str]) -> str:
         )
         lines.append("")
         if isinstance(outcome, ComparisonResult):
-            header = ["contender", "µs/op", "ops/s", "ratio [IQR]", "RT/op", "verdict"]
+            header = [
+                "contender",
+                "µs/op",
+                "ops/s",
+                "ratio [IQR]",
+                "RT/op",
+                "cpu py µs",
+                "cpu srv µs",
+                "verdict",
+            ]
             lines.extend(_md_table(header, _timed_rows(outcome)))
         else:
             header = ["contender", f"{outcome.comparison.unit} per repeat", "verdict"]
@@ -127,6 +155,10 @@ def markdown_report(outcomes: list[Outcome], skipped: dict[str, str]) -> str:
     for name, why in skipped.items():
         lines.append(f"- {name}: skipped ({why})")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 3)
 
 
 def to_json(
@@ -155,6 +187,8 @@ def to_json(
                             "ratio_median": round(r.ratio, 4),
                             "ratio_quartiles": [round(q, 4) for q in r.ratio_quartiles],
                             "round_trips_per_op": round(r.round_trips_per_op, 3),
+                            "median_client_cpu_us": _num(r.median_client_cpu),
+                            "median_server_cpu_us": _num(r.median_server_cpu),
                             "verdict": r.verdict or None,
                             "us_per_op_by_round": [round(s, 3) for s in r.us_per_op],
                         }

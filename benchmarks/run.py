@@ -30,7 +30,16 @@ from benchmarks.report import Outcome, markdown_report, text_report, to_json
 __all__ = ["SUITES", "Report", "main", "run"]
 
 #: Suite names; each is the module ``benchmarks.bench_<name>`` with ``build(ctx)``.
-SUITES = ("pipelining", "cache", "session", "lock", "ratelimit", "write_behind", "stampede")
+SUITES = (
+    "pipelining",
+    "cache",
+    "near_cache",
+    "session",
+    "lock",
+    "ratelimit",
+    "write_behind",
+    "stampede",
+)
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -104,7 +113,9 @@ def run(
                 for comparison in comparisons:
                     echo(f"[bench] {comparison.name} ...")
                     if isinstance(comparison, Comparison):
-                        report.outcomes.append(run_comparison(comparison, rounds, seed))
+                        report.outcomes.append(
+                            run_comparison(comparison, rounds, seed, ctx.server_cpu)
+                        )
                     else:
                         report.outcomes.append(run_counts(comparison, seed))
         finally:
