@@ -29,7 +29,7 @@ from benchmarks.harness import (  # noqa: E402
     each,
     run_comparison,
 )
-from benchmarks.run import main, run  # noqa: E402
+from benchmarks.run import SUITES, main, run  # noqa: E402
 
 pytestmark = pytest.mark.real
 
@@ -44,8 +44,8 @@ def test_every_suite_runs_with_tiny_counts(
 ) -> None:
     """All suites run at scale 0.01 for 2 rounds; each timed contender has 2 samples."""
     report = run(valkey_server.url, rounds=2, scale=0.01, echo=_quiet)
-    ran = {o.comparison.name for o in report.outcomes}
-    assert ran, "no comparison ran"
+    assert report.skipped == {}
+    assert len(report.outcomes) >= len(SUITES)
     for outcome in report.json()["comparisons"]:
         for contender in outcome["contenders"]:
             if outcome["kind"] == "timed":
