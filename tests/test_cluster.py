@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from valkey_redis.cluster import (
     cluster_up,
     slot_ranges,
 )
-from valkey_redis.server import EmbeddedValkey, ServerError, binary_can_run, free_port, port_answers
+from valkey_redis.server import EmbeddedValkey, ServerError, binary_can_run, port_answers
 
 pytestmark = pytest.mark.cluster
 
@@ -46,21 +47,29 @@ def _all_gone(pids: list[int], timeout: float = 10.0) -> bool:
 
 
 def _free_block(size: int) -> int:
-    """A base port whose next ``size`` ports and their bus ports are all free now."""
-    for _ in range(50):
-        base = free_port(with_bus=True)
+    """A random base port whose next ``size`` ports and their bus ports are all free now.
+
+    Picked below the kernel's ephemeral range (where outgoing connections take their
+    local ports), so no other program grabs one of them between this check and use.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(10000, min(low, 65536) - 10000 - size)
         ports = [base + i for i in range(size)]
-        if base + size + 10000 > 65535:
-            continue
-        if not any(port_answers(p) or _bound(p) for p in ports + [p + 10000 for p in ports]):
+        if all(_free(p) for p in ports + [p + 10000 for p in ports]):
             return base
     pytest.skip("no block of free ports on 127.0.0.1")
 
 
-def _bound(port: int) -> bool:
+def _free(port: int) -> bool:
     with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def test_slot_ranges_cover_every_slot_once() -> None:
@@ -82,14 +91,24 @@ def test_session_cluster_is_ok_on_every_node(valkey_cluster: EmbeddedCluster) ->
         assert "cluster_state:ok" in node.execute_command("CLUSTER", "INFO")
         node.close()
     client = connect(valkey_cluster.url, cluster=True)
-    shards = client.execute_command("CLUSTER", "SLOTS", target_nodes=RedisCluster.RANDOM)
-    owners = sorted((int(s[0]), int(s[1]), int(s[2][1]), len(s) - 3) for s in shards)
+    nodes = client.cluster_nodes()  # CLUSTER SLOTS may hide a replica that has no data yet
     client.close()
-    expected = [
-        (first, last, port, 1)
-        for (first, last), port in zip(slot_ranges(3), valkey_cluster.ports[:3], strict=True)
+    port_of = {info["node_id"]: int(address.rsplit(":", 1)[1]) for address, info in nodes.items()}
+    owners = sorted(
+        (int(info["slots"][0][0]), int(info["slots"][0][1]), port_of[info["node_id"]])
+        for info in nodes.values()
+        if "master" in info["flags"]
+    )
+    replicas = sorted(
+        (port_of[info["master_id"]], port_of[info["node_id"]])
+        for info in nodes.values()
+        if "slave" in info["flags"]
+    )
+    ports = valkey_cluster.ports
+    assert owners == [
+        (first, last, port) for (first, last), port in zip(slot_ranges(3), ports[:3], strict=True)
     ]
-    assert owners == expected
+    assert replicas == sorted((ports[i], ports[i + 3]) for i in range(3))
 
 
 def test_startup_nodes_and_url_reach_the_cluster(valkey_cluster: EmbeddedCluster) -> None:
@@ -207,3 +226,24 @@ def test_cluster_up_reports_a_taken_bus_port(tmp_path: Path) -> None:
             cluster_up(base, replicas=0, state_dir=tmp_path)
     assert list(tmp_path.glob("*.pid")) == []
     assert not port_answers(base)
+
+
+def test_cluster_up_that_fails_to_form_stops_its_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When forming fails, every node started so far is stopped and its files removed."""
+    if not binary_can_run():
+        pytest.skip("the bundled valkey-server cannot run on this machine")
+    pids: list[int] = []
+
+    def fail(ports: list[int], primaries: int) -> None:
+        pids.extend(int(p.read_text()) for p in tmp_path.glob("valkey-*.pid"))
+        raise ServerError("the cluster did not settle (simulated)")
+
+    monkeypatch.setattr(cluster_module, "form_cluster", fail)
+    base = _free_block(3)
+    with pytest.raises(ServerError, match="simulated"):
+        cluster_up(base, replicas=0, state_dir=tmp_path)
+    assert len(pids) == 3
+    assert _all_gone(pids)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".log")) == []

@@ -37,6 +37,13 @@ def test_example_8_on_the_session_cluster(
         "script moving stock a -> b -> EVALSHA - all keys must map to the same key slot",
         "script moving 3 -> 1; MGET both -> ['7', '3']",
         "pipelines one MGET per slot -> ['0', '1', '2', '3', '4', '5']",
+        "Cache.get_many(7 keys) -> 6 found",
+        "invalidate_tags: 6 deleted",
+        "get_or_set('report') x3 -> loader ran 1 time",
+        "rotate -> new id, same data: {'user_id': 42, 'theme': 'dark'}",
+        "destroy_all(user_id=42) -> 2 sessions removed",
+        "ex8-lock:{invoice%3A7}:fence in one slot -> True",
+        "x4 -> [True, True, True, False]",
         "SET status=paid; WAIT 1 replica -> 1",
         "WAIT 1 replica, 100 ms -> 0: no replica has it",
         "GET status -> 'paid': the acknowledged 'refunded' is gone",
@@ -44,6 +51,11 @@ def test_example_8_on_the_session_cluster(
     ]
     missing = [line for line in expected if line not in out]
     assert missing == []
+    ports = out.split("Cache.set_many of 6 products -> keys on ports ", 1)[1].split("\n", 1)[0]
+    assert len(ports.split(",")) == 3
+    token_a = out.split("worker-a acquires Lock('order:7') -> fencing token ", 1)[1].split()[0]
+    assert f"worker-b acquires Lock('order:7') -> True, fencing token {token_a}\n" in out
+    assert "worker-a.release() -> False" in out
     assert _primaries(valkey_cluster.url) == before
     client = connect(valkey_cluster.url, cluster=True)
     assert list(client.scan_iter(match="ex8*")) == []

@@ -130,6 +130,8 @@ def wait_for_agreement(ports: Sequence[int], timeout: float = FORM_TIMEOUT) -> N
     """Wait until every node is ok, all agree on who owns which slots, and replicas are in sync.
 
     Use it after a topology change (a failover, a new replica) before relying on it.
+    ``CLUSTER SLOTS`` may still omit a replica until it has replicated some data
+    (``CLUSTER NODES`` lists it at once).
 
     Raises:
         ServerError: when that does not happen within ``timeout`` seconds.
@@ -291,6 +293,14 @@ def _our_ports(state_dir: Path) -> list[int]:
     return sorted(int(port) for port in found if port.isdigit())
 
 
+def _stop_nodes(ports: Sequence[int], state_dir: Path) -> None:
+    """Stop each node of ours (by the pid in its pidfile) and forget its cluster state."""
+    for node_port in ports:
+        server.daemon_stop(node_port, state_dir)
+        (state_dir / f"nodes-{node_port}.conf").unlink(missing_ok=True)
+        (state_dir / f"dump-{node_port}.rdb").unlink(missing_ok=True)
+
+
 def cluster_up(
     port: int = CLUSTER_PORT, primaries: int = 3, replicas: int = 1, state_dir: Path = CLUSTER_DIR
 ) -> str:
@@ -317,7 +327,6 @@ def cluster_up(
         )
         raise ServerError(msg)
     state_dir.mkdir(parents=True, exist_ok=True)
-    started: list[int] = []
     try:
         for node_port in ports:
             # A stale nodes file would make the node rejoin a cluster that is gone.
@@ -328,11 +337,9 @@ def cluster_up(
                 "dbfilename": f"dump-{node_port}.rdb",
             }
             server.daemon_start(node_port, state_dir, extra)
-            started.append(node_port)
         form_cluster(ports, primaries)
     except ServerError:
-        for node_port in started:
-            server.daemon_stop(node_port, state_dir)
+        _stop_nodes(ports, state_dir)  # each one that has a pidfile of ours, a slow one too
         raise
     return (
         f"started a Valkey Cluster on 127.0.0.1:{ports[0]}-{ports[-1]} ({primaries} primaries, "
@@ -346,10 +353,7 @@ def cluster_down(state_dir: Path = CLUSTER_DIR) -> str:
     ports = _our_ports(state_dir)
     if not ports:
         return "not running: no Valkey Cluster of ours (nothing to stop)"
-    for node_port in ports:
-        server.daemon_stop(node_port, state_dir)
-        (state_dir / f"nodes-{node_port}.conf").unlink(missing_ok=True)
-        (state_dir / f"dump-{node_port}.rdb").unlink(missing_ok=True)
+    _stop_nodes(ports, state_dir)
     return f"stopped the Valkey Cluster on 127.0.0.1 ports {ports}"
 
 

@@ -19,7 +19,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException, ResponseError
 
-from valkey_redis import keys
+from valkey_redis import Cache, Lock, SessionStore, SlidingWindowCounter, keys
 from valkey_redis.client import connect
 from valkey_redis.cluster import EmbeddedCluster, wait_for_agreement
 from valkey_redis.examples.runner import example_backend
@@ -84,14 +84,32 @@ def _port(node: ClusterNode) -> int:
     return int(node.port)
 
 
+def _shards(client: RedisCluster) -> list[tuple[int, int, int, list[int]]]:
+    """(first slot, last slot, primary port, replica ports), read from CLUSTER NODES.
+
+    CLUSTER SLOTS would hide a replica until it has copied some data.
+    """
+    nodes = cast("dict[str, dict[str, Any]]", client.cluster_nodes())
+    port_of = {info["node_id"]: int(addr.rsplit(":", 1)[1]) for addr, info in nodes.items()}
+    replicas: dict[str, list[int]] = {}
+    for info in nodes.values():
+        if "slave" in info["flags"]:
+            replicas.setdefault(info["master_id"], []).append(port_of[info["node_id"]])
+    shards = []
+    for info in nodes.values():
+        if "master" in info["flags"]:
+            for first, last in info["slots"]:
+                own = sorted(replicas.get(info["node_id"], []))
+                shards.append((int(first), int(last), port_of[info["node_id"]], own))
+    return sorted(shards)
+
+
 def slots(client: RedisCluster) -> None:
     """Every key hashes to one of 16384 slots; each primary owns a range of slots."""
     print("\n1. Hash slots — CRC16(key) mod 16384 picks the slot, the slot picks the node")
-    ranges = cast("dict[tuple[int, int], dict[str, Any]]", client.cluster_slots())
-    for (first, last), owners in sorted(ranges.items()):
-        replicas = ", ".join(f"{host}:{port}" for host, port in owners["replicas"]) or "none"
-        host, port = owners["primary"]
-        print(f"   slots {first:>5}-{last:<5} primary {host}:{port}  replica {replicas}")
+    for first, last, primary, replicas in _shards(client):
+        names = ", ".join(f"127.0.0.1:{port}" for port in replicas) or "none"
+        print(f"   slots {first:>5}-{last:<5} primary 127.0.0.1:{primary}  replica {names}")
     for key in (f"{PREFIX}:user:1", f"{PREFIX}:user:2", f"{PREFIX}:cart:1"):
         slot = client.cluster_keyslot(key)
         port = _port(_node_of(client, key))
@@ -150,15 +168,66 @@ def crossslot(client: RedisCluster) -> None:
     print(f"   pipelines one MGET per slot -> {values}")
 
 
+def _ports_of(client: RedisCluster, names: list[str]) -> list[int]:
+    return sorted({_port(_node_of(client, name)) for name in names})
+
+
+def helpers(client: RedisCluster) -> None:
+    """The library's helpers run unchanged on the cluster client."""
+    print("\n4. The helpers on the cluster — the same code as on one server")
+    cache = Cache(client, namespace=f"{PREFIX}-cache", ttl=60)
+    products: dict[str | int, Any] = {f"sku:{i}": {"price": 10 + i} for i in range(6)}
+    cache.set_many(products)
+    names = [cache.redis_key(key) for key in products]
+    print(f"   Cache.set_many of 6 products -> keys on ports {_ports_of(client, names)}")
+    found = cache.get_many([*products, "sku:missing"])
+    print(f"   Cache.get_many(7 keys) -> {len(found)} found (one MGET per slot, one pipeline)")
+    for key, value in products.items():
+        cache.set(key, value, tags=["catalog"])
+    deleted = cache.invalidate_tags("catalog")
+    print(f"   6 entries tagged 'catalog' on several nodes -> invalidate_tags: {deleted} deleted")
+    loads: list[str] = []
+
+    def build_report() -> str:
+        loads.append("built")
+        return "built"
+
+    for _ in range(3):
+        cache.get_or_set("report", build_report, ttl=30)
+    print(f"   get_or_set('report') x3 -> loader ran {len(loads)} time")
+
+    store = SessionStore(client, ttl=1800, prefix=f"{PREFIX}-session")
+    sid = store.create(user_id=42, data={"theme": "dark"})
+    store.create(user_id=42, data={"theme": "light"})  # a second device
+    bucket = sid.split(".", 1)[0]
+    print(f"   SessionStore: user 42's ids start with bucket {bucket!r}; session and index")
+    print(f"   share the hash tag {{{bucket}}} (slot {client.cluster_keyslot('{' + bucket + '}')})")
+    new_sid = store.rotate(sid)
+    print(f"   rotate -> new id, same data: {store.get(new_sid or '')}")
+    print(f"   destroy_all(user_id=42) -> {store.destroy_all(user_id=42)} sessions removed")
+
+    lock = Lock(client, "invoice:7", timeout=10, prefix=f"{PREFIX}-lock")
+    same = client.cluster_keyslot(lock.key) == client.cluster_keyslot(lock.fence_key)
+    print(f"   Lock: {lock.key} and {lock.fence_key} in one slot -> {same}")
+    with lock:
+        port = _port(_node_of(client, lock.key))
+        print(f"   acquired on port {port}, fencing token {lock.fencing_token}")
+
+    limiter = SlidingWindowCounter(client, limit=3, window=60, prefix=f"{PREFIX}-ratelimit")
+    for user in ("user:1", "user:2"):
+        allowed = [limiter.hit(user).allowed for _ in range(4)]
+        port = _port(_node_of(client, limiter.key_for(user)))
+        print(f"   SlidingWindowCounter 3/min, {user} (port {port}) x4 -> {allowed}")
+
+
 def _node(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=5)
 
 
 def _replica_port(client: RedisCluster, primary_port: int) -> int | None:
-    ranges = cast("dict[tuple[int, int], dict[str, Any]]", client.cluster_slots())
-    for owners in ranges.values():
-        if owners["primary"][1] == primary_port and owners["replicas"]:
-            return int(owners["replicas"][0][1])
+    for _, _, primary, replicas in _shards(client):
+        if primary == primary_port and replicas:
+            return replicas[0]
     return None
 
 
@@ -177,6 +246,10 @@ def failover(client: RedisCluster) -> None:
     nodes: Callable[[], list[ClusterNode]] = client.get_nodes
     ports = [_port(node) for node in nodes()]
     primary, replica = _node(primary_port), _node(replica_port)
+    # Lock("order:7") uses the key ex8:{order%3A7}: the same hash tag, the same primary.
+    earlier = Lock(client, "order:7", timeout=30, prefix=PREFIX)
+    with earlier:  # numbers one acquisition, so the fencing counter exists on both nodes
+        pass
     client.set(key, "paid", ex=300)
     print(f"   {key} lives on primary :{primary_port}, copied to replica :{replica_port}")
     print(f"   SET status=paid; WAIT 1 replica -> {primary.wait(1, 1000)} (the replica has it)")
@@ -186,6 +259,9 @@ def failover(client: RedisCluster) -> None:
         _command(primary, "CLIENT", "KILL", "TYPE", "replica")
         client.set(key, "refunded", ex=300)
         print("   SET status=refunded -> OK: the client was told the write succeeded")
+        worker_a = Lock(client, "order:7", timeout=30, prefix=PREFIX)
+        worker_a.acquire()
+        print(f"   worker-a acquires Lock('order:7') -> fencing token {worker_a.fencing_token}")
         print(f"   WAIT 1 replica, 100 ms -> {primary.wait(1, 100)}: no replica has it")
         # What the cluster does when the primary is unreachable for cluster-node-timeout:
         _command(replica, "CLUSTER", "FAILOVER", "TAKEOVER")
@@ -197,13 +273,20 @@ def failover(client: RedisCluster) -> None:
     )
     print(f"   :{primary_port} rejoins as a replica and copies the new primary's data")
     print(f"   GET status -> {client.get(key)!r}: the acknowledged 'refunded' is gone")
+    worker_b = Lock(client, "order:7", timeout=30, prefix=PREFIX, blocking=False)
+    got = worker_b.acquire()
+    print(f"   worker-b acquires Lock('order:7') -> {got}, fencing token {worker_b.fencing_token}")
+    print("   Two holders at once, with the same token: fencing cannot tell them apart.")
+    worker_b.release()
+    print(f"   worker-a.release() -> {worker_a.release()} (its lock vanished with the failover)")
     client.set(key, "shipped", ex=300)
     _command(primary, "CLUSTER", "FAILOVER")
     wait_for_agreement(ports)
     print(f"   SET status=shipped, then a planned CLUSTER FAILOVER back to :{primary_port}:")
     print(f"   the replica catches up before it takes over -> GET status {client.get(key)!r}")
-    print("   Replication is asynchronous: `WAIT n timeout` after a write tells you how many")
-    print("   replicas have it; a crash before that can lose it even though SET said OK.")
+    print("   Replication is asynchronous: `WAIT n timeout` after a write (or after taking a")
+    print("   lock) tells you how many replicas have it; a crash before that can lose it even")
+    print("   though the primary said OK. Locks that must survive failover need more than this.")
     primary.close()
     replica.close()
 
@@ -226,6 +309,7 @@ def main() -> int:
                 slots(client)
                 hash_tags(client)
                 crossslot(client)
+                helpers(client)
                 failover(client)
                 removed = cleanup(client)
                 print(f"\nCleaned up {removed} keys under '{PREFIX}'. Done.")
