@@ -70,13 +70,13 @@ class _Script:
         self.sha = hashlib.sha1(self.text.encode(), usedforsecurity=False).hexdigest()
 
     def __call__(
-        self, client: redis.Redis | RedisCluster, keys_: list[str], args: list[str | int]
+        self, client: redis.Redis | RedisCluster, keys: list[str], args: list[str | int]
     ) -> Any:
         try:
-            return client.evalsha(self.sha, len(keys_), *keys_, *args)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:  # a restarted or new server: load it, then run it
             client.script_load(self.text)
-            return client.evalsha(self.sha, len(keys_), *keys_, *args)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
 
 
 _ACQUIRE = _Script("lock_acquire.lua")
@@ -169,6 +169,8 @@ class Lock:
         self._fencing_token: int | None = None
         self._renewer: threading.Thread | None = None
         self._stop_renewing: threading.Event | None = None
+        # The acquire script bound to our client (tests replace it to lose replies).
+        self._acquire: Callable[..., Any] = functools.partial(_ACQUIRE, client)
         # Injected in tests to check the waiting logic without real waiting.
         self._clock = time.monotonic
         self._pause = time.sleep
@@ -193,7 +195,7 @@ class Lock:
         keys_ = [self.key, self.fence_key]
         args: list[str | int] = [token, self._lease_ms, self._counter_ms(self._lease_ms)]
         try:
-            reply = cast("list[int]", _ACQUIRE(self._client, keys_, args))
+            reply = cast("list[int]", self._acquire(keys=keys_, args=args))
         except (RedisConnectionError, RedisTimeoutError) as exc:
             # The script may have run and only its reply been lost: ask before failing.
             try:
