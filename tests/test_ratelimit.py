@@ -21,6 +21,7 @@ from valkey_redis import (
     SlidingWindowCounter,
     SlidingWindowLog,
     TokenBucket,
+    keys,
 )
 from valkey_redis.client import connect
 from valkey_redis.ratelimit import rate_limit_headers
@@ -112,6 +113,15 @@ def test_every_key_written_has_a_ttl_no_longer_than_it_needs(client) -> None:
     assert len(names) == 15
     ttls = {name: client.pttl(name) for name in names}
     assert {n: t for n, t in ttls.items() if not 0 < t <= 2 * window * 1000} == {}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_keys_are_built_by_keys_tagged(fake_client, algorithm) -> None:
+    """key_for is keys.tagged(prefix, user key, algorithm, limit/window), escaping included."""
+    limiter = algorithm(fake_client, limit=7, window=0.5, prefix="api:v1")
+    name = limiter._algorithm
+    for user in ("u", "a:b", "{x}", "100%", "é"):
+        assert limiter.key_for(user) == keys.tagged("api:v1", user, name, "7/0.5s")
 
 
 def test_one_users_keys_share_a_cluster_slot(client) -> None:
@@ -243,6 +253,7 @@ def test_results_are_frozen() -> None:
         ({"limit": 1, "window": "60"}, TypeError),
         ({"limit": 2000, "window": 0.001}, ValueError),
         ({"limit": 1, "window": 1, "prefix": ""}, ValueError),
+        ({"limit": 1, "window": 1, "prefix": 7}, TypeError),
         ({"limit": 1, "window": 1, "on_error": "ignore"}, ValueError),
     ],
 )

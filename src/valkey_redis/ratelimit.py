@@ -224,7 +224,13 @@ class _Limiter:
         if self._window_us < self.limit:
             msg = f"window / limit must be at least 1 microsecond ({limit} per {window} s)"
             raise ValueError(msg)
-        keys.escape(prefix)  # raises TypeError/ValueError for a bad prefix
+        if not isinstance(prefix, str):
+            msg = f"prefix must be str, not {type(prefix).__name__}"
+            raise TypeError(msg)
+        # The key is keys.tagged(prefix, user key, algorithm, "limit/window"); all but
+        # the user key are escaped once here rather than on every hit.
+        sample = keys.tagged(prefix, "_", self._algorithm, f"{self.limit}/{self.window:g}s")
+        self._head, self._tail = sample.split("{_}")
         if on_error not in ("raise", "allow", "deny"):
             msg = f"on_error must be 'raise', 'allow' or 'deny', got {on_error!r}"
             raise ValueError(msg)
@@ -244,7 +250,7 @@ class _Limiter:
         if not key:
             msg = "rate-limit keys must not be empty"
             raise ValueError(msg)
-        return keys.tagged(self.prefix, key, self._algorithm, f"{self.limit}/{self.window:g}s")
+        return f"{self._head}{{{keys.escape(key)}}}{self._tail}"
 
     def hit(self, key: str, cost: int = 1) -> RateLimitResult:
         """Take ``cost`` units for ``key`` if they are available; one round trip.
@@ -289,7 +295,7 @@ class _Limiter:
             return RateLimitResult(
                 False, self.limit, 0, FALLBACK_RETRY_AFTER, FALLBACK_RETRY_AFTER, fallback=True
             )
-        allowed, remaining, reset_us, retry_us = (int(part) for part in reply)
+        allowed, remaining, reset_us, retry_us = reply
         return RateLimitResult(
             allowed == 1, self.limit, max(0, remaining), reset_us / _MICROS, retry_us / _MICROS
         )

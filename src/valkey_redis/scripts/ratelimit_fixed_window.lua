@@ -27,8 +27,10 @@ if dry then
   if used == 0 then until_next = 0 end
   return {1, limit - used, until_next, 0}
 end
-used = used + cost
 -- Numbers go to redis.call as strings: Lua would print large ones as 1.7e+15.
-redis.call('HSET', KEYS[1], 'index', string.format('%.0f', index), 'used', used)
-redis.call('PEXPIRE', KEYS[1], math.ceil(until_next / 1000))
-return {1, limit - used, until_next, 0}
+redis.call('HSET', KEYS[1], 'index', string.format('%.0f', index), 'used', used + cost)
+if used == 0 then
+  -- First hit of this window: expire with it. HSET keeps the TTL for the later hits.
+  redis.call('PEXPIRE', KEYS[1], math.ceil(until_next / 1000))
+end
+return {1, limit - used - cost, until_next, 0}

@@ -48,6 +48,9 @@ end
 current = current + cost
 redis.call('HSET', key, 'index', string.format('%.0f', index), 'current', current,
            'previous', previous)
--- This window's count still matters until the end of the next window.
-redis.call('PEXPIRE', key, math.ceil((2 * window - elapsed) / 1000))
+if stored ~= index then
+  -- First hit of this window: its count matters until the end of the next window.
+  -- HSET keeps the TTL for the later hits.
+  redis.call('PEXPIRE', key, math.ceil((2 * window - elapsed) / 1000))
+end
 return {1, math.max(0, math.floor(limit - used - cost)), 2 * window - elapsed, 0}
