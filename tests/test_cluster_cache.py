@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
-from valkey_redis import Cache
+from valkey_redis import Cache, NearCache
 
 pytestmark = pytest.mark.cluster
 
@@ -181,3 +181,9 @@ def test_invalidation_events_reach_a_cluster_subscriber(
     pubsub.close()
     assert events[0]["keys"] == [cache.redis_key("a")]
     assert events[1] == {"namespace": "ccache", "keys": [cache.redis_key("b")], "tags": ["t"]}
+
+
+def test_near_cache_refuses_a_cluster_client_up_front(cluster_client: RedisCluster) -> None:
+    """CLIENT TRACKING is per node, so NearCache rejects a cluster client in its constructor."""
+    with pytest.raises(TypeError, match="does not support Valkey Cluster"):
+        NearCache(cluster_client, namespace="near")
