@@ -345,7 +345,7 @@ class Cache:
                 self._last_warning = now
         if due:
             logger.warning(
-                "cache %r: %s (%d similar messages suppressed before this one; next in %gs)",
+                "cache %r: %s (%d more cache warnings were logged at DEBUG; next in %gs)",
                 self.namespace,
                 message,
                 suppressed,
