@@ -16,8 +16,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError
 
-from valkey_redis import GCRA, FixedWindow, SlidingWindowCounter, SlidingWindowLog, TokenBucket
+from valkey_redis import (
+    GCRA,
+    FixedWindow,
+    SlidingWindowCounter,
+    SlidingWindowLog,
+    TokenBucket,
+    ratelimit,
+)
 from valkey_redis.client import connect
 from valkey_redis.server import EmbeddedValkey, free_port
 
@@ -206,3 +214,36 @@ def test_a_stale_slot_map_is_followed_without_counting_twice(cluster_client: Red
     assert limiter.hit("k").remaining == 4
     assert cluster_client.get_node_from_key(key).name == owner.name
     assert limiter.peek("k").remaining == 4
+
+
+@pytest.mark.parametrize("policy", ["allow", "deny"])
+def test_cluster_down_counts_as_an_outage(fake_client, monkeypatch, policy) -> None:
+    """CLUSTERDOWN (a failover in progress; the script did not run) goes to on_error too."""
+
+    def cluster_down(*_: object) -> None:
+        raise ClusterDownError("CLUSTERDOWN The cluster is down")
+
+    monkeypatch.setattr(ratelimit, "_send_once", cluster_down)
+    result = GCRA(fake_client, limit=3, window=1, on_error=policy).hit("k")
+    assert (result.allowed, result.fallback) == (policy == "allow", True)
+    with pytest.raises(ClusterDownError):
+        GCRA(fake_client, limit=3, window=1).hit("k")
+
+
+@pytest.mark.cluster
+def test_a_connection_error_on_a_cluster_refreshes_the_slot_map(
+    cluster_client: RedisCluster, monkeypatch
+) -> None:
+    """After a node fails mid-hit, the slot map is reloaded (for the next hit); no re-send."""
+    sent: list[object] = []
+    refreshed: list[bool] = []
+
+    def lost(*commands: object) -> None:
+        sent.append(commands)
+        raise redis.ConnectionError("connection reset")
+
+    monkeypatch.setattr(ratelimit, "_send_once", lost)
+    monkeypatch.setattr(cluster_client.nodes_manager, "initialize", lambda: refreshed.append(True))
+    with pytest.raises(redis.ConnectionError):
+        FixedWindow(cluster_client, limit=3, window=60).hit("k")
+    assert (len(sent), refreshed) == (1, [True])

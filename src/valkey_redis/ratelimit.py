@@ -19,9 +19,10 @@ and sets a TTL on the one key it writes. A user key maps to one key per limiter,
 ``prefix:{user key}:algorithm:limit/window``, whose hash tag keeps a user's keys in
 one cluster slot.
 
-How it fails: when the server is unreachable (``ConnectionError``/``TimeoutError``)
-``on_error`` decides: ``"raise"`` (the default) re-raises, ``"allow"`` fails open,
-``"deny"`` fails closed; either way the result has ``fallback=True``. A hit is never
+How it fails: when the server is unreachable (``ConnectionError``/``TimeoutError``,
+or ``ClusterDownError`` during a cluster failover) ``on_error`` decides: ``"raise"``
+(the default) re-raises, ``"allow"`` fails open, ``"deny"`` fails closed; either way
+the result has ``fallback=True``. ``reset`` always raises. A hit is never
 counted twice: :func:`valkey_redis.connect` retries commands whose reply was lost,
 which would re-run the script, so limiters send it outside redis-py's retry loop, on
 a pooled connection: the network may fail before the command is written (then it is
@@ -31,6 +32,7 @@ as an error (or the fallback) and the hit, which the server did count, is not re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from dataclasses import dataclass
@@ -40,7 +42,15 @@ from typing import Any, ClassVar, Literal, cast
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -65,6 +75,9 @@ FALLBACK_RETRY_AFTER = 1.0
 
 _MICROS = 1_000_000
 _REDIRECTS = 3  # MOVED/ASK replies mean the script did not run, so following them is safe
+# What on_error covers: the server unreachable, or a cluster without a primary for the
+# slot (CLUSTERDOWN during a failover; the script did not run).
+_OUTAGE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +182,13 @@ def _evalsha(client: redis.Redis | RedisCluster, script: _Script, key: str, args
             node, asking = cluster.get_node(host=exc.host, port=exc.port), True
             if node is None:
                 raise
+        except _OUTAGE:
+            # The node may have died and a replica taken over: refresh the slot map (as
+            # RedisCluster does for its own commands) so the next hit finds the new
+            # primary. This hit is not re-sent: the server may have counted it.
+            with contextlib.suppress(RedisError, RedisClusterException):
+                client.nodes_manager.initialize()
+            raise
     msg = f"the cluster kept redirecting the rate-limit key {key!r}"
     raise ResponseError(msg)
 
@@ -287,7 +307,7 @@ class _Limiter:
         args = [self.limit, self._window_us, cost, "1" if dry else "0", "" if now is None else now]
         try:
             reply = cast("list[int]", _evalsha(self._client, self._script, name, args))
-        except (RedisConnectionError, RedisTimeoutError):
+        except _OUTAGE:
             if self.on_error == "raise":
                 raise
             if self.on_error == "allow":
