@@ -120,7 +120,7 @@ def test_ttl_jitter_shortens_but_never_lengthens(client: redis.Redis) -> None:
     cache = Cache(client, namespace="jit", ttl=100, jitter=0.5)
     cache.set_many({i: i for i in range(50)})
     ttls = _keys_with_ttl(client).values()
-    assert all(50_000 <= ttl <= 100_000 for ttl in ttls)
+    assert all(49_000 <= ttl <= 100_000 for ttl in ttls)  # 1 s of slack for slow runs
     assert len(set(ttls)) > 1
 
 
