@@ -98,7 +98,7 @@ def test_single_flight_gives_every_waiter_the_same_error() -> None:
 @pytest.mark.real
 def test_32_threads_on_a_cold_key_call_the_loader_once(real_client: redis.Redis) -> None:
     """32 threads miss together: exactly one loader call, every thread gets the value."""
-    cache = Cache(real_client, namespace="stampede", ttl=60)
+    cache = Cache(real_client, namespace="stampede", ttl=60, wait_timeout=60)
     calls: list[int] = []
     barrier = threading.Barrier(32)
     results: queue.Queue[Any] = queue.Queue()
@@ -133,7 +133,7 @@ def _process_worker(
     # the inherited filterwarnings=error would turn that into exit code 1.
     warnings.filterwarnings("ignore", message=r"Module .* was previously imported")
     client = connect(url)
-    cache = Cache(client, namespace="stampede", ttl=60)
+    cache = Cache(client, namespace="stampede", ttl=60, wait_timeout=60)
 
     def loader() -> dict[str, int]:
         with calls.get_lock():
