@@ -76,7 +76,7 @@ class Probe:
         """Note one step (a command, or a MULTI/EXEC block) and run the hook after it."""
         self.commands.extend(names)
         self.round_trips += int(round_trip)
-        self.steps.append(text)
+        self.steps.append(text if len(text) <= 110 else text[:109] + "…")
         hook = self.after_step
         if hook is not None:
             hook(len(self.steps))

@@ -36,11 +36,13 @@ __all__ = [
     "LoadError",
     "Status",
     "TaskResult",
+    "all_checks",
     "check",
     "checks_for",
     "grade_exercise",
     "grade_task",
     "load_exercise",
+    "run_check",
     "tasks_of",
 ]
 
@@ -85,6 +87,12 @@ def check(exercise: int, task: str, name: str) -> Callable[[CheckFn], CheckFn]:
 
 def _ensure_loaded() -> None:
     from valkey_redis.grading import checks  # noqa: F401, PLC0415 - registers on import
+
+
+def all_checks() -> list[Check]:
+    """Every registered check, in order."""
+    _ensure_loaded()
+    return list(_CHECKS)
 
 
 def checks_for(exercise: int, task: str | None = None) -> list[Check]:
@@ -211,7 +219,8 @@ def _where(exc: BaseException, filename: str | None) -> str:
     return f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
 
 
-def _run_check(chk: Check, module: ModuleType, backend: Backend) -> CheckResult:
+def run_check(chk: Check, module: ModuleType, backend: Backend) -> CheckResult:
+    """Run one check on a clean server of ``backend``, in a thread with a timeout."""
     started = time.monotonic()
     outcome: list[CheckResult] = []
     env = Env(backend)
@@ -258,7 +267,7 @@ def grade_task(
     results: list[CheckResult] = []
     for chk in checks_for(exercise, task):
         for backend in backends:
-            result = _run_check(chk, module, backend)
+            result = run_check(chk, module, backend)
             if result.status is Status.NOT_STARTED and not results:
                 return TaskResult(exercise, task, [result])  # the stub still raises
             if result.status is Status.NOT_STARTED:

@@ -13,7 +13,7 @@ from valkey_redis.grading.runner import check
 
 E = 3
 DATA = {"theme": "dark", "lang": "en"}
-SID = "grader-sid-Qm9vYmFyYmF6cXV4"
+SID = "old-sid-Qm9vYmFy"
 FIELDS = {"user_id": "42", "theme": "dark"}
 SAMPLES = 48
 

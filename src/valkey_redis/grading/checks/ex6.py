@@ -144,10 +144,10 @@ def _takes_over(ctx: Ctx) -> None:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    thread.join(3.0)
+    thread.join(1.5)
     if thread.is_alive():
         ctx.env.aborted = True
-        ctx.fail("a value soon after the dead lock expired", "still waiting 3 s later")
+        ctx.fail("a value soon after the dead lock expired", "still waiting 1.5 s later")
     got = box[0]
     if isinstance(got, BaseException):
         raise got

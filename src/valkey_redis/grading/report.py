@@ -1,0 +1,192 @@
+"""Turn grading results into the report a learner reads after ``make grade``.
+
+Use :func:`render`: a progress bar, one block per exercise (solved / failing /
+in progress / not started, with a mark per task), then what to do next: the
+first failing check in plain words (given, called, meanwhile, expected, got)
+and "stuck? `make hint EX=N`", or where to start, or the next exercise.
+
+Not for machines: the wording may change; use the exit status of ``make grade``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from valkey_redis.grading.runner import CheckResult, ExerciseResult, Status
+
+__all__ = ["EXAMPLES", "TITLES", "Style", "progress_bar", "render", "render_failure"]
+
+TITLES = {
+    1: "data structures, TTL, atomic operations",
+    2: "cache-aside, serialization, invalidation",
+    3: "sessions",
+    4: "distributed lock",
+    5: "rate limiting",
+    6: "stampede protection",
+}
+#: The example to run before each exercise (`make example-N`).
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2}
+
+
+@dataclass(frozen=True)
+class Style:
+    """Marks and colours; plain ASCII where the terminal cannot print the marks."""
+
+    ok: str = "✓"
+    bad: str = "✗"
+    todo: str = "·"
+    color: bool = False
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> Style:
+        """Pick marks the stream can encode, colour only on a terminal (and no NO_COLOR)."""
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "✓✗·".encode(encoding)
+            marks = {}
+        except (UnicodeEncodeError, LookupError):
+            marks = {"ok": "+", "bad": "x", "todo": "."}
+        color = (
+            stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        )
+        return cls(**marks, color=color)
+
+    def paint(self, text: str, code: str) -> str:
+        """Wrap ``text`` in an ANSI colour when colours are on."""
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def mark(self, status: Status) -> str:
+        """The coloured mark for a status."""
+        if status is Status.PASSED:
+            return self.paint(self.ok, "32")
+        if status is Status.FAILED:
+            return self.paint(self.bad, "31")
+        return self.paint(self.todo, "2")
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> str:
+    """``[###-------]`` for 3 of 10."""
+    filled = round(width * done / total) if total else width
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+_WORDS = {
+    Status.PASSED: "solved",
+    Status.FAILED: "failing",
+    Status.NOT_STARTED: "not started",
+    Status.IN_PROGRESS: "in progress",
+}
+
+
+def _wrap(label: str, text: str, indent: int) -> list[str]:
+    pad = " " * indent
+    head = f"{pad}{label:<11}"
+    body = textwrap.wrap(text, 96 - len(head), break_on_hyphens=False) or [""]
+    return [head + body[0]] + [" " * len(head) + line for line in body[1:]]
+
+
+def render_failure(result: CheckResult, style: Style, indent: int = 2) -> list[str]:
+    """The failed check in plain words."""
+    failure = result.failure
+    lines = [
+        f"{' ' * indent}{style.mark(Status.FAILED)} {result.check.name}  (on {result.backend})"
+    ]
+    if failure is None:
+        return lines
+    for number, given in enumerate(failure.given):
+        lines += _wrap("given:" if number == 0 else "", given, indent + 4)
+    for number, called in enumerate(failure.called[-4:]):
+        lines += _wrap("called:" if number == 0 else "", called, indent + 4)
+    if failure.note:
+        lines += _wrap("meanwhile:", failure.note, indent + 4)
+    lines += _wrap("expected:", failure.expected, indent + 4)
+    lines += _wrap("got:", failure.got, indent + 4)
+    return lines
+
+
+def _exercise_block(result: ExerciseResult, style: Style, solutions_hint: str | None) -> list[str]:
+    status = result.status
+    passed = sum(t.status is Status.PASSED for t in result.tasks)
+    detail = ""
+    if status in {Status.FAILED, Status.IN_PROGRESS} and result.load_error is None:
+        detail = f" ({passed}/{len(result.tasks)} tasks pass)"
+    title = f"exercise {result.number}  {TITLES.get(result.number, '')}"
+    lines = [f"{style.mark(status)} {title:<56} {_WORDS[status]}{detail}"]
+    if result.load_error is not None:
+        lines.append(f"    {result.path.name} does not import: {result.load_error.got}")
+    else:
+        marks = [f"{style.mark(t.status)} {t.task}" for t in result.tasks]
+        lines += textwrap.wrap(
+            "  ".join(marks), 96, initial_indent="    ", subsequent_indent="    "
+        )
+    if status is Status.PASSED and solutions_hint:
+        lines.append(
+            f"    compare with the reference: {solutions_hint}/exercise_{result.number}.py"
+        )
+    return lines
+
+
+def _next_steps(results: Sequence[ExerciseResult], style: Style) -> list[str]:
+    pending = [r for r in results if r.status is not Status.PASSED]
+    if not pending:
+        last = max(r.number for r in results)
+        if len(results) == 1 and last < max(TITLES):
+            return [f"Next: exercise {last + 1} ({TITLES[last + 1]}): `make grade EX={last + 1}`."]
+        return ["Every selected exercise passes every check."]
+    result = pending[0]
+    n = result.number
+    stuck = f"  stuck? `make hint EX={n}`"
+    if result.load_error is not None:
+        lines = [f"Next: exercise {n} — {result.path.name} does not import."]
+        lines += _wrap("expected:", result.load_error.expected, 4)
+        lines += _wrap("got:", result.load_error.got, 4)
+        return [*lines, stuck]
+    failing = next((t for t in result.tasks if t.status is Status.FAILED), None)
+    if failing is not None and failing.first_failure is not None:
+        lines = [f"Next: exercise {n}, {failing.task}"]
+        return [*lines, *render_failure(failing.first_failure, style), stuck]
+    todo = next(t for t in result.tasks if t.status is Status.NOT_STARTED)
+    if result.status is Status.NOT_STARTED:
+        lines = [
+            f"Next: exercise {n} ({TITLES.get(n, '')}) — not started.",
+            f"  Read the concept in docs/, run `make example-{EXAMPLES.get(n, n)}`, then open",
+            f"  {result.path} and replace the `raise NotImplementedError` in {todo.task}.",
+        ]
+    else:
+        lines = [
+            f"Next: exercise {n}, {todo.task} — not started yet: replace its",
+            f"  `raise NotImplementedError` in {result.path}.",
+        ]
+    return [*lines, f"  Then `make grade EX={n}`.", stuck]
+
+
+def render(
+    results: Sequence[ExerciseResult],
+    *,
+    header: str,
+    style: Style | None = None,
+    solutions_hint: str | None = "exercises/solutions",
+) -> str:
+    """The whole report, ending with a newline."""
+    style = style or Style.for_stream(sys.stdout)
+    if len(results) == 1:
+        tasks = results[0].tasks
+        done = sum(t.status is Status.PASSED for t in tasks)
+        summary = f"{done}/{len(tasks)} tasks of exercise {results[0].number} pass"
+        bar = progress_bar(done, len(tasks))
+    else:
+        done = sum(r.status is Status.PASSED for r in results)
+        tasks_done = sum(t.status is Status.PASSED for r in results for t in r.tasks)
+        tasks_total = sum(len(r.tasks) for r in results)
+        summary = f"{done}/{len(results)} exercises solved ({tasks_done}/{tasks_total} tasks)"
+        bar = progress_bar(done, len(results))
+    lines = [header, "", f"{bar} {summary}", ""]
+    for result in results:
+        lines += _exercise_block(result, style, solutions_hint)
+    lines += ["", *_next_steps(results, style)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,56 @@
+"""Exercise 6 — stampede protection.
+
+Before you start: read about stampedes in docs/, run `make example-2`.
+Then replace each `raise NotImplementedError` and run `make grade EX=6`.
+Stuck? `make hint EX=6`. Solved? Compare with exercises/solutions/exercise_6.py.
+
+When a hot key expires, every request misses at once and recomputes the value.
+`client` is a redis-py client with `decode_responses=True`.
+
+Tasks:
+1. get_or_compute       — on a miss, only one caller computes (lock `lock:{key}`).
+2. should_refresh_early — probabilistic early expiration (XFetch).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import redis
+
+
+def get_or_compute(  # noqa: PLR0917 - the signature is part of the task
+    client: redis.Redis,
+    key: str,
+    compute: Callable[[], str],
+    ttl: int,
+    lock_ttl_ms: int = 5000,
+    wait: float = 5.0,
+) -> str:
+    """Return the value cached at ``key``; on a miss only one caller runs ``compute``.
+
+    Cache-aside where, on a miss, one caller across threads and processes takes
+    the lock ``lock:{key}`` (for ``lock_ttl_ms`` ms) and runs ``compute``; the
+    others wait for the value to appear, or take over if the lock expires. The
+    value is cached with TTL ``ttl``. Release only your own lock. What to do
+    after ``wait`` seconds without a value is up to you.
+    """
+    # TODO: return the cached value on a hit.
+    # TODO: on a miss, take the lock and compute, or wait for whoever holds it.
+    raise NotImplementedError
+
+
+def should_refresh_early(
+    remaining_ttl: float,
+    delta: float,
+    beta: float = 1.0,
+    rand: Callable[[], float] = random.random,
+) -> bool:
+    """Decide whether to recompute a value before it expires (XFetch).
+
+    True iff ``-delta * beta * log(rand()) >= remaining_ttl``, where ``delta`` is
+    how long a recomputation takes and ``log`` is the natural logarithm.
+    """
+    # TODO: one line; call rand() (the grader passes its own).
+    raise NotImplementedError
