@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from valkey_redis import server
+from valkey_redis import grader, server
 
 __all__ = ["main"]
 
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     examples = commands.add_parser("examples", help="run the numbered examples")
     examples.add_argument("numbers", nargs="*", type=int)
     examples.set_defaults(handler=_examples)
+
+    grader.register(commands)  # grade, hint, watch, reset, check-exercises
     return parser
 
 
