@@ -77,6 +77,23 @@ cluster-down: $(STAMP) ## stop the cluster started by cluster-up
 cluster-status: $(STAMP) ## nodes, roles and slots of the local cluster
 	$(RUN) valkey-redis cluster status
 
+grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff all pass)
+	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
+
+hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
+	@$(if $(EX),,echo "which exercise? make hint EX=N (N = 1..6)"; exit 2)
+	$(RUN) valkey-redis hint $(EX) $(if $(ALL),--all)
+
+watch: $(STAMP) ## re-grade on every save (all, or EX=N); Ctrl-C stops
+	$(RUN) valkey-redis watch $(if $(EX),--ex $(EX))
+
+reset: $(STAMP) ## restore the stub of exercise EX (asks first; FORCE=1 does not)
+	@$(if $(EX),,echo "which exercise? make reset EX=N (N = 1..6)"; exit 2)
+	$(RUN) valkey-redis reset $(EX) $(if $(FORCE),--yes)
+
+check-exercises: $(STAMP) ## CI: stubs not started, solutions pass (both backends), ruff + mypy
+	$(RUN) valkey-redis check-exercises
+
 clean: ## remove caches and build artifacts (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage .coverage.* \
 	  dist build benchmarks/results
