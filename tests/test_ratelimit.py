@@ -250,6 +250,7 @@ def test_results_are_frozen() -> None:
         ({"limit": 1, "window": -5}, ValueError),
         ({"limit": 1, "window": float("nan")}, ValueError),
         ({"limit": 1, "window": float("inf")}, ValueError),
+        ({"limit": 1, "window": 2e9}, ValueError),
         ({"limit": 1, "window": "60"}, TypeError),
         ({"limit": 2000, "window": 0.001}, ValueError),
         ({"limit": 1, "window": 1, "prefix": ""}, ValueError),

@@ -74,6 +74,7 @@ OnError = Literal["raise", "allow", "deny"]
 FALLBACK_RETRY_AFTER = 1.0
 
 _MICROS = 1_000_000
+_MAX_WINDOW = 1e9  # ~31 years; keeps every microsecond count exact in Lua's doubles
 _REDIRECTS = 3  # MOVED/ASK replies mean the script did not run, so following them is safe
 # What on_error covers: the server unreachable, or a cluster without a primary for the
 # slot (CLUSTERDOWN during a failover; the script did not run).
@@ -229,15 +230,15 @@ class _Limiter:
 
         Raises:
             TypeError: for a non-int ``limit``, a non-number ``window`` or a non-str ``prefix``.
-            ValueError: for ``limit <= 0``, ``window`` under 1 ms or under 1 us per unit,
+            ValueError: for ``limit <= 0``, ``window`` under 1 ms (or 1 us per unit) or over 1e9 s,
                 an empty ``prefix``, or an unknown ``on_error``.
         """
         self.limit = _positive_int("limit", limit)
         if isinstance(window, bool) or not isinstance(window, int | float):
             msg = f"window must be a number of seconds, not {type(window).__name__}"
             raise TypeError(msg)
-        if not math.isfinite(window) or window < 0.001:
-            msg = f"window must be at least 0.001 s, got {window}"
+        if not 0.001 <= window <= _MAX_WINDOW:  # also refuses NaN
+            msg = f"window must be between 0.001 s and {_MAX_WINDOW:g} s, got {window}"
             raise ValueError(msg)
         self.window = float(window)
         self._window_us = round(window * _MICROS)
@@ -249,7 +250,7 @@ class _Limiter:
             raise TypeError(msg)
         # The key is keys.tagged(prefix, user key, algorithm, "limit/window"); all but
         # the user key are escaped once here rather than on every hit.
-        sample = keys.tagged(prefix, "_", self._algorithm, f"{self.limit}/{self.window:g}s")
+        sample = keys.tagged(prefix, "_", self._algorithm, f"{self.limit}/{self.window:.15g}s")
         self._head, self._tail = sample.split("{_}")
         if on_error not in ("raise", "allow", "deny"):
             msg = f"on_error must be 'raise', 'allow' or 'deny', got {on_error!r}"
