@@ -15,6 +15,7 @@ once, instead of silently producing ``ns::`` keys that collide.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -25,7 +26,7 @@ __all__ = ["argument_key", "canonical_json", "escape", "join", "tagged"]
 
 # Characters with a meaning in our keys: the separator, the hash-tag braces, and
 # the escape character itself. Percent-encoding them keeps the mapping one-to-one.
-_ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"}
+_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
 _MAX_READABLE = 120
 
 
@@ -46,7 +47,7 @@ def escape(part: str | int) -> str:
     if not text:
         msg = "key parts must not be empty"
         raise ValueError(msg)
-    return "".join(_ESCAPES.get(char, char) for char in text)
+    return text.translate(_ESCAPES)
 
 
 def join(namespace: str, *parts: str | int) -> str:
@@ -89,6 +90,17 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_jsonable)
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature, str | None]:
+    """The signature of ``func`` and the name of its ``**kwargs`` parameter, if any."""
+    signature = inspect.signature(func)
+    var_keyword = next(
+        (p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD),
+        None,
+    )
+    return signature, var_keyword
+
+
 def argument_key(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
     """Return a deterministic key part for a call of ``func``.
 
@@ -100,12 +112,12 @@ def argument_key(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mappin
     Raises:
         TypeError: when an argument cannot be represented as JSON.
     """
-    bound = inspect.signature(func).bind(*args, **kwargs)
+    signature, var_keyword = _signature(func)
+    bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     arguments = dict(bound.arguments)
-    for name, param in inspect.signature(func).parameters.items():
-        if param.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
-            arguments.update(arguments.pop(name))
+    if var_keyword is not None and var_keyword in arguments:
+        arguments.update(arguments.pop(var_keyword))
     text = canonical_json(arguments)
     if len(text) <= _MAX_READABLE:
         return escape(text)
