@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import pytest
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import ClusterDownError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from valkey_redis import Cache, FixedWindow, Lock, SessionStore
@@ -128,12 +127,6 @@ def test_a_held_lock_survives_and_fencing_still_increases(crashed: Crashed) -> N
     assert rival.release() is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RedisConnectionError,
-    reason="ratelimit._evalsha does not refresh the slot map after a connection error, so "
-    "every later hit goes to the dead node (fix: /work/notes/cluster-fixes-ratelimit.diff)",
-)
 def test_a_rate_limiter_recovers_after_one_failed_hit(crashed: Crashed) -> None:
     """The first hit after the crash fails (not re-sent); the next reaches the new primary."""
     with pytest.raises(RedisConnectionError):
@@ -152,13 +145,6 @@ def _state(port: int) -> str:
     return str(info.split("cluster_state:", 1)[1].split()[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ClusterDownError,
-    reason="on_error covers ConnectionError/TimeoutError only, so CLUSTERDOWN (a failover "
-    "in progress) raises even with on_error='allow' "
-    "(fix: /work/notes/cluster-fixes-ratelimit.diff)",
-)
 def test_on_error_also_applies_while_the_cluster_is_down(crashed: Crashed) -> None:
     """Runs last: with slots 0-5460 lost for good, a fail-open limiter allows (fallback)."""
     promoted = _owner_of_slot_0(crashed.cluster.ports[1])

@@ -322,8 +322,9 @@ def cluster_up(
     if taken:
         msg = (
             f"ports {taken} on 127.0.0.1 are in use by another program (a cluster needs "
-            f"{ports[0]}-{ports[-1]} and each port + {BUS_OFFSET} for its bus); stop it "
-            "or pick other ports with `valkey-redis cluster up --port N`"
+            f"{ports[0]}-{ports[-1]} and each port + {BUS_OFFSET} for its bus); stop it, "
+            "or start on other ports with `make cluster-up CLUSTER_PORT=N` and point the "
+            "examples at it with VALKEY_CLUSTER_URL=redis://127.0.0.1:N"
         )
         raise ServerError(msg)
     state_dir.mkdir(parents=True, exist_ok=True)
