@@ -7,6 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --locked
 EX ?=
 PORT ?= 6379
+CLUSTER_PORT ?= 7000
 STAMP := .venv/.synced
 
 .DEFAULT_GOAL := help
@@ -69,13 +70,13 @@ infra-status: $(STAMP) ## is the local Valkey running?
 	$(RUN) valkey-redis infra status --port $(PORT)
 
 cluster-up: $(STAMP) ## start a local Valkey Cluster (3 primaries + 3 replicas, 127.0.0.1:7000-7005)
-	$(RUN) valkey-redis cluster up
+	$(RUN) valkey-redis cluster up --port $(CLUSTER_PORT)
 
 cluster-down: $(STAMP) ## stop the cluster started by cluster-up
 	$(RUN) valkey-redis cluster down
 
 cluster-status: $(STAMP) ## nodes, roles and slots of the local cluster
-	$(RUN) valkey-redis cluster status
+	$(RUN) valkey-redis cluster status --port $(CLUSTER_PORT)
 
 grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff all pass)
 	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
