@@ -412,3 +412,95 @@ def test_check_exercises_passes_on_pristine_stubs(workspace: Path) -> None:
         out=out,
     )
     assert status == 0, "\n".join(lines)
+
+
+def test_hints_run_out_then_point_to_the_solution(workspace: Path) -> None:
+    """After the last hint of a task, `make hint` points to the reference solution."""
+    lines, out = _collect()
+    for _ in range(4):
+        hint(1, root=workspace, out=out)
+    assert "No more hints for save_profile" in lines[-1]
+    assert "exercises/solutions/exercise_1.py" in lines[-1]
+
+
+def test_hint_for_a_solved_exercise_says_so(workspace: Path) -> None:
+    """A solved exercise gets no hint, only the way to the reference solution."""
+    shutil.copy(SOLUTIONS / "exercise_6.py", workspace / "exercises" / "exercise_6.py")
+    lines, out = _collect()
+    assert hint(6, root=workspace, out=out) == 0
+    assert "Exercise 6 passes every check" in lines[0]
+    assert not (workspace / "exercises" / ".progress.json").exists()
+
+
+def test_hint_for_a_file_that_does_not_import_starts_at_the_first_task(workspace: Path) -> None:
+    """A broken file still gets a hint: the first task's."""
+    (workspace / "exercises" / "exercise_2.py").write_text("def (\n", encoding="utf-8")
+    lines, out = _collect()
+    hint(2, root=workspace, out=out)
+    assert "Hint 1/3 for exercise 2, get_product" in lines[0]
+
+
+def test_grading_goes_on_without_a_runnable_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the bundled valkey-server cannot run, grading uses fakeredis and says why."""
+    from valkey_redis import grader
+
+    monkeypatch.setattr(grader, "binary_can_run", lambda: False)
+    with grader.grading_backends() as (backends, where):
+        assert [b.name for b in backends] == ["fakeredis"]
+        assert "real Valkey skipped: the bundled valkey-server cannot run here" in where
+
+
+def test_reset_of_an_untouched_or_missing_stub(workspace: Path) -> None:
+    """Reset leaves an untouched stub alone and recreates a deleted file without asking."""
+    lines, out = _collect()
+    assert reset(4, root=workspace, out=out) == 0
+    assert "already the untouched stub" in lines[-1]
+    path = workspace / "exercises" / "exercise_4.py"
+    path.unlink()
+    assert reset(4, root=workspace, out=out) == 0
+    assert path.read_text(encoding="utf-8") == stub_text(4)
+
+
+def test_check_exercises_reports_failing_solutions_thin_hints_and_lint(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check-exercises names a failing solution, a task with too few hints, and lint errors."""
+    from valkey_redis import grader
+
+    shutil.copy(
+        ROOT / "tests" / "wrong_solutions" / "exercise_6_xfetch_strict.py",
+        workspace / "exercises" / "solutions" / "exercise_6.py",
+    )
+    hints_file = workspace / "exercises" / "hints.toml"
+    text = hints_file.read_text(encoding="utf-8")
+    start = text.index("should_refresh_early = [")
+    hints_file.write_text(text[:start] + 'should_refresh_early = ["one"]\n', encoding="utf-8")
+    monkeypatch.setattr(grader, "_tool", lambda args, root: (False, f"{args[0]} says no"))
+    lines, out = _collect()
+    status = check_exercises(root=workspace, numbers=(6,), which="fakeredis", out=out)
+    report = "\n".join(lines)
+    assert status == 1
+    assert "exercises/solutions/exercise_6.py is failed" in report
+    assert "should_refresh_early refreshes at the boundary" in report
+    assert "fewer than 2 hints for should_refresh_early" in report
+    assert "ruff says no" in report
+    assert "mypy says no" in report
+
+
+def test_cli_hint_and_reset_work_from_the_repository(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`valkey-redis hint N --all` and `reset N --yes` find exercises/ from the current folder."""
+    monkeypatch.chdir(workspace / "exercises")
+    assert cli.main(["hint", "5", "--all"]) == 0
+    assert "exercise 5, allow_token_bucket:" in capsys.readouterr().out
+    (workspace / "exercises" / "exercise_5.py").write_text("# mine\n", encoding="utf-8")
+    assert cli.main(["reset", "5", "--yes"]) == 0
+    assert (workspace / "exercises" / "exercise_5.py").read_text(encoding="utf-8") == stub_text(5)
+
+
+def test_find_root_falls_back_to_the_start(tmp_path: Path) -> None:
+    """Outside a repository the current folder is used (and grading reports missing files)."""
+    from valkey_redis.grader import find_root
+
+    assert find_root(tmp_path) == tmp_path.resolve()

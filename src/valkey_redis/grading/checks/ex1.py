@@ -255,7 +255,7 @@ def _count_ttl(ctx: Ctx) -> None:
 def _count_no_extend(ctx: Ctx) -> None:
     ctx.call("count_hit", "home", 100)
     ctx.raw.pexpire("hits:home", 30_000)
-    ctx.given("after the first hit, 70 of the 100 s passed (hits:home expires in 30 s)")
+    ctx.given("between the two calls, 70 of the 100 s pass (hits:home now expires in 30 s)")
     ctx.call("count_hit", "home", 100)
     ttl = ctx.pttl("hits:home")
     ctx.expect(0 < ttl <= 30_000, "still at most 30 s left", f"PTTL = {ttl} (the window moved)")

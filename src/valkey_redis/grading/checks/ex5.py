@@ -85,7 +85,7 @@ def _fixed_ttl(ctx: Ctx) -> None:
 def _fixed_no_extend(ctx: Ctx) -> None:
     ctx.call("allow_fixed_window", "user42", 3, 100)
     ctx.raw.pexpire(FIXED, 30_000)
-    ctx.given(f"70 of the 100 s passed after the first hit ({FIXED} expires in 30 s)")
+    ctx.given(f"between the two calls, 70 of the 100 s pass ({FIXED} now expires in 30 s)")
     ctx.call("allow_fixed_window", "user42", 3, 100)
     ttl = ctx.pttl(FIXED)
     ctx.expect(0 < ttl <= 30_000, "still at most 30 s left", f"PTTL = {ttl} (the window moved)")
