@@ -62,17 +62,27 @@ class TokenBucketModel:
     tokens: float | None = None
     at: int = 0
 
+    def level(self, t: int) -> float:
+        """Tokens at time ``t``; a missing bucket is full."""
+        if self.tokens is None:
+            return float(self.limit)
+        if t <= self.at:
+            return self.tokens
+        return min(self.limit, self.tokens + (t - self.at) * self.limit / self.window)
+
     def decide(self, now: int, cost: int, dry: bool) -> Decision:
-        tokens, at = (float(self.limit), now) if self.tokens is None else (self.tokens, self.at)
-        if now > at:
-            tokens, at = min(self.limit, tokens + (now - at) * self.limit / self.window), now
+        tokens = self.level(now)
         to_full = math.ceil((self.limit - tokens) * self.window / self.limit)
         if tokens < cost:
             retry = max(1, math.ceil((cost - tokens) * self.window / self.limit))
+            for _ in range(3):  # the smallest whole microsecond at which it passes
+                if self.level(now + retry) >= cost:
+                    break
+                retry += 1
             return False, math.floor(tokens), to_full, retry
         if dry:
             return True, math.floor(tokens), to_full, 0
-        self.tokens, self.at = tokens - cost, at
+        self.tokens, self.at = tokens - cost, max(now, self.at)
         return (
             True,
             math.floor(self.tokens),
@@ -113,18 +123,29 @@ class SlidingCounterModel:
     window: int
     counts: dict[int, int] = field(default_factory=dict)
 
+    def used_at(self, t: int) -> float:
+        """The weighted count at time ``t``."""
+        index = t // self.window
+        current, previous = self.counts.get(index, 0), self.counts.get(index - 1, 0)
+        return previous * (self.window - (t - index * self.window)) / self.window + current
+
     def decide(self, now: int, cost: int, dry: bool) -> Decision:
         index, limit, window = now // self.window, self.limit, self.window
         elapsed = now - index * window
         current, previous = self.counts.get(index, 0), self.counts.get(index - 1, 0)
-        used = previous * (window - elapsed) / window + current
+        used = self.used_at(now)
         reset = 2 * window - elapsed if current else (window - elapsed if previous else 0)
         if used + cost > limit:
             if current + cost <= limit:
-                retry = window * (1 - (limit - cost - current) / previous) - elapsed
+                wait = window * (1 - (limit - cost - current) / previous) - elapsed
             else:
-                retry = window - elapsed + window * max(0, 1 - (limit - cost) / current)
-            return False, max(0, math.floor(limit - used)), reset, max(1, math.ceil(retry))
+                wait = window - elapsed + window * max(0, 1 - (limit - cost) / current)
+            retry = max(1, math.ceil(wait))
+            for _ in range(3):  # the smallest whole microsecond at which it passes
+                if self.used_at(now + retry) + cost <= limit:
+                    break
+                retry += 1
+            return False, max(0, math.floor(limit - used)), reset, retry
         if dry:
             return True, math.floor(limit - used), reset, 0
         self.counts = {index: current + cost, index - 1: previous}

@@ -12,18 +12,26 @@ if not now then
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
-local index = math.floor(now / window)
-local elapsed = now - index * window
 local state = redis.call('HMGET', key, 'index', 'current', 'previous')
 local stored = tonumber(state[1])
-local current, previous = 0, 0
-if stored == index then
-  current, previous = tonumber(state[2]), tonumber(state[3])
-elseif stored == index - 1 then
-  previous = tonumber(state[2])  -- the window rolled over: current becomes previous
+-- The counts of window i and of the one before it, from the stored state.
+local function counts(i)
+  if stored == i then return tonumber(state[2]), tonumber(state[3]) end
+  if stored == i - 1 then return 0, tonumber(state[2]) end  -- rolled over: current is previous
+  return 0, 0
+end
+-- Units in use at time t: the previous window's count weighted by how much of it the
+-- sliding window still covers, plus the current window's count.
+local function used_at(t)
+  local i = math.floor(t / window)
+  local current, previous = counts(i)
+  return previous * (window - (t - i * window)) / window + current
 end
 
-local used = previous * (window - elapsed) / window + current
+local index = math.floor(now / window)
+local elapsed = now - index * window
+local current, previous = counts(index)
+local used = used_at(now)
 local reset = 0
 if current > 0 then
   reset = 2 * window - elapsed
@@ -40,7 +48,13 @@ if used + cost > limit then
     -- Wait for the next window, where this window's count becomes the weighted one.
     retry = window - elapsed + window * math.max(0, 1 - (limit - cost) / current)
   end
-  return {0, math.max(0, math.floor(limit - used)), reset, math.max(1, math.ceil(retry))}
+  retry = math.max(1, math.ceil(retry))
+  -- Rounding may leave it a hair over the limit at that microsecond: then say one more.
+  for _ = 1, 3 do
+    if used_at(now + retry) + cost <= limit then break end
+    retry = retry + 1
+  end
+  return {0, math.max(0, math.floor(limit - used)), reset, retry}
 end
 if dry then
   return {1, math.floor(limit - used), reset, 0}

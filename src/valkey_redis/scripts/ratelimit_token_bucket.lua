@@ -13,18 +13,24 @@ if not now then
 end
 
 local state = redis.call('HMGET', key, 'tokens', 'at')
-local tokens, at = tonumber(state[1]), tonumber(state[2])
-if tokens == nil or at == nil then
-  tokens, at = limit, now
+local stored, at = tonumber(state[1]), tonumber(state[2])
+if stored == nil or at == nil then
+  stored, at = limit, now
 end
-if now > at then
-  -- A clock that steps back refills nothing (and never refills the same time twice).
-  tokens = math.min(limit, tokens + (now - at) * limit / window)
-  at = now
+-- Tokens at time t. A clock that steps back refills nothing.
+local function level(t)
+  if t <= at then return stored end
+  return math.min(limit, stored + (t - at) * limit / window)
 end
+local tokens = level(now)
 
 if tokens < cost then
   local retry = math.max(1, math.ceil((cost - tokens) * window / limit))
+  -- Rounding may leave the bucket a hair short at that microsecond: then say one more.
+  for _ = 1, 3 do
+    if level(now + retry) >= cost then break end
+    retry = retry + 1
+  end
   return {0, math.floor(tokens), math.ceil((limit - tokens) * window / limit), retry}
 end
 if dry then
@@ -33,7 +39,8 @@ end
 tokens = tokens - cost
 local reset = math.ceil((limit - tokens) * window / limit)
 -- '%.17g' round-trips a double exactly; the default conversion keeps only 14 digits.
-redis.call('HSET', key, 'tokens', string.format('%.17g', tokens), 'at', string.format('%.0f', at))
+redis.call('HSET', key, 'tokens', string.format('%.17g', tokens),
+           'at', string.format('%.0f', math.max(at, now)))
 -- Once full again the bucket equals a missing key, so it may expire then.
 redis.call('PEXPIRE', key, math.ceil(reset / 1000))
 return {1, math.floor(tokens), reset, 0}
