@@ -13,7 +13,7 @@ STAMP := .venv/.synced
 .DEFAULT_GOAL := help
 .PHONY: help setup have-uv examples test lint format coverage clean infra-up infra-down \
         infra-status grade hint watch reset check-exercises cluster-up cluster-down \
-        cluster-status bench docs-test
+        cluster-status bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -25,12 +25,13 @@ have-uv:
 	  $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv || \
 	  $(PYTHON) -m pip install --quiet --user --break-system-packages uv; }
 
+# --inexact: keep extra groups (bench) that a previous `make bench` installed.
 $(STAMP): pyproject.toml uv.lock | have-uv
-	$(UV) sync --locked
+	$(UV) sync --locked --inexact
 	@touch $@
 
 setup: have-uv ## install uv if missing, then the locked dependencies
-	$(UV) sync --locked
+	$(UV) sync --locked --inexact
 	@touch $(STAMP)
 
 examples: $(STAMP) ## run every example (embedded Valkey when none answers)
