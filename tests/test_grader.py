@@ -450,6 +450,23 @@ def test_grading_goes_on_without_a_runnable_binary(monkeypatch: pytest.MonkeyPat
         assert "real Valkey skipped: the bundled valkey-server cannot run here" in where
 
 
+def test_grading_goes_on_without_fakeredis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the dev dependency fakeredis, grading uses real Valkey and says so."""
+    import importlib.util
+
+    from valkey_redis import grader
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "fakeredis" else real_find_spec(name, *a),
+    )
+    with grader.grading_backends() as (backends, where):
+        assert [b.name for b in backends] == ["valkey"]
+        assert "fakeredis skipped: not installed" in where
+
+
 def test_reset_of_an_untouched_or_missing_stub(workspace: Path) -> None:
     """Reset leaves an untouched stub alone and recreates a deleted file without asking."""
     lines, out = _collect()

@@ -16,6 +16,7 @@ check (so a fresh clone, all stubs, exits 1: nothing is solved yet);
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -80,7 +81,10 @@ def grading_backends(which: str = "both") -> Iterator[tuple[list[Backend], str]]
     backends: list[Backend] = []
     notes: list[str] = []
     if which in {"both", "fakeredis"}:
-        backends.append(Backend("fakeredis", None, "fakeredis"))
+        if importlib.util.find_spec("fakeredis") is None:
+            notes.append("fakeredis skipped: not installed (`make setup` installs it)")
+        else:
+            backends.append(Backend("fakeredis", None, "fakeredis"))
     server: EmbeddedValkey | None = None
     if which in {"both", "valkey"}:
         try:
@@ -188,8 +192,7 @@ def _save_progress(root: Path, hints: dict[str, dict[str, int]]) -> None:
 
 
 def _current_task(root: Path, number: int) -> str | None:
-    """The first task of the learner's file that does not pass on fakeredis (None: all pass)."""
-    from valkey_redis.grading.harness import Backend  # noqa: PLC0415
+    """The first task of the learner's file that does not pass (None: all pass)."""
     from valkey_redis.grading.runner import (  # noqa: PLC0415
         LoadError,
         Status,
@@ -203,9 +206,10 @@ def _current_task(root: Path, number: int) -> str | None:
         module = load_exercise(_paths(root, number, solutions=False))
     except LoadError:
         return tasks[0]
-    for task in tasks:
-        if grade_task(number, task, module, [Backend("fakeredis")]).status is not Status.PASSED:
-            return task
+    with grading_backends() as (backends, _):
+        for task in tasks:
+            if grade_task(number, task, module, backends).status is not Status.PASSED:
+                return task
     return None
 
 
