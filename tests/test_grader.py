@@ -442,10 +442,10 @@ def test_hint_for_a_file_that_does_not_import_starts_at_the_first_task(workspace
 
 def test_grading_goes_on_without_a_runnable_binary(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the bundled valkey-server cannot run, grading uses fakeredis and says why."""
-    from valkey_redis import grader
+    from valkey_redis.grading import workspace
 
-    monkeypatch.setattr(grader, "binary_can_run", lambda: False)
-    with grader.grading_backends() as (backends, where):
+    monkeypatch.setattr(workspace, "binary_can_run", lambda: False)
+    with workspace.grading_backends() as (backends, where):
         assert [b.name for b in backends] == ["fakeredis"]
         assert "real Valkey skipped: the bundled valkey-server cannot run here" in where
 
@@ -454,7 +454,7 @@ def test_grading_goes_on_without_fakeredis(monkeypatch: pytest.MonkeyPatch) -> N
     """Without the dev dependency fakeredis, grading uses real Valkey and says so."""
     import importlib.util
 
-    from valkey_redis import grader
+    from valkey_redis.grading import workspace
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
@@ -462,7 +462,7 @@ def test_grading_goes_on_without_fakeredis(monkeypatch: pytest.MonkeyPatch) -> N
         "find_spec",
         lambda name, *a: None if name == "fakeredis" else real_find_spec(name, *a),
     )
-    with grader.grading_backends() as (backends, where):
+    with workspace.grading_backends() as (backends, where):
         assert [b.name for b in backends] == ["valkey"]
         assert "fakeredis skipped: not installed" in where
 
@@ -482,7 +482,7 @@ def test_check_exercises_reports_failing_solutions_thin_hints_and_lint(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """check-exercises names a failing solution, a task with too few hints, and lint errors."""
-    from valkey_redis import grader
+    from valkey_redis.grading import maintenance
 
     shutil.copy(
         ROOT / "tests" / "wrong_solutions" / "exercise_6_xfetch_strict.py",
@@ -492,7 +492,7 @@ def test_check_exercises_reports_failing_solutions_thin_hints_and_lint(
     text = hints_file.read_text(encoding="utf-8")
     start = text.index("should_refresh_early = [")
     hints_file.write_text(text[:start] + 'should_refresh_early = ["one"]\n', encoding="utf-8")
-    monkeypatch.setattr(grader, "_tool", lambda args, root: (False, f"{args[0]} says no"))
+    monkeypatch.setattr(maintenance, "_tool", lambda args, root: (False, f"{args[0]} says no"))
     lines, out = _collect()
     status = check_exercises(root=workspace, numbers=(6,), which="fakeredis", out=out)
     report = "\n".join(lines)
@@ -518,6 +518,6 @@ def test_cli_hint_and_reset_work_from_the_repository(
 
 def test_find_root_falls_back_to_the_start(tmp_path: Path) -> None:
     """Outside a repository the current folder is used (and grading reports missing files)."""
-    from valkey_redis.grader import find_root
+    from valkey_redis.grading.workspace import find_root
 
     assert find_root(tmp_path) == tmp_path.resolve()

@@ -16,20 +16,23 @@ check (so a fresh clone, all stubs, exits 1: nothing is solved yet);
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
-import subprocess
 import sys
 import threading
 import time
-import tomllib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from importlib import resources
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from valkey_redis.server import EmbeddedValkey, ServerError, binary_can_run
+from valkey_redis.grading.hints import hint, load_hints, load_progress, save_progress
+from valkey_redis.grading.maintenance import check_exercises
+from valkey_redis.grading.workspace import (
+    EXERCISES,
+    exercise_path,
+    find_root,
+    grading_backends,
+    relative,
+    stub_text,
+)
 
 if TYPE_CHECKING:
     from valkey_redis.grading.harness import Backend
@@ -49,76 +52,7 @@ __all__ = [
     "watch",
 ]
 
-EXERCISES = (1, 2, 3, 4, 5, 6)
 Out = Callable[[str], None]
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The repository root: the nearest folder (upwards) holding ``exercises/``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "exercises").is_dir():
-            return folder
-    return here
-
-
-def stub_text(number: int) -> str:
-    """The pristine stub of exercise ``number``, shipped inside the package."""
-    stub = resources.files("valkey_redis.grading") / "stubs" / f"exercise_{number}.py"
-    return stub.read_text(encoding="utf-8")
-
-
-@contextmanager
-def grading_backends(which: str = "both") -> Iterator[tuple[list[Backend], str]]:
-    """Yield the backends to grade on, and a line describing them.
-
-    ``which``: "both", "fakeredis" or "valkey". Real Valkey is an embedded server
-    started once for the whole run; where the bundled binary cannot run,
-    grading continues on fakeredis and says so.
-    """
-    from valkey_redis.grading.harness import Backend  # noqa: PLC0415 - keep `--help` fast
-
-    backends: list[Backend] = []
-    notes: list[str] = []
-    if which in {"both", "fakeredis"}:
-        if importlib.util.find_spec("fakeredis") is None:
-            notes.append("fakeredis skipped: not installed (`make setup` installs it)")
-        else:
-            backends.append(Backend("fakeredis", None, "fakeredis"))
-    server: EmbeddedValkey | None = None
-    if which in {"both", "valkey"}:
-        try:
-            if not binary_can_run():
-                msg = "the bundled valkey-server cannot run here"
-                raise ServerError(msg)
-            server = EmbeddedValkey().start()
-            version = _server_version(server.url)
-            text = f"Valkey {version} (embedded, port {server.port})"
-            backends.append(Backend("valkey", server.url, text))
-        except ServerError as exc:
-            notes.append(f"real Valkey skipped: {str(exc).splitlines()[0]}")
-    try:
-        names = " and ".join(b.description for b in backends) or "nothing"
-        yield backends, f"on {names}" + (f" ({'; '.join(notes)})" if notes else "")
-    finally:
-        if server is not None:
-            server.stop()
-
-
-def _server_version(url: str) -> str:
-    import redis  # noqa: PLC0415
-
-    client = redis.Redis.from_url(url, decode_responses=True)
-    try:
-        info: dict[str, Any] = client.info("server")
-        return str(info.get("valkey_version", info.get("redis_version", "?")))
-    finally:
-        client.close()
-
-
-def _paths(root: Path, number: int, *, solutions: bool) -> Path:
-    folder = root / "exercises" / ("solutions" if solutions else "")
-    return folder / f"exercise_{number}.py"
 
 
 def _grade_many(
@@ -142,8 +76,8 @@ def grade(
     from valkey_redis.grading.report import render  # noqa: PLC0415
     from valkey_redis.grading.runner import Status  # noqa: PLC0415
 
-    paths = {n: file or _paths(root, n, solutions=solutions) for n in numbers}
-    shown = {n: _relative(p, root) for n, p in paths.items()}
+    paths = {n: file or exercise_path(root, n, solutions=solutions) for n in numbers}
+    shown = {n: relative(p, root) for n, p in paths.items()}
     started = time.monotonic()
     with grading_backends(which) as (backends, where):
         results = _grade_many(numbers, paths, backends)
@@ -156,110 +90,7 @@ def grade(
     return 0 if all(r.status is Status.PASSED for r in results) else 1
 
 
-def _relative(path: Path, root: Path) -> Path:
-    try:
-        return path.resolve().relative_to(root)
-    except ValueError:
-        return path
-
-
-# --- hints -------------------------------------------------------------------------
-
-
-def load_hints(root: Path) -> dict[int, dict[str, list[str]]]:
-    """``{exercise: {task: [hint, ...]}}`` from ``exercises/hints.toml``."""
-    data = tomllib.loads((root / "exercises" / "hints.toml").read_text(encoding="utf-8"))
-    return {
-        int(number): {task: list(hints) for task, hints in section.get("tasks", {}).items()}
-        for number, section in data.items()
-    }
-
-
-def _progress_file(root: Path) -> Path:
-    return root / "exercises" / ".progress.json"
-
-
-def _load_progress(root: Path) -> dict[str, dict[str, int]]:
-    try:
-        data = json.loads(_progress_file(root).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data.get("hints", {}) if isinstance(data, dict) else {}
-
-
-def _save_progress(root: Path, hints: dict[str, dict[str, int]]) -> None:
-    _progress_file(root).write_text(json.dumps({"hints": hints}, indent=2) + "\n", encoding="utf-8")
-
-
-def _current_task(root: Path, number: int) -> str | None:
-    """The first task of the learner's file that does not pass (None: all pass)."""
-    from valkey_redis.grading.runner import (  # noqa: PLC0415
-        LoadError,
-        Status,
-        grade_task,
-        load_exercise,
-        tasks_of,
-    )
-
-    tasks = tasks_of(number)
-    try:
-        module = load_exercise(_paths(root, number, solutions=False))
-    except LoadError:
-        return tasks[0]
-    with grading_backends() as (backends, _):
-        for task in tasks:
-            if grade_task(number, task, module, backends).status is not Status.PASSED:
-                return task
-    return None
-
-
-def hint(number: int, *, root: Path, show_all: bool = False, out: Out = print) -> int:
-    """Print the next hint for the task you are on (or every hint with ``show_all``)."""
-    hints = load_hints(root).get(number)
-    if not hints:
-        out(f"No hints for exercise {number}: pick one of {', '.join(map(str, EXERCISES))}.")
-        return 2
-    solution = f"exercises/solutions/exercise_{number}.py"
-    if show_all:
-        for task, texts in hints.items():
-            out(f"exercise {number}, {task}:")
-            for index, text in enumerate(texts, 1):
-                out(textwrap_hint(f"{index}. {text}"))
-        out(f"\nThe reference solution: {solution}")
-        return 0
-    current = _current_task(root, number)
-    if current is None:
-        out(f"Exercise {number} passes every check. Compare with {solution}.")
-        out(f"Every hint: `make hint EX={number} ALL=1`.")
-        return 0
-    progress = _load_progress(root)
-    seen = progress.setdefault(str(number), {})
-    texts = hints.get(current, [])
-    shown = seen.get(current, 0)
-    if shown >= len(texts):
-        out(f"No more hints for {current}. Read {solution}, close it, then write yours.")
-        return 0
-    seen[current] = shown + 1
-    _save_progress(root, progress)
-    out(f"Hint {shown + 1}/{len(texts)} for exercise {number}, {current}:\n")
-    out(textwrap_hint(texts[shown]))
-    more = "the next one: run it again · " if shown + 1 < len(texts) else ""
-    out(f"\n({more}all hints: `make hint EX={number} ALL=1`)")
-    return 0
-
-
-def textwrap_hint(text: str) -> str:
-    """Indent and wrap a hint, keeping its line breaks (for code)."""
-    import textwrap  # noqa: PLC0415
-
-    lines: list[str] = []
-    for paragraph in text.strip().splitlines():
-        wrapped = textwrap.wrap(paragraph, 92, initial_indent="  ", subsequent_indent="  ")
-        lines += wrapped or [""]
-    return "\n".join(lines)
-
-
-# --- watch, reset, check-exercises -------------------------------------------------
+# --- watch and reset -----------------------------------------------------------------
 
 
 def _stamps(paths: dict[int, Path]) -> dict[int, tuple[int, int]]:
@@ -290,16 +121,16 @@ def watch(
     """
     from valkey_redis.grading.report import render  # noqa: PLC0415
 
-    paths = {n: _paths(root, n, solutions=False) for n in numbers}
+    paths = {n: exercise_path(root, n) for n in numbers}
     try:
         with grading_backends(which) as (backends, where):
             results = dict(zip(numbers, _grade_many(numbers, paths, backends), strict=True))
             stamps = _stamps(paths)
             while True:
                 for result in results.values():
-                    result.path = _relative(result.path, root)
+                    result.path = relative(result.path, root)
                 header = (
-                    f"Watching {', '.join(str(_relative(p, root)) for p in paths.values())} {where}"
+                    f"Watching {', '.join(str(relative(p, root)) for p in paths.values())} {where}"
                 )
                 out(render(list(results.values()), header=header).rstrip("\n"))
                 out("\n(re-grading on every save; Ctrl-C to stop)")
@@ -331,111 +162,28 @@ def reset(
     out: Out = print,
 ) -> int:
     """Restore ``exercises/exercise_N.py`` to its stub (asking first) and reset its hints."""
-    path = _paths(root, number, solutions=False)
+    path = exercise_path(root, number)
     stub = stub_text(number)
     current = path.read_text(encoding="utf-8") if path.exists() else None
     if current == stub:
-        out(f"{_relative(path, root)} is already the untouched stub.")
+        out(f"{relative(path, root)} is already the untouched stub.")
         return 0
     if current is not None and not yes:
         if ask is None and not sys.stdin.isatty():
-            out(f"This discards your work in {_relative(path, root)}.")
+            out(f"This discards your work in {relative(path, root)}.")
             out(f"Confirm with `make reset EX={number} FORCE=1`.")
             return 1
-        question = f"Discard your work in {_relative(path, root)} and restore the stub? [y/N] "
+        question = f"Discard your work in {relative(path, root)} and restore the stub? [y/N] "
         answer = (ask or input)(question)
         if answer.strip().lower() not in {"y", "yes"}:
             out("Kept your file.")
             return 1
     path.write_text(stub, encoding="utf-8")
-    progress = _load_progress(root)
+    progress = load_progress(root)
     if progress.pop(str(number), None) is not None:
-        _save_progress(root, progress)
-    out(f"Restored {_relative(path, root)} to the stub (hints for exercise {number} start over).")
+        save_progress(root, progress)
+    out(f"Restored {relative(path, root)} to the stub (hints for exercise {number} start over).")
     return 0
-
-
-def _tool(args: list[str], root: Path) -> tuple[bool, str]:
-    result = subprocess.run(  # noqa: S603 - our own interpreter running ruff/mypy on our files
-        [sys.executable, "-m", *args], cwd=root, capture_output=True, text=True, check=False
-    )
-    return result.returncode == 0, (result.stdout + result.stderr).strip()
-
-
-def _exercise_problems(
-    n: int, root: Path, backends: Sequence[Backend], hints: dict[int, dict[str, list[str]]]
-) -> tuple[list[str], ExerciseResult]:
-    """What is wrong with exercise ``n`` as shipped (nothing: an empty list)."""
-    from valkey_redis.grading.runner import Status, grade_exercise, tasks_of  # noqa: PLC0415
-
-    stub_path = _paths(root, n, solutions=False)
-    stub = grade_exercise(n, stub_path, backends)
-    solution = grade_exercise(n, _paths(root, n, solutions=True), backends)
-    problems: list[str] = []
-    if stub.status is not Status.NOT_STARTED:
-        problems.append(f"exercises/exercise_{n}.py is {stub.status}, not 'not started'")
-    if not stub_path.exists() or stub_path.read_text(encoding="utf-8") != stub_text(n):
-        problems.append(
-            f"exercises/exercise_{n}.py differs from its packaged copy "
-            f"src/valkey_redis/grading/stubs/exercise_{n}.py: edit both together"
-        )
-    if solution.status is not Status.PASSED:
-        problems.append(f"exercises/solutions/exercise_{n}.py is {solution.status}")
-    thin = [t for t in tasks_of(n) if len(hints.get(n, {}).get(t, [])) < 2]
-    if thin:
-        problems.append(f"hints.toml: fewer than 2 hints for {', '.join(thin)}")
-    return problems, solution
-
-
-def check_exercises(
-    *,
-    root: Path,
-    numbers: Sequence[int] = EXERCISES,
-    which: str = "both",
-    lint: bool = True,
-    out: Out = print,
-) -> int:
-    """Check the exercises as shipped; 0 iff all hold.
-
-    Every stub is "not started" (on every backend) and equal to its packaged
-    copy, every reference solution passes every check on every backend, every
-    task has at least two hints, and ruff and mypy --strict pass on stubs and
-    solutions.
-    """
-    from valkey_redis.grading.report import Style, render_failure  # noqa: PLC0415
-    from valkey_redis.grading.runner import Status  # noqa: PLC0415
-
-    style = Style.for_stream(sys.stdout)
-    problems: list[str] = []
-    hints = load_hints(root)
-    with grading_backends(which) as (backends, where):
-        out(f"Checking the exercises {where}")
-        for n in numbers:
-            found, solution = _exercise_problems(n, root, backends, hints)
-            mark = style.mark(Status.FAILED if found else Status.PASSED)
-            summary = "; ".join(found) or "stub not started, solution passes, hints present"
-            out(f"{mark} exercise {n}: {summary}")
-            for failed in solution.failures[:1]:
-                out("\n".join(render_failure(failed, style, indent=4)))
-            problems += found
-    files = [f"exercises/exercise_{n}.py" for n in numbers]
-    files += [f"exercises/solutions/exercise_{n}.py" for n in numbers]
-    for name, args in (
-        ()
-        if not lint
-        else (
-            ("ruff check", ["ruff", "check", *files]),
-            ("ruff format --check", ["ruff", "format", "--check", *files]),
-            ("mypy --strict", ["mypy", *files]),
-        )
-    ):
-        ok, text = _tool(args, root)
-        out(f"{style.mark(Status.PASSED if ok else Status.FAILED)} {name} on stubs and solutions")
-        if not ok:
-            problems.append(f"{name} failed")
-            out(text)
-    out("All good." if not problems else f"{len(problems)} problem(s).")
-    return 0 if not problems else 1
 
 
 # --- the CLI -----------------------------------------------------------------------
