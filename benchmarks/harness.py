@@ -2,9 +2,10 @@
 
 Use this to compare operations that talk to the same server from the same
 process. A *comparison* has one baseline and some contenders; each round runs
-every one of them for the same number of operations, in a freshly shuffled
-order, so a burst of noise from a neighbour (this machine is shared) lands on
-all of them instead of on whoever happened to run then. The report keeps the
+every one of them for the same number of operations, cut into a few slices
+that each run every contender once in a freshly shuffled order, so a burst of
+noise from a neighbour (this machine is shared) lands on all of them instead of
+on whoever happened to run then. The report keeps the
 median over rounds of each contender's time per operation and of its ratio to
 the baseline *measured in the same round*; ratios survive a noisy machine far
 better than absolute numbers do.
@@ -174,11 +175,32 @@ class ComparisonResult:
 def _verdict(target: Target, result: ContenderResult) -> str:
     problems = []
     if target.min_ratio is not None and result.ratio < target.min_ratio:
-        problems.append(f"{result.ratio:.2f}x < {target.min_ratio:g}x")
+        problems.append(f"{result.ratio:.3f}x < {target.min_ratio:g}x")
     # A stray health-check PING or script load may add a fraction of a trip.
     if target.round_trips is not None and result.round_trips_per_op > target.round_trips + 0.05:
         problems.append(f"{result.round_trips_per_op:.2f} RT > {target.round_trips:g}")
     return "met" if not problems else "MISSED: " + "; ".join(problems)
+
+
+def _batch(
+    contender: Contender, n: int, server_cpu: Callable[[], float] | None
+) -> tuple[int, int, float, int]:
+    """Run ``n`` operations; return wall ns, thread CPU ns, server CPU s, round trips."""
+    server_before = server_cpu() if server_cpu else 0.0
+    sent = CountingConnection.sent
+    # Like timeit: no collector pauses inside the timed loop.
+    gc.disable()
+    try:
+        cpu = time.thread_time_ns()
+        begin = time.perf_counter_ns()
+        contender.run(n)
+        wall = time.perf_counter_ns() - begin
+        cpu = time.thread_time_ns() - cpu
+    finally:
+        gc.enable()
+    sent = CountingConnection.sent - sent
+    server_s = server_cpu() - server_before if server_cpu else 0.0
+    return wall, cpu, server_s, sent
 
 
 def run_comparison(
@@ -186,6 +208,7 @@ def run_comparison(
     rounds: int,
     seed: int = 0,
     server_cpu: Callable[[], float] | None = None,
+    slices: int = 4,
 ) -> ComparisonResult:
     """Run every contender ``rounds`` times, interleaved in shuffled order; return medians.
 
@@ -194,6 +217,7 @@ def run_comparison(
         rounds: how many rounds (each runs every contender once).
         seed: seeds the shuffled order.
         server_cpu: returns the server's CPU seconds so far (INFO cpu); optional.
+        slices: each round runs each contender in this many interleaved slices.
     """
     contenders = [comparison.baseline, *comparison.contenders]
     ops = comparison.ops
@@ -209,28 +233,29 @@ def run_comparison(
         server: dict[str, list[float]] = {c.name: [] for c in contenders}
         trips = dict.fromkeys(samples, 0)
         rng = random.Random(seed)
+        # Each round is cut into slices, every slice running each contender once in a
+        # new random order: a burst of noise from a neighbour then spreads over all
+        # contenders of the round instead of landing on one of them.
+        parts = min(slices, ops)
+        sizes = [ops // parts + (1 if i < ops % parts else 0) for i in range(parts)]
         for _ in range(rounds):
-            order = contenders[:]
-            rng.shuffle(order)
             gc.collect()
-            for contender in order:
-                server_before = server_cpu() if server_cpu else 0.0
-                sent = CountingConnection.sent
-                # Like timeit: no collector pauses inside the timed loop.
-                gc.disable()
-                try:
-                    cpu = time.thread_time_ns()
-                    begin = time.perf_counter_ns()
-                    contender.run(ops)
-                    elapsed = time.perf_counter_ns() - begin
-                    cpu = time.thread_time_ns() - cpu
-                finally:
-                    gc.enable()
-                trips[contender.name] += CountingConnection.sent - sent
-                samples[contender.name].append(elapsed / 1000 / ops)
-                client_cpu[contender.name].append(cpu / 1000 / ops)
+            totals = {c.name: [0.0, 0.0, 0.0] for c in contenders}  # wall ns, cpu ns, server s
+            for size in sizes:
+                order = contenders[:]
+                rng.shuffle(order)
+                for contender in order:
+                    wall, cpu, server_s, sent = _batch(contender, size, server_cpu)
+                    total = totals[contender.name]
+                    total[0] += wall
+                    total[1] += cpu
+                    total[2] += server_s
+                    trips[contender.name] += sent
+            for name, (wall_ns, cpu_ns, server_total) in totals.items():
+                samples[name].append(wall_ns / 1000 / ops)
+                client_cpu[name].append(cpu_ns / 1000 / ops)
                 if server_cpu:
-                    server[contender.name].append((server_cpu() - server_before) * 1e6 / ops)
+                    server[name].append(server_total * 1e6 / ops)
     finally:
         if comparison.teardown is not None:
             comparison.teardown()
