@@ -46,7 +46,9 @@ def test_python_blocks_run(
     for line, code in python_blocks(path):
         if code.startswith("# doc-test: skip"):
             continue
-        compiled = compile(code, f"{path.name}:{line}", "exec")
+        # dont_inherit: run the block as a reader's script would, without this
+        # file's `from __future__ import annotations` (which breaks dataclasses here).
+        compiled = compile(code, f"{path.name}:{line}", "exec", dont_inherit=True)
         exec(compiled, namespace)  # noqa: S102 - running our own documentation
 
 
