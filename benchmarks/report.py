@@ -129,7 +129,7 @@ def markdown_report(outcomes: list[Outcome], skipped: dict[str, str]) -> str:
     """The same tables in Markdown, for ``docs/benchmarks.md``."""
     lines: list[str] = []
     for outcome in outcomes:
-        lines.append(f"#### {_title(outcome)}")
+        lines.append(f"### {_title(outcome)}")
         lines.append("")
         lines.append(
             outcome.comparison.lesson
