@@ -478,9 +478,9 @@ def test_decorator_keeps_equal_but_different_scalars_apart(
     cache: Cache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """1, 1.0 and True hash alike in Python but get their own keys and entries."""
-    import valkey_redis.cache as cache_module
+    import valkey_redis.cached as cached_module
 
-    monkeypatch.setattr(cache_module, "_MEMO_SIZE", 2)  # also exercise the memo reset
+    monkeypatch.setattr(cached_module, "_MEMO_SIZE", 2)  # also exercise the memo reset
     calls: list[object] = []
 
     @cache.cached(ttl=60)

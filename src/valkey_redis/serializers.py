@@ -20,6 +20,8 @@ planted pickle -- and never executes it; the cache treats that as a miss.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from json.encoder import encode_basestring
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import TypeAdapter, ValidationError
@@ -28,8 +30,31 @@ __all__ = ["JsonSerializer", "PydanticSerializer", "SerializationError", "Serial
 
 T = TypeVar("T")
 
-# Built once: json.dumps with non-default options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """Return a function encoding like ``_ENCODER.encode``, faster where CPython allows.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call; calling one built
+    once makes encoding a small object about a third cheaper (set_many encodes
+    thousands). It gets no markers dict, so it keeps no state between calls (safe to
+    share between threads) and a circular value ends in RecursionError, which
+    ``dumps`` reports as ValueError.
+    """
+    try:
+        from _json import make_encoder  # noqa: PLC0415 - CPython's accelerator, optional
+    except ImportError:  # pragma: no cover - a Python without it
+        return _ENCODER.encode
+    chunks = make_encoder(
+        None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )
+    return lambda value: "".join(chunks(value, 0))
+
+
+_ENCODE = _compact_encoder()
+# raw_decode(text, start) parses in place: no copy of the payload without its prefix.
+_RAW_DECODE = json.JSONDecoder().raw_decode
 
 
 class SerializationError(ValueError):
@@ -75,14 +100,17 @@ class JsonSerializer:
 
         Raises:
             TypeError: for values JSON cannot represent (sets, objects, bytes).
-            ValueError: for NaN or infinity, which standard JSON lacks.
+            ValueError: for NaN or infinity, which standard JSON lacks, and for
+                circular or too deeply nested values.
         """
         try:
-            text = _ENCODER.encode(value)
+            return self.prefix + _ENCODE(value)
         except TypeError as exc:
             msg = f"{exc}; cache JSON types only, or use PydanticSerializer"
             raise TypeError(msg) from None
-        return self.prefix + text
+        except RecursionError:
+            msg = "cannot encode a circular or too deeply nested value as JSON"
+            raise ValueError(msg) from None
 
     def loads(self, data: str) -> Any:
         """Decode a payload written by :meth:`dumps`.
@@ -90,6 +118,13 @@ class JsonSerializer:
         Raises:
             SerializationError: when ``data`` is not a valid ``v1:j:`` payload.
         """
+        if data.startswith(self.prefix):  # the hit path: parse in place, fully consumed
+            try:
+                value, end = _RAW_DECODE(data, 5)
+                if end == len(data):
+                    return value
+            except (ValueError, RecursionError):
+                pass  # json.loads below gives the error (or accepts surrounding spaces)
         body = _strip(data, self.prefix)
         try:
             return json.loads(body)

@@ -1,0 +1,134 @@
+"""The ``@cache.cached(ttl=...)`` decorator: cache a function's results by its arguments.
+
+Use this when a function's result depends only on its arguments and may be a
+little stale (a profile, a price list): decorate it and every call goes through
+``Cache.get_or_set``, so misses are stampede-protected and hot keys refresh
+early. The wrapper has ``.invalidate(*args, **kwargs)`` to drop one result and
+``.cache_key(*args, **kwargs)`` to see its key.
+
+Not for: functions with side effects, results that depend on something other
+than the arguments (the clock, the current user), or arguments without a stable
+JSON form (objects, ``self``) unless you pass ``key=``.
+
+How it fails: an argument with no canonical JSON form raises ``TypeError`` --
+never a key built from ``hash()``, which differs between processes. Otherwise it
+fails like ``get_or_set``: a dead cache server serves the function's result
+uncached, and an exception from the function propagates with nothing cached.
+
+Keys are ``<module>.<qualname>:<arguments>``: the arguments bound to the
+signature (so ``f(1)`` and ``f(x=1)`` match, defaults filled in) as canonical
+JSON (:func:`valkey_redis.keys.argument_key`). Binding arguments costs more than
+a cache hit, so the keys of calls with scalar arguments are remembered in-process.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
+
+from valkey_redis import keys
+from valkey_redis.tags import tag_list
+
+if TYPE_CHECKING:
+    from valkey_redis.cache import Cache
+
+__all__ = ["CachedFunction", "decorate"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The decorator remembers the keys of calls whose arguments are all of these types.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_MEMO_SIZE = 4096
+
+
+class CachedFunction(Protocol[P, R]):
+    """A function wrapped by :meth:`Cache.cached`."""
+
+    __wrapped__: Callable[P, R]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Return the cached result, calling the function on a miss."""
+        ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        """Delete the cached result for these arguments; return 1 if it existed."""
+        ...
+
+    def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """Return the cache key (as passed to ``Cache.get``) for these arguments."""
+        ...
+
+
+def decorate(
+    cache: Cache,
+    func: Callable[P, R],
+    *,
+    ttl: float,
+    key: Callable[..., str | int] | None,
+    tags: Iterable[str] | Callable[..., Iterable[str]],
+) -> CachedFunction[P, R]:
+    """Wrap ``func`` for :meth:`Cache.cached`; the arguments are documented there."""
+    prefix = f"{func.__module__}.{func.__qualname__}"
+    # (argument types, arguments[, keyword items]) -> (cache key, full Valkey key).
+    # Keyed by the types too, so 1, 1.0 and True (equal in Python) stay apart; the
+    # key itself is still keys.argument_key's canonical JSON, never hash().
+    memo: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        if not kwargs:
+            return (tuple(map(type, args)), args)
+        values = tuple(kwargs.values())
+        return (tuple(map(type, args)), args, tuple(kwargs), tuple(map(type, values)), values)
+
+    def keys_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+        if key is not None:
+            part = f"{prefix}:{keys.escape(key(*args, **kwargs))}"
+            return part, cache.redis_key(part)
+        try:
+            remembered = memo_key(args, kwargs)
+            found = memo.get(remembered)
+        except TypeError:  # an unhashable argument (a list, a model): not memoised
+            remembered, found = None, None
+        if found is not None:
+            return found  # only scalar calls are stored, so the types already match
+        # `wrapper` carries func's signature, computed once below.
+        part = f"{prefix}:{keys.argument_key(wrapper, args, kwargs)}"
+        found = (part, cache.redis_key(part))
+        if remembered is not None and _SCALARS.issuperset(remembered[0]):
+            if kwargs and not _SCALARS.issuperset(remembered[3]):
+                return found
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[remembered] = found
+        return found
+
+    call_tags: Callable[..., Iterable[str]] | None = tags if callable(tags) else None
+    fixed_tags = None if call_tags is not None else cast(Iterable[str], tags)
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        part, name = keys_of(args, kwargs)
+        chosen = fixed_tags if call_tags is None else call_tags(*args, **kwargs)
+        # The key is built and the ttl checked already: skip get_or_set's checks.
+        return cache._get_or_set(
+            part,
+            name,
+            lambda: func(*args, **kwargs),
+            ttl,
+            tag_list(chosen) if chosen else [],
+        )
+
+    def cache_key(*args: P.args, **kwargs: P.kwargs) -> str:
+        return keys_of(args, kwargs)[0]
+
+    def invalidate(*args: P.args, **kwargs: P.kwargs) -> int:
+        return cache.delete(keys_of(args, kwargs)[0])
+
+    decorated = cast(Any, wrapper)
+    decorated.__signature__ = inspect.signature(func)
+    decorated.invalidate = invalidate
+    decorated.cache_key = cache_key
+    return cast(CachedFunction[P, R], wrapper)

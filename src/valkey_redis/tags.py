@@ -1,0 +1,108 @@
+"""Tag-based invalidation: a set per tag listing the cache keys stored with it.
+
+Use this when one change makes many entries stale and you cannot name them all:
+store entries with ``tags=["user:42"]``, then ``invalidate_tags("user:42")``
+deletes every entry that mentions the user. :class:`TagIndex` keeps, for each
+tag, a set ``namespace:tags:<tag>`` of full cache keys.
+
+Not for: exact-key invalidation (``Cache.delete`` is one command), or one tag on
+everything: a tag set is one key, so on Valkey Cluster one hot tag puts all its
+index traffic on one primary. Tag per entity (a user, an invoice), not per feature.
+
+How it fails:
+- A ``set`` racing with ``invalidate_tags`` can survive until its TTL: if the
+  entry is written after the index was read and removed, the new member lands in
+  a fresh set and the entry stays. Invalidate again after the write if that
+  window matters.
+- A crash between indexing and writing leaves a harmless dangling member (its
+  key does not exist); the index is written *first* so that the opposite -- an
+  entry that ``invalidate_tags`` cannot find -- never happens.
+- Tag sets expire: their TTL only grows, and is always a little longer than the
+  longest-lived entry they list, so the index never disappears before its members.
+- Server errors raise ``redis.exceptions.RedisError``: losing an invalidation
+  silently would serve stale data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any, cast
+
+import redis
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
+
+from valkey_redis import keys
+
+__all__ = ["TagIndex", "load_script", "tag_list"]
+
+# Tag sets are written just before their entry: this slack keeps them alive a little
+# longer than it, so an entry is never left without its index.
+TAG_SLACK_MS = 5_000
+
+
+def load_script(client: redis.Redis | RedisCluster, name: str) -> Script:
+    """Register ``scripts/<name>`` on ``client``: hashed locally, loaded on first use."""
+    text = (resources.files("valkey_redis") / "scripts" / name).read_text(encoding="utf-8")
+    return client.register_script(text)
+
+
+def tag_list(tags: Iterable[str]) -> list[str]:
+    """Return ``tags`` as a list after checking each is a non-empty string.
+
+    Raises:
+        TypeError: for a bare string (a common slip for ``[tag]``) or a non-string tag.
+        ValueError: for an empty tag.
+    """
+    if isinstance(tags, str):
+        msg = f"tags must be a list of strings, e.g. tags=[{tags!r}], not a single string"
+        raise TypeError(msg)
+    out = list(tags)
+    for tag in out:
+        keys.escape(tag)  # TypeError/ValueError for non-str or empty tags
+        if not isinstance(tag, str):
+            msg = f"tags must be strings, not {type(tag).__name__}"
+            raise TypeError(msg)
+    return out
+
+
+class TagIndex:
+    """The tag sets of one cache namespace.
+
+    Args:
+        client: the cache's client.
+        namespace: the cache's namespace; tag sets live at ``namespace:tags:<tag>``.
+    """
+
+    def __init__(self, client: redis.Redis | RedisCluster, namespace: str) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._add = load_script(client, "cache_tag_add.lua")
+        self._pop = load_script(client, "cache_tag_pop.lua")
+
+    def key(self, tag: str) -> str:
+        """Return the key of ``tag``'s index set."""
+        return keys.join(self._namespace, "tags", tag)
+
+    def add(self, name: str, px: int, tags: Iterable[str]) -> None:
+        """List the cache key ``name`` (living ``px`` ms) in each tag's set.
+
+        One script per tag (tag sets hash to their own slots on a cluster); each
+        adds the member and stretches the set's TTL to outlive it.
+        """
+        for tag in tags:
+            self._add(keys=[self.key(tag)], args=[name, px + TAG_SLACK_MS])
+
+    def pop(self, tags: Iterable[str]) -> list[str]:
+        """Read and remove the sets of ``tags``; return their members, deduplicated.
+
+        Each set is read and deleted atomically (one script per tag), so a member
+        added meanwhile is either returned here or lands in a fresh set.
+        """
+        members: dict[str, None] = {}
+        for tag in tags:
+            found = cast(list[Any], self._pop(keys=[self.key(tag)]))
+            for member in found:
+                members[member.decode() if isinstance(member, bytes) else member] = None
+        return list(members)
