@@ -166,6 +166,29 @@ def test_get_many_returns_found_keys_only(cache: Cache) -> None:
     assert (stats.hits, stats.misses) == (2, 1)
 
 
+def test_set_many_is_one_command_with_a_ttl_per_entry(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2,000 entries go out as one command; each lands with its own jittered TTL."""
+    cache = Cache(client, namespace="big", ttl=100, jitter=0.5)
+    trips = RoundTrips(client, monkeypatch)
+    cache.set_many({i: {"n": i} for i in range(2000)}, ttl=50)
+    assert trips.count == 1
+    ttls = _keys_with_ttl(client)
+    assert len(ttls) == 2000
+    assert all(24_000 <= ttl <= 50_000 for ttl in ttls.values())  # 1 s of slack
+    assert len(set(ttls.values())) > 100
+    assert cache.get_many([0, 1999]) == {0: {"n": 0}, 1999: {"n": 1999}}
+
+
+def test_xfetch_skip_bound_covers_every_default_draw() -> None:
+    """random.random() is a multiple of 2**-53, so -log of any non-zero draw is below the bound."""
+    import valkey_redis.cache as cache_module
+
+    assert -math.log(2**-53) < cache_module._MAX_DRAW
+    assert should_refresh_early(36.0, 1.0, rand=lambda: 2**-53)  # just inside: still due
+
+
 def test_set_many_serializes_everything_before_writing(cache: Cache, client: redis.Redis) -> None:
     """One unserializable value means nothing is written."""
     with pytest.raises(TypeError):
@@ -239,8 +262,10 @@ def test_works_with_a_bytes_client(fake_client: redis.Redis) -> None:
     raw = fakeredis.FakeRedis(connection_pool=None, server=fakeredis.FakeServer())
     cache = Cache(raw, namespace="b", ttl=60)
     cache.set("k", {"x": "ü"}, tags=["t"])
+    cache.set_many({"m": [1], "é": "✓"})
     assert cache.get("k") == {"x": "ü"}
-    assert cache.get_many(["k"]) == {"k": {"x": "ü"}}
+    assert cache.get_many(["k", "m", "é"]) == {"k": {"x": "ü"}, "m": [1], "é": "✓"}
+    assert cache.get_or_set("m", lambda: [2]) == [1]
     assert cache.invalidate_tags("t") == 1
 
 
@@ -494,10 +519,27 @@ def test_decorator_keeps_equal_but_different_scalars_apart(
         echo(True),
         echo(x=1),
         echo(None),
-    ] == ["1", "1.0", "True", "1", "None"]
+        echo(x=1.0),
+        echo(x=True),
+    ] == ["1", "1.0", "True", "1", "None", "1.0", "True"]
     assert calls == [1, 1.0, True, None]
     assert len({echo.cache_key(1), echo.cache_key(1.0), echo.cache_key(True)}) == 3
     assert echo.cache_key(1).endswith(":" + keys.argument_key(echo.__wrapped__, (1,), {}))
+
+
+def test_decorator_keys_unhashable_arguments(cache: Cache) -> None:
+    """List and dict arguments get canonical keys: equal arguments hit, others miss."""
+    calls: list[object] = []
+
+    @cache.cached(ttl=60)
+    def total(items: list[int], weights: dict[str, int]) -> int:
+        calls.append(items)
+        return sum(items) + sum(weights.values())
+
+    assert total([1, 2], {"b": 1, "a": 2}) == 6
+    assert total([1, 2], weights={"a": 2, "b": 1}) == 6
+    assert total([2, 1], {"a": 2, "b": 1}) == 6
+    assert calls == [[1, 2], [2, 1]]
 
 
 def test_decorator_invalidate(cache: Cache) -> None:

@@ -59,6 +59,20 @@ def test_json_refuses_nan() -> None:
         JsonSerializer().dumps(math.nan)
 
 
+def test_json_refuses_circular_values() -> None:
+    """A value that contains itself is a ValueError at write time, like NaN."""
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(ValueError, match="circular"):
+        JsonSerializer().dumps(looped)
+    assert JsonSerializer().dumps([1]) == "v1:j:[1]"  # the encoder is still usable
+
+
+def test_json_reads_what_json_loads_reads() -> None:
+    """Whitespace around the document is accepted, as by json.loads."""
+    assert JsonSerializer().loads('v1:j: {"a": [1, 2]}\n') == {"a": [1, 2]}
+
+
 class _Evil:
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (print, ("pwned",))
@@ -73,6 +87,7 @@ class _Evil:
         "v1:p:1",  # another format
         "v2:j:1",  # a future version
         "v1:j:{not json",
+        "v1:j:[1]x",  # trailing garbage after a valid document
         "v1:j:",
         pickle.dumps(_Evil()).decode("latin-1"),
         "v1:j:" + pickle.dumps(_Evil()).decode("latin-1"),

@@ -4,7 +4,8 @@ Use this when a cache reads or writes its own entries: :class:`EntryCodec` turns
 a value into ``c1:<expires at, unix ms>:<load time, ms>:<payload>`` and back, and
 picks each entry's jittered TTL. Keeping the XFetch inputs (expiry and load
 time) inside the value means one GET answers both "is it cached?" and "should I
-refresh it early?" -- no second round trip for PTTL.
+refresh it early?" -- no second round trip for PTTL. :func:`load_script` registers
+the cache's Lua files.
 
 Not for: values other programs read (they would have to parse the envelope);
 store plain JSON for those. The payload after the third ``:`` is the serializer's
@@ -23,11 +24,16 @@ import math
 import random
 import time
 from collections.abc import Iterable, Sequence
+from importlib import resources
 from typing import Any, Final
+
+import redis
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
 
 from valkey_redis.serializers import SerializationError, Serializer
 
-__all__ = ["NOT_FOUND", "Entry", "EntryCodec", "seconds"]
+__all__ = ["NOT_FOUND", "Entry", "EntryCodec", "load_script", "seconds"]
 
 FORMAT = "c1"
 _NOT_FOUND_PAYLOAD = "-"
@@ -65,6 +71,16 @@ def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
     return float(value)
 
 
+def load_script(client: redis.Redis | RedisCluster, name: str) -> Script:
+    """Register ``scripts/<name>`` (one of the cache's Lua files) on ``client``.
+
+    The script is hashed locally; redis-py loads it on first use and again after a
+    NOSCRIPT error (a restarted or flushed server).
+    """
+    text = (resources.files("valkey_redis") / "scripts" / name).read_text(encoding="utf-8")
+    return client.register_script(text)
+
+
 class EntryCodec:
     """Encode and decode one cache's entries; pick their TTLs.
 
@@ -84,19 +100,19 @@ class EntryCodec:
         self._dumps = serializer.dumps
         self._loads = serializer.loads
 
-    def px(self, ttl: float | None = None) -> int:
-        """Return a jittered TTL in milliseconds (at least 1) for ``ttl`` or the default."""
-        base = self.ttl if ttl is None else seconds("ttl", ttl)
-        return max(1, int(base * (1 - self.jitter * random.random()) * 1000))
-
     def pxs(self, count: int, ttl: float | None = None) -> list[int]:
-        """Return ``count`` jittered TTLs in milliseconds, for a batch."""
-        base, jitter, draw = (
-            self.ttl if ttl is None else seconds("ttl", ttl),
-            self.jitter,
-            random.random,
-        )
+        """Return ``count`` jittered TTLs in ms (each at least 1) for ``ttl`` or the default.
+
+        Raises:
+            TypeError, ValueError: ``ttl`` is not a positive finite number of seconds.
+        """
+        base = self.ttl if ttl is None else seconds("ttl", ttl)
+        jitter, draw = self.jitter, random.random
         return [max(1, int(base * (1 - jitter * draw()) * 1000)) for _ in range(count)]
+
+    def px(self, ttl: float | None = None) -> int:
+        """Return one jittered TTL in milliseconds; see :meth:`pxs`."""
+        return self.pxs(1, ttl)[0]
 
     def encode(self, value: Any, px: int, delta: float = 0.0) -> str:
         """Return the entry text for ``value`` living ``px`` ms, loaded in ``delta`` seconds.

@@ -34,11 +34,10 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from valkey_redis import keys
-from valkey_redis._entry import NOT_FOUND, Entry, EntryCodec
+from valkey_redis._entry import NOT_FOUND, Entry, EntryCodec, load_script
 from valkey_redis._stats import Health
 from valkey_redis.serializers import SerializationError
 from valkey_redis.stampede import SingleFlight, WaitTimeoutError, lead_or_wait
-from valkey_redis.tags import load_script
 
 __all__ = ["Filler"]
 
@@ -49,7 +48,18 @@ Write = Callable[[str, str, int, list[str], Lock | None], None]
 
 
 class Filler:
-    """Loads and stores the entries of one cache; see the module docstring."""
+    """Loads and stores the missed entries of one cache; see the module docstring.
+
+    Args:
+        client: the cache's client.
+        namespace: the cache's namespace (lock keys are ``namespace:{key}:lock``).
+        codec: encodes loaded values and picks their TTLs.
+        health: counts loads and errors, and warns.
+        write: stores an entry and its tags, releasing a lock (``CacheStore._write``).
+        negative_ttl: how long to cache a ``None`` result; None: not at all.
+        lock_timeout: lifetime of the cross-process lock.
+        wait_timeout: how long to wait for someone else's load before loading.
+    """
 
     def __init__(
         self,

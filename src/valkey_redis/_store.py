@@ -32,15 +32,17 @@ from redis.exceptions import RedisError
 
 from valkey_redis import keys
 from valkey_redis._batch import BYTES, read_all, write_all
-from valkey_redis._entry import NOT_FOUND, Entry, EntryCodec, seconds
+from valkey_redis._entry import NOT_FOUND, Entry, EntryCodec, load_script, seconds
 from valkey_redis._stats import CacheStats, Health
 from valkey_redis.serializers import JsonSerializer, SerializationError, Serializer
-from valkey_redis.tags import TagIndex, load_script, tag_list
+from valkey_redis.tags import TagIndex, tag_list
 
 __all__ = ["CacheStore", "Key"]
 
 Key = str | int
+# redis_key remembers the full keys of up to this many str keys of up to this length.
 _NAMES_SIZE = 4096
+_NAME_MAX = 200
 
 
 class CacheStore:
@@ -97,15 +99,15 @@ class CacheStore:
         """Return the Valkey key that holds ``key``'s value: ``namespace:{key}``.
 
         Same result as ``keys.tagged(namespace, key)``, computed faster (this runs
-        on every hit): string keys are escaped once and remembered.
+        on every hit): short string keys are escaped once and remembered.
         """
-        if type(key) is str:
+        if type(key) is str:  # not a subclass, not a bool posing as an int
             name = self._names.get(key)
             if name is not None:
                 return name
-            if key:
+            if 0 < len(key) <= _NAME_MAX:
                 if len(self._names) >= _NAMES_SIZE:
-                    self._names.clear()
+                    self._names.clear()  # crude but bounded; hot keys come back at once
                 name = self._names[key] = f"{self._prefix}{keys.escape(key)}}}"
                 return name
         return keys.tagged(self.namespace, key)

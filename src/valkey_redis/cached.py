@@ -72,16 +72,16 @@ def decorate(
 ) -> CachedFunction[P, R]:
     """Wrap ``func`` for :meth:`Cache.cached`; the arguments are documented there."""
     prefix = f"{func.__module__}.{func.__qualname__}"
-    # (argument types, arguments[, keyword items]) -> (cache key, full Valkey key).
-    # Keyed by the types too, so 1, 1.0 and True (equal in Python) stay apart; the
-    # key itself is still keys.argument_key's canonical JSON, never hash().
+    # Memo of scalar calls: (argument types, arguments[, keyword names]) -> (cache key,
+    # full Valkey key). The types are part of it so that 1, 1.0 and True (equal in
+    # Python) stay apart; the key itself is still keys.argument_key's canonical JSON.
     memo: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         if not kwargs:
             return (tuple(map(type, args)), args)
         values = tuple(kwargs.values())
-        return (tuple(map(type, args)), args, tuple(kwargs), tuple(map(type, values)), values)
+        return (tuple(map(type, (*args, *values))), args, tuple(kwargs), values)
 
     def keys_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
         if key is not None:
@@ -91,27 +91,22 @@ def decorate(
             remembered = memo_key(args, kwargs)
             found = memo.get(remembered)
         except TypeError:  # an unhashable argument (a list, a model): not memoised
-            remembered, found = None, None
+            remembered, found = (), None
         if found is not None:
-            return found  # only scalar calls are stored, so the types already match
+            return found  # only calls with scalar arguments are stored
         # `wrapper` carries func's signature, computed once below.
         part = f"{prefix}:{keys.argument_key(wrapper, args, kwargs)}"
         found = (part, cache.redis_key(part))
-        if remembered is not None and _SCALARS.issuperset(remembered[0]):
-            if kwargs and not _SCALARS.issuperset(remembered[3]):
-                return found
+        if remembered and _SCALARS.issuperset(remembered[0]):
             if len(memo) >= _MEMO_SIZE:
-                memo.clear()
+                memo.clear()  # crude but bounded; hot calls come back at once
             memo[remembered] = found
         return found
-
-    call_tags: Callable[..., Iterable[str]] | None = tags if callable(tags) else None
-    fixed_tags = None if call_tags is not None else cast(Iterable[str], tags)
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         part, name = keys_of(args, kwargs)
-        chosen = fixed_tags if call_tags is None else call_tags(*args, **kwargs)
+        chosen = tags(*args, **kwargs) if callable(tags) else tags
         # The key is built and the ttl checked already: skip get_or_set's checks.
         return cache._get_or_set(
             part,

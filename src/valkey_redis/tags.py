@@ -26,26 +26,19 @@ How it fails:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib import resources
 from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
-from redis.commands.core import Script
 
 from valkey_redis import keys
+from valkey_redis._entry import load_script
 
-__all__ = ["TagIndex", "load_script", "tag_list"]
+__all__ = ["TagIndex", "tag_list"]
 
 # Tag sets are written just before their entry: this slack keeps them alive a little
 # longer than it, so an entry is never left without its index.
 TAG_SLACK_MS = 5_000
-
-
-def load_script(client: redis.Redis | RedisCluster, name: str) -> Script:
-    """Register ``scripts/<name>`` on ``client``: hashed locally, loaded on first use."""
-    text = (resources.files("valkey_redis") / "scripts" / name).read_text(encoding="utf-8")
-    return client.register_script(text)
 
 
 def tag_list(tags: Iterable[str]) -> list[str]:
