@@ -5,9 +5,10 @@ Use this when a request needs many keys at once (a page of products, a warm-up):
 ``SET ... PX`` for every entry, instead of one round trip per key. On 1,000 keys
 that is the difference between one network wait and a thousand.
 
-Not for: unbounded batches. One command of 100,000 entries blocks the server
-while it runs and buffers the whole reply in memory; split huge batches into
-chunks of a few thousand.
+Not for: unbounded batches. A script runs alone: while it writes 1,000 entries
+(a few milliseconds) every other client waits, where a pipeline of ``SET``s would
+interleave with them; and an ``MGET`` reply is buffered whole in memory. Split
+huge batches into chunks of a few thousand.
 
 How it fails: a server error raises ``redis.exceptions.RedisError``; the caller
 decides whether that is a miss (reads) or an error (writes). A batch write is

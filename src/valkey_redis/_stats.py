@@ -9,10 +9,12 @@ Not for: metrics across processes or over time. Each process counts its own
 calls since the cache was created; export the snapshot to your metrics system
 for dashboards.
 
-How it fails: it does not. A dead server would log one warning per call -- a
-flood that hides everything else -- so only one warning per ``every()`` seconds
-reaches WARNING; the ones in between go to DEBUG and are counted in the next
-warning. The logger is ``valkey_redis.cache``.
+How it fails: counts live in one cache object and die with the process; a
+snapshot is consistent (one lock) but out of date as soon as it is taken. A dead
+server would log one warning per call -- a flood that hides everything else --
+so only one warning per ``every()`` seconds reaches WARNING; the ones in between
+go to DEBUG, and the next warning says how many there were. The logger is
+``valkey_redis.cache``.
 """
 
 from __future__ import annotations
