@@ -25,13 +25,13 @@ have-uv:
 	  $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv || \
 	  $(PYTHON) -m pip install --quiet --user --break-system-packages uv; }
 
-# --inexact: keep extra groups (bench) that a previous `make bench` installed.
+# All groups: the test suite smoke-tests `make bench`, which needs the peer libraries.
 $(STAMP): pyproject.toml uv.lock | have-uv
-	$(UV) sync --locked --inexact
+	$(UV) sync --locked --all-groups
 	@touch $@
 
-setup: have-uv ## install uv if missing, then the locked dependencies
-	$(UV) sync --locked --inexact
+setup: have-uv ## install uv if missing, then the locked dependencies (all groups)
+	$(UV) sync --locked --all-groups
 	@touch $(STAMP)
 
 examples: $(STAMP) ## run every example (embedded Valkey when none answers)

@@ -102,3 +102,9 @@ def test_cluster_flag_returns_a_cluster_client(valkey_server: EmbeddedValkey) ->
     with pytest.raises(redis.RedisClusterException):
         # A non-cluster server refuses cluster mode: the type is still RedisCluster.
         connect(valkey_server.url, cluster=True)
+
+
+def test_a_url_without_scheme_gets_a_clear_error() -> None:
+    """`localhost:6379` (no redis://) is a ValueError naming the fix."""
+    with pytest.raises(ValueError, match="must start with redis://"):
+        connect("localhost:6379")

@@ -97,3 +97,11 @@ def test_a_killed_parent_leaves_no_server_behind(valkey_server: EmbeddedValkey) 
     else:
         os.kill(server_pid, signal.SIGKILL)
         pytest.fail("the embedded server outlived its parent")
+
+
+def test_runner_explains_a_malformed_url() -> None:
+    """A VALKEY_URL without scheme is exit status 2 with a one-line explanation."""
+    result = _run(["valkey_redis.examples.runner", "1"], VALKEY_URL="localhost:6379")
+    assert result.returncode == 2
+    assert "must start with redis://" in result.stderr
+    assert "Traceback" not in result.stderr

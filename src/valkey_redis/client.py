@@ -106,7 +106,8 @@ def connect(
         A redis-py client with ``decode_responses=True``.
 
     Raises:
-        ValueError: for a negative timeout or retry count.
+        ValueError: for a negative timeout or retry count, or a URL without a
+            ``redis://``, ``rediss://`` or ``unix://`` scheme.
     """
     if socket_timeout <= 0 or socket_connect_timeout <= 0:
         msg = "timeouts must be positive numbers of seconds"
@@ -125,6 +126,12 @@ def connect(
     if max_connections is not None:
         options["max_connections"] = max_connections
     target = configured_url(url)
+    if not target.startswith(("redis://", "rediss://", "unix://")):
+        msg = (
+            f"{target!r} is not a Valkey URL: it must start with redis://, rediss:// or "
+            "unix:// (for example redis://localhost:6379/0); check VALKEY_URL / REDIS_URL"
+        )
+        raise ValueError(msg)
     if cluster:
         return RedisCluster.from_url(target, **options)
     return redis.Redis.from_url(target, **options)

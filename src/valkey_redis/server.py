@@ -293,6 +293,20 @@ def _read_pid(pidfile: Path) -> int | None:
     return pid
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split()[2] != "Z"  # a zombie has exited
+    except (OSError, IndexError):
+        return True
+
+
 def daemon_status(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR) -> str:
     """Describe the local daemon on ``port`` in one line."""
     pid = _read_pid(_pidfile(state_dir, port))
@@ -326,7 +340,8 @@ def daemon_start(
     if _port_in_use(port):
         msg = (
             f"port {port} on 127.0.0.1 is already in use by another program; stop it, or "
-            f"point the examples at it with VALKEY_URL=redis://127.0.0.1:{port}/0"
+            f"start ours on another port: `make infra-up PORT={port + 1}` and "
+            f"VALKEY_URL=redis://127.0.0.1:{port + 1}/0"
         )
         raise ServerError(msg)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -355,10 +370,12 @@ def daemon_stop(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR) -> str:
         pidfile.unlink(missing_ok=True)
         return f"not running: no Valkey of ours on 127.0.0.1:{port}"
     os.kill(pid, signal.SIGTERM)
+    # Wait for the process itself, not its pidfile: the server removes the pidfile
+    # before it has finished writing its last files.
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _read_pid(pidfile) == pid:
-        time.sleep(0.05)
-    if _read_pid(pidfile) == pid:
+    while time.monotonic() < deadline and _process_alive(pid):
+        time.sleep(0.02)
+    if _process_alive(pid):
         os.kill(pid, signal.SIGKILL)
     pidfile.unlink(missing_ok=True)
     return f"stopped Valkey on 127.0.0.1:{port} (pid {pid})"

@@ -148,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("numbers", nargs="*", type=int, help="example numbers (default: all)")
     args = parser.parse_args(argv)
     url = configured_url()
-    probe = connect(url, retries=0, socket_connect_timeout=1.0)
+    try:
+        probe = connect(url, retries=0, socket_connect_timeout=1.0)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     reachable = _answers(probe)
     probe.close()
     if reachable or not binary_can_run() or os.environ.get("VALKEY_REDIS_BACKEND"):
