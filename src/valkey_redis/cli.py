@@ -1,6 +1,6 @@
-"""The ``valkey-redis`` command: local servers, examples, and (later) the grader.
+"""The valkey-redis command: local servers, examples, and the exercise grader.
 
-``make`` targets call this; run ``valkey-redis --help`` for the list.
+The make targets call this; run `valkey-redis --help` for the list.
 """
 
 from __future__ import annotations
