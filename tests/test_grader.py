@@ -25,10 +25,11 @@ from valkey_redis import cli
 from valkey_redis.grader import EXERCISES, check_exercises, grade, hint, reset, stub_text, watch
 from valkey_redis.grading import runner
 from valkey_redis.grading.harness import Backend
-from valkey_redis.grading.report import Style, progress_bar, render_failure
+from valkey_redis.grading.report import Style, progress_bar, render, render_failure
 from valkey_redis.grading.runner import (
     Status,
     all_checks,
+    checks_for,
     grade_exercise,
     grade_task,
     load_exercise,
@@ -133,7 +134,21 @@ def test_a_file_that_does_not_import_fails_with_its_line(tmp_path: Path) -> None
     assert result.status is Status.FAILED
     assert result.load_error is not None
     assert "SyntaxError" in result.load_error.got
-    assert "line 1" in result.load_error.got
+    assert result.load_error.got.count("line 1") == 1
+    assert all(task.status is Status.FAILED for task in result.tasks)
+
+
+def test_a_file_that_does_not_import_passes_no_task(tmp_path: Path) -> None:
+    """A missing module fails the exercise and the report counts no task as passing."""
+    path = tmp_path / "exercise_1.py"
+    path.write_text("import no_such_module_here\n", encoding="utf-8")
+    result = grade_exercise(1, path, [FAKE])
+    assert result.status is Status.FAILED
+    assert result.load_error is not None
+    assert "ModuleNotFoundError" in result.load_error.got
+    assert result.load_error.got.count("line 1") == 1
+    text = render([result], header="grade", style=Style())
+    assert f"0/{len(result.tasks)} tasks of exercise 1 pass" in text
 
 
 def test_a_missing_function_is_a_failure_not_a_crash(tmp_path: Path) -> None:
@@ -172,11 +187,14 @@ def test_a_hanging_function_times_out(tmp_path: Path, monkeypatch: pytest.Monkey
         "    while True:\n        client.ping()\n        time.sleep(0.01)\n",
         encoding="utf-8",
     )
-    result = grade_task(1, "load_profile", load_exercise(path), [FAKE])
+    result = grade_task(1, "load_profile", load_exercise(path), [FAKE, FAKE])
+    assert len(result.results) == 1  # the other checks and backends were skipped
     first = result.first_failure
     assert first is not None
     assert first.failure is not None
     assert "still running" in first.failure.got
+    planned = len(checks_for(1, "load_profile")) * 2 - 1
+    assert f"({planned} more checks of load_profile skipped)" in first.failure.got
 
 
 def test_failure_text_says_called_expected_and_got() -> None:

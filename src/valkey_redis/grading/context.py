@@ -6,7 +6,8 @@ report; ``ctx.given(...)`` describes the state the check set up;
 ``ctx.expect(ok, expected, got)`` fails with both sides in words.
 :func:`race` and :func:`in_threads` test concurrency: the first
 deterministically (another caller after each of the learner's commands), the
-second with real threads.
+second with real threads. :func:`crash` checks that a key never outlives a
+process that dies between two of the learner's commands without a TTL.
 
 How it fails: a check raises :class:`Failure`; anything else the learner's code
 raises is reported by the runner with its file and line.
@@ -14,6 +15,7 @@ raises is reported by the runner with its file and line.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -21,9 +23,19 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import redis
 
-from valkey_redis.grading.harness import CheckAborted, Env, Probe, TracedRedis
+from valkey_redis.grading.harness import CheckAborted, Env, Probe, ProcessDied, TracedRedis
 
-__all__ = ["MAX_STEPS", "Ctx", "Failure", "Named", "in_threads", "observe", "race", "show"]
+__all__ = [
+    "MAX_STEPS",
+    "Ctx",
+    "Failure",
+    "Named",
+    "crash",
+    "in_threads",
+    "observe",
+    "race",
+    "show",
+]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -286,6 +298,52 @@ def observe(
         step, text, problem = seen[0]
         ctx.note = f"another client looked right after your command {step} ({text})"
         ctx.fail(expected, problem)
+
+
+def crash(
+    ctx: Ctx,
+    *,
+    setup: Callable[[], object],
+    mine: Callable[[], object],
+    key: str,
+) -> None:
+    """Run ``mine()`` once per position k, its process dying right after its k-th command.
+
+    After each simulated death ``key`` must be absent or carry a TTL: a key
+    that a crash can leave without one lives forever. A MULTI/EXEC block or a
+    Lua script is one command, so an atomic solution has no such gap.
+    """
+    ctx.reset()
+    setup()
+    mine()
+    total = min(len(ctx.probe.steps), MAX_STEPS)
+    for position in range(1, total + 1):
+        ctx.reset()
+        setup()
+        probe = ctx.probe
+
+        def hook(step: int, position: int = position, probe: Probe = probe) -> None:
+            if step == position and not probe.dead:
+                probe.dead = True
+                raise ProcessDied
+
+        probe.after_step = hook
+        with contextlib.suppress(ProcessDied):  # the simulated death, as planned
+            mine()
+        probe.after_step = None
+        if not probe.dead:
+            continue  # this run needed fewer commands
+        ttl = ctx.pttl(key)
+        if ttl == -1:
+            steps = probe.steps
+            ctx.note = (
+                f"your process died right after your command {position} ({steps[position - 1]})"
+            )
+            ctx.fail(
+                f"{key} to be absent or to have a TTL (send the commands that create it and"
+                " set its expiry together: one MULTI/EXEC pipeline, a Lua script, or SET ... EX)",
+                f"{key} exists without a TTL (PTTL = -1): it would never expire",
+            )
 
 
 def in_threads(

@@ -23,7 +23,15 @@ from typing import Any, cast
 import redis
 from redis.client import Pipeline
 
-__all__ = ["Backend", "CheckAborted", "Env", "Probe", "TracedRedis", "describe_command"]
+__all__ = [
+    "Backend",
+    "CheckAborted",
+    "Env",
+    "Probe",
+    "ProcessDied",
+    "TracedRedis",
+    "describe_command",
+]
 
 # redis-py leaves these untyped; typed aliases keep mypy --strict quiet without ignores.
 _redis_execute: Callable[..., Any] = redis.Redis.execute_command
@@ -33,6 +41,10 @@ _pipeline_load_scripts: Callable[..., Any] = Pipeline.load_scripts
 
 class CheckAborted(BaseException):
     """Raised inside learner code whose check has already ended."""
+
+
+class ProcessDied(BaseException):
+    """Raised inside learner code to simulate its process dying between two commands."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,13 @@ class Probe:
         self.commands: list[str] = []
         self.round_trips = 0
         self.after_step: Callable[[int], None] | None = None
+        #: Set once a simulated crash happened: no further command reaches the server.
+        self.dead = False
+
+    def ensure_alive(self) -> None:
+        """Raise :class:`ProcessDied` once the simulated process has died."""
+        if self.dead:
+            raise ProcessDied
 
     def record(self, text: str, names: Sequence[str], *, round_trip: bool) -> None:
         """Note one step (a command, or a MULTI/EXEC block) and run the hook after it."""
@@ -140,6 +159,7 @@ class TracedRedis(redis.Redis):
     def run_one(self, args: tuple[Any, ...], options: dict[str, Any], *, round_trip: bool) -> Any:
         """Execute one command and record it as one step."""
         self.env.ensure_alive()
+        self.probe.ensure_alive()
         try:
             return _redis_execute(self, *args, **options)
         finally:
@@ -164,6 +184,7 @@ class _TracedPipeline(Pipeline):
     def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
         """Commands sent at once after WATCH: one step each."""
         self._owner.env.ensure_alive()
+        self._owner.probe.ensure_alive()
         try:
             return _pipeline_immediate(self, *args, **options)
         finally:
@@ -175,6 +196,7 @@ class _TracedPipeline(Pipeline):
         """MULTI/EXEC is one step; a non-transactional batch is one step per command."""
         owner = self._owner
         owner.env.ensure_alive()
+        owner.probe.ensure_alive()
         stack = list(self.command_stack)
         if not stack and not self.watching:
             return []

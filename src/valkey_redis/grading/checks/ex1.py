@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from valkey_redis.grading.context import Ctx, in_threads, observe, race, show
+from valkey_redis.grading.context import Ctx, crash, in_threads, observe, race, show
 from valkey_redis.grading.runner import check
 
 E = 1
@@ -271,6 +271,14 @@ def _count_restart(ctx: Ctx) -> None:
     ctx.expect(got == 1, "1 (a new window)", got)
     ttl = ctx.pttl("hits:home")
     ctx.expect(ttl > 0, "a TTL on the new window", f"PTTL = {ttl}")
+
+
+@check(E, "count_hit", "count_hit never leaves hits:{page} without a TTL, even after a crash")
+def _count_crash(ctx: Ctx) -> None:
+    def setup() -> None:
+        ctx.given("no hits on 'home' yet")
+
+    crash(ctx, setup=setup, mine=lambda: ctx.call("count_hit", "home", 100), key="hits:home")
 
 
 @check(E, "count_hit", "count_hit counts every hit when callers race")

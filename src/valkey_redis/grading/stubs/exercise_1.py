@@ -74,6 +74,7 @@ def count_hit(client: redis.Redis, page: str, window: int) -> int:
     The key expires ``window`` seconds after the first hit of its window: later
     hits do not push the expiry forward. When it has expired, counting starts over.
     """
-    # TODO: increment the counter.
-    # TODO: give it an expiry on the first hit only (without extending it later).
+    # TODO: increment the counter and give it an expiry on the first hit only (without
+    # extending it later), both in one atomic step: if the process died between two
+    # separate commands, the counter would be left without a TTL and never expire.
     raise NotImplementedError
