@@ -149,6 +149,7 @@ def test_a_file_that_does_not_import_passes_no_task(tmp_path: Path) -> None:
     assert result.load_error.got.count("line 1") == 1
     text = render([result], header="grade", style=Style())
     assert f"0/{len(result.tasks)} tasks of exercise 1 pass" in text
+    assert text.count("line 1") == 1
 
 
 def test_a_missing_function_is_a_failure_not_a_crash(tmp_path: Path) -> None:

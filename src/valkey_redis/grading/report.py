@@ -142,9 +142,11 @@ def _next_steps(results: Sequence[ExerciseResult], style: Style) -> list[str]:
     n = result.number
     stuck = f"  stuck? `make hint EX={n}`"
     if result.load_error is not None:
-        lines = [f"Next: exercise {n} — {result.path.name} does not import."]
-        lines += _wrap("expected:", result.load_error.expected, 4)
-        lines += _wrap("got:", result.load_error.got, 4)
+        # The error and its line are printed once, in the exercise's block above.
+        lines = [
+            f"Next: exercise {n} — fix the error above so that {result.path.name} imports,",
+            f"  then `make grade EX={n}`.",
+        ]
         return [*lines, stuck]
     failing = next((t for t in result.tasks if t.status is Status.FAILED), None)
     if failing is not None and failing.first_failure is not None:
