@@ -11,7 +11,7 @@ from typing import cast
 
 import redis
 
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import delete_matching, example_backend
 
 PREFIX = "ex1:"
 ROUND_TRIPS = 200
@@ -114,8 +114,7 @@ def pipelining(client: redis.Redis) -> None:
 
 def cleanup(client: redis.Redis) -> int:
     """Delete every key this example wrote."""
-    keys = list(client.scan_iter(match=f"{PREFIX}*", count=500))
-    return int(client.delete(*keys)) if keys else 0
+    return delete_matching(client, f"{PREFIX}*")
 
 
 def main() -> int:

@@ -10,7 +10,7 @@ import json
 
 import redis
 
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import delete_matching, example_backend
 from valkey_redis.session import SessionStore
 
 PREFIX = "ex3"
@@ -98,8 +98,7 @@ def logout_everywhere(store: SessionStore) -> None:
 
 def cleanup(client: redis.Redis) -> int:
     """Delete every key this example wrote."""
-    found = list(client.scan_iter(match=f"{PREFIX}:*", count=500))
-    return int(client.delete(*found)) if found else 0
+    return delete_matching(client, f"{PREFIX}:*")
 
 
 def main() -> int:

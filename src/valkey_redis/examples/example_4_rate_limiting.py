@@ -19,7 +19,7 @@ from valkey_redis import (
     TokenBucket,
     connect,
 )
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import delete_matching, example_backend
 from valkey_redis.server import free_port
 
 PREFIX = "ex4"
@@ -135,8 +135,7 @@ def failure_policy() -> None:
 
 def cleanup(client: redis.Redis) -> int:
     """Delete every key this example wrote."""
-    keys = list(client.scan_iter(match=f"{PREFIX}:*", count=500))
-    return int(client.delete(*keys)) if keys else 0
+    return delete_matching(client, f"{PREFIX}:*")
 
 
 def main() -> int:

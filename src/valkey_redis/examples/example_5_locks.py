@@ -14,7 +14,7 @@ from collections.abc import Callable
 import redis
 
 from valkey_redis.client import connect
-from valkey_redis.examples.runner import Backend, example_backend
+from valkey_redis.examples.runner import Backend, delete_matching, example_backend
 from valkey_redis.lock import Lock
 
 PREFIX = "ex5"
@@ -174,8 +174,7 @@ def lease_runs_out(client: redis.Redis) -> None:
 
 def cleanup(client: redis.Redis) -> int:
     """Delete every key this example wrote."""
-    found = list(client.scan_iter(match=f"{PREFIX}:*", count=500))
-    return int(client.delete(*found)) if found else 0
+    return delete_matching(client, f"{PREFIX}:*")
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ import redis
 from redis.client import PubSub
 
 from valkey_redis.cache import Cache
-from valkey_redis.examples.runner import Backend, example_backend
+from valkey_redis.examples.runner import Backend, delete_matching, example_backend
 from valkey_redis.near_cache import NearCache
 
 NAMESPACE, NEAR_NAMESPACE = "ex7", "ex7-near"
@@ -126,11 +126,7 @@ def tag_invalidation(cache: Cache, pubsub: PubSub) -> None:
 
 def cleanup(client: redis.Redis) -> int:
     """Delete every key this example wrote."""
-    names = [
-        *client.scan_iter(match=f"{NAMESPACE}:*", count=500),
-        *client.scan_iter(match=f"{NEAR_NAMESPACE}:*", count=500),
-    ]
-    return int(client.delete(*names)) if names else 0
+    return delete_matching(client, f"{NAMESPACE}:*", f"{NEAR_NAMESPACE}:*")
 
 
 def main() -> int:

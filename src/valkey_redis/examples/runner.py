@@ -23,7 +23,7 @@ import redis
 from valkey_redis.client import configured_url, connect, describe, redacted
 from valkey_redis.server import EmbeddedValkey, ServerError, binary_can_run
 
-__all__ = ["Backend", "example_backend", "example_modules", "main"]
+__all__ = ["Backend", "delete_matching", "example_backend", "example_modules", "main"]
 
 _EMBEDDED_ENV = "VALKEY_REDIS_EMBEDDED"
 
@@ -48,6 +48,16 @@ class Backend:
         print(f"This example needs a real Valkey server: {why}.")
         print("fakeredis cannot show it, so it stops here (run `make infra-up` and retry).")
         return True
+
+
+def delete_matching(client: redis.Redis, *patterns: str) -> int:
+    """Delete every key matching any of the SCAN ``patterns``; return how many went.
+
+    Examples call this to clean up after themselves. SCAN walks the key space in
+    small steps, unlike KEYS, so it is safe on a shared server.
+    """
+    found = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=500)]
+    return int(client.delete(*found)) if found else 0
 
 
 def _fake_client() -> redis.Redis:
