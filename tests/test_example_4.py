@@ -38,7 +38,8 @@ def check_narration(out: str) -> None:
         "Cleaned up",
     ]
     count = re.search(r"^Cleaned up (\d+) (keys?) under", out, re.MULTILINE)
-    assert count and count[2] == ("key" if count[1] == "1" else "keys")  # never "1 keys"
+    assert count
+    assert count[2] == ("key" if count[1] == "1" else "keys")  # never "1 keys"
     assert [line for line in expected if line not in out] == []
 
 
