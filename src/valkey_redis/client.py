@@ -18,7 +18,8 @@ limiters) do not rely on it.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, overload
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -27,7 +28,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-__all__ = ["DEFAULT_URL", "configured_url", "connect", "describe", "redacted"]
+__all__ = [
+    "DEFAULT_URL",
+    "configured_url",
+    "connect",
+    "describe",
+    "redacted",
+    "retry_policy",
+    "settings",
+]
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
@@ -40,10 +49,18 @@ def configured_url(url: str | None = None) -> str:
     return url or os.environ.get("VALKEY_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
 
 
-def _retry(retries: int) -> Retry:
-    return Retry(
+R = TypeVar("R")
+
+
+def retry_policy(retries: int, kind: Callable[..., R]) -> R:
+    """The retry policy of :func:`connect`: ``retries`` attempts, exponential backoff, jitter.
+
+    ``kind`` is ``redis.retry.Retry`` or, for :func:`valkey_redis.aio.connect`,
+    ``redis.asyncio.retry.Retry``.
+    """
+    return kind(
         ExponentialWithJitterBackoff(base=0.05, cap=1.0),
-        retries,
+        max(retries, 0),
         supported_errors=(RedisConnectionError, RedisTimeoutError),
     )
 
@@ -109,6 +126,40 @@ def connect(
         ValueError: for a negative timeout or retry count, or a URL without a
             ``redis://``, ``rediss://`` or ``unix://`` scheme.
     """
+    target, options = settings(
+        url,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_connect_timeout,
+        retries=retries,
+        retry=retry_policy(retries, Retry),
+        health_check_interval=health_check_interval,
+        **kwargs,
+    )
+    if cluster:
+        return RedisCluster.from_url(target, **options)
+    return redis.Redis.from_url(target, **options)
+
+
+def settings(
+    url: str | None,
+    *,
+    max_connections: int | None,
+    socket_timeout: float,
+    socket_connect_timeout: float,
+    retries: int,
+    retry: object,
+    health_check_interval: int,
+    **kwargs: Any,
+) -> tuple[str, dict[str, Any]]:
+    """Check :func:`connect`'s arguments; return the URL and the redis-py options.
+
+    Shared by :func:`connect` and :func:`valkey_redis.aio.connect`, which differ only
+    in the client class and the ``retry`` object (sync or asyncio).
+
+    Raises:
+        ValueError: as documented on :func:`connect`.
+    """
     if socket_timeout <= 0 or socket_connect_timeout <= 0:
         msg = "timeouts must be positive numbers of seconds"
         raise ValueError(msg)
@@ -119,7 +170,7 @@ def connect(
         "decode_responses": True,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_connect_timeout,
-        "retry": _retry(retries),
+        "retry": retry,
         "health_check_interval": health_check_interval,
         **kwargs,
     }
@@ -132,9 +183,7 @@ def connect(
             "unix:// (for example redis://localhost:6379/0); check VALKEY_URL / REDIS_URL"
         )
         raise ValueError(msg)
-    if cluster:
-        return RedisCluster.from_url(target, **options)
-    return redis.Redis.from_url(target, **options)
+    return target, options
 
 
 def redacted(url: str) -> str:

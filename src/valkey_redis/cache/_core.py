@@ -38,10 +38,13 @@ Layout: the value lives at ``namespace:{key}`` as ``c1:<expires ms>:<load ms>:<p
 sets at ``namespace:tags:<tag>``. Every key has a TTL, set in the same command
 as its value.
 
-This module holds ``get_or_set`` (the hit path and XFetch) and write-through;
-each other part is its own module: the plain operations (``_store``), the entry
-format (``_entry``), the miss path (``_fill``, built on ``stampede``), batches
-(``_batch``), tags (``tags``), the decorator (``cached``) and the counters (``_stats``).
+This module is the cache's core: :class:`CacheCore` holds the settings and the
+flows of ``get_or_set`` (the hit path and XFetch) and write-through, on top of the
+plain operations (``_store``); the entry format (``_entry``), the miss path
+(``_fill``, built on ``stampede``), batches (``_batch``), tags (``tags``), the
+decorator (``cached``) and the counters (``_stats``) are their own modules. The
+faces -- :class:`valkey_redis.Cache` (``cache.py``) and
+:class:`valkey_redis.aio.Cache` -- only run these flows.
 """
 
 from __future__ import annotations
@@ -50,25 +53,20 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import ParamSpec, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-import redis
-from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from valkey_redis.cache._entry import NOT_FOUND, seconds
-from valkey_redis.cache._fill import Filler
-from valkey_redis.cache._stats import CacheStats
-from valkey_redis.cache._store import CacheStore, Key
-from valkey_redis.cache.cached import CachedFunction, decorate
+from valkey_redis.cache._fill import Filler, Flight
+from valkey_redis.cache._store import Key, StoreCore
 from valkey_redis.cache.stampede import should_refresh_early
 from valkey_redis.cache.tags import tag_list
+from valkey_redis.core.flow import Call, Command, Flow
 from valkey_redis.serializers import Serializer
 
-__all__ = ["Cache", "CacheStats", "CachedFunction"]
+__all__ = ["CacheCore"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 V = TypeVar("V")
 
 # random.random() returns k / 2**53, so -log(rand()) <= 53 * log(2) < 37 unless it
@@ -77,36 +75,19 @@ V = TypeVar("V")
 _MAX_DRAW = 37.0
 
 
-class Cache(CacheStore):
-    """Cache-aside with stampede protection, refresh-ahead, tags and stats.
+class CacheCore(StoreCore):
+    """Settings and flows of a cache; the arguments are documented on :class:`valkey_redis.Cache`.
 
-    Args:
-        client: a ``redis.Redis`` (e.g. from :func:`valkey_redis.connect`) or a
-            ``RedisCluster``; ``decode_responses`` may be on or off.
-        namespace: prefix of every key, e.g. ``"products"``.
-        ttl: default lifetime of an entry in seconds.
-        jitter: each entry lives ``ttl * uniform(1 - jitter, 1)`` seconds, so keys
-            written together do not expire together; 0 disables. Never longer than ttl.
-        serializer: codec for values; :class:`~valkey_redis.JsonSerializer` by default.
-        negative_ttl: when set, a loader result of ``None`` is cached as "not
-            found" for this long; when None, ``None`` results are not cached.
-        lock_timeout: lifetime of the cross-process loader lock; a crashed
-            loader blocks others at most this long. Keep it above the slowest load.
-        wait_timeout: how long a caller waits for another caller's load before
-            running the loader itself.
-        early_refresh_beta: XFetch eagerness (1.0 is optimal, 0 disables).
-        publish_events: publish invalidations on :attr:`events_channel`.
-        rand: uniform random numbers for XFetch; inject for deterministic tests.
-
-    Raises:
-        TypeError, ValueError: for a wrong client type or bad settings. The
-            constructor never talks to the server.
+    ``flight`` is the face's single-flight for concurrent misses in this process;
+    ``reads``, when given, merges concurrent GETs of one key too (the async face).
     """
 
     def __init__(
         self,
-        client: redis.Redis | RedisCluster,
+        client: Any,
         *,
+        flight: Flight,
+        reads: Flight | None = None,
         namespace: str,
         ttl: float,
         jitter: float = 0.1,
@@ -125,6 +106,7 @@ class Cache(CacheStore):
             jitter=jitter,
             serializer=serializer,
             publish_events=publish_events,
+            reads=reads,
         )
         self.negative_ttl = None if negative_ttl is None else seconds("negative_ttl", negative_ttl)
         self.lock_timeout = seconds("lock_timeout", lock_timeout)
@@ -135,7 +117,7 @@ class Cache(CacheStore):
         # is skipped when its answer cannot matter (see _MAX_DRAW).
         self._skip_after = None if rand is not None else _MAX_DRAW * self.early_refresh_beta
         self._fill = Filler(
-            client,
+            flight,
             namespace=namespace,
             codec=self._codec,
             health=self._health,
@@ -147,47 +129,24 @@ class Cache(CacheStore):
 
     # --- cache-aside with stampede protection ----------------------------------
 
-    def get_or_set(
-        self,
-        key: Key,
-        loader: Callable[[], V],
-        *,
-        ttl: float | None = None,
-        tags: Iterable[str] = (),
-    ) -> V:
-        """Return the cached value of ``key``; on a miss call ``loader`` once and cache it.
-
-        Concurrent misses of one key run ``loader`` once: threads of this process
-        share its result (or its exception); other processes wait on a lock key in
-        Valkey, polling for the value, and take over if the lock expires. After
-        ``wait_timeout`` a waiter calls ``loader`` itself. A hit may trigger an
-        early refresh (XFetch) by this caller while others keep getting the value.
-
-        Args:
-            key: the key within the namespace.
-            loader: computes the value; ``None`` is cached only with ``negative_ttl``.
-            ttl: lifetime in seconds (default: the cache's ttl).
-            tags: labels for :meth:`invalidate_tags`.
-
-        Raises:
-            Exception: whatever ``loader`` raises (nothing is cached).
-        """
+    def _check(self, ttl: float | None, tags: Iterable[str]) -> list[str]:
+        """Validate get_or_set's ``ttl`` and ``tags`` (on a hit too, not only on a miss)."""
         tags_ = tag_list(tags) if tags else []
         if ttl is not None and not (type(ttl) in (int, float) and 0 < ttl < math.inf):
-            seconds("ttl", ttl)  # fail on a hit too, not only on the next miss
-        return self._get_or_set(key, self.redis_key(key), loader, ttl, tags_)
+            seconds("ttl", ttl)
+        return tags_
 
-    def _get_or_set(
+    def _get_or_set_flow(
         self, key: Key, name: str, loader: Callable[[], V], ttl: float | None, tags: list[str]
-    ) -> V:
-        """get_or_set once the key is built and the arguments checked (the decorator's entry)."""
+    ) -> Flow[V]:
+        """get_or_set once the key is built and the arguments checked."""
         try:
-            raw, entry = self._lookup(name)
+            raw, entry = yield from self._lookup(name)
         except RedisError as exc:
             self._health.failed(exc, "get_or_set")
-            return self._fill.call(loader)
+            return (yield from self._fill.call(loader))
         if entry is None:
-            return self._fill.load(key, name, loader, ttl=ttl, tags=tags)
+            return (yield from self._fill.load(key, name, loader, ttl=ttl, tags=tags))
         value, expires_ms, delta_ms = entry
         if value is NOT_FOUND:
             value = None
@@ -200,86 +159,33 @@ class Cache(CacheStore):
         )
         if not due or self._fill.busy(name):
             return cast(V, value)
-        return self._fill.load(
-            key, name, loader, ttl=ttl, tags=tags, seen=raw, current=cast(V, value)
+        return (
+            yield from self._fill.load(
+                key, name, loader, ttl=ttl, tags=tags, seen=raw, current=cast(V, value)
+            )
         )
 
-    def write_through(
+    def _write_through_flow(
         self,
         key: Key,
         value: V,
-        save: Callable[[V], None],
-        *,
-        ttl: float | None = None,
-        tags: Iterable[str] = (),
-    ) -> bool:
-        """Save ``value`` to the source of truth, then cache it.
-
-        Args:
-            key: the cache key.
-            value: the new value.
-            save: writes ``value`` to the source; if it raises, the cache is left
-                untouched and the error propagates.
-            ttl: lifetime in seconds.
-            tags: labels for :meth:`invalidate_tags`.
-
-        Returns:
-            True when the cache holds the new value. False when the cache write
-            failed (counted in ``stats.errors``): the entry was then deleted, or,
-            if the server is unreachable, the old entry lives until its TTL.
-
-        Raises:
-            TypeError: the value cannot be serialized (checked before ``save``).
-        """
+        save: Callable[[V], object],
+        ttl: float | None,
+        tags: Iterable[str],
+    ) -> Flow[bool]:
         tags_ = tag_list(tags)
         px = self._codec.px(ttl)
         entry = self._codec.encode(value, px)
         name = self.redis_key(key)
-        save(value)
+        yield Call(lambda: save(value))
         try:
-            self._write(name, entry, px, tags_, None)
-            self._publish([name], [])
+            yield from self._write(name, entry, px, tags_, None)
+            yield from self._publish([name], [])
         except RedisError as exc:
             self._health.failed(exc, "write_through")
             try:
-                self._client.delete(name)
+                yield Command(("DEL", name))
             except RedisError as again:
                 self._health.failed(again, "write_through invalidation")
             return False
         return True
-
-    # --- the decorator --------------------------------------------------------
-
-    def cached(
-        self,
-        *,
-        ttl: float,
-        key: Callable[..., Key] | None = None,
-        tags: Iterable[str] | Callable[..., Iterable[str]] = (),
-    ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
-        """Cache a function's results with :meth:`get_or_set` (stampede-protected).
-
-        Args:
-            ttl: lifetime in seconds; required, because only you know how stale is fine.
-            key: builds the key part from the call's arguments; by default the
-                arguments bound to the signature, as canonical JSON
-                (:func:`valkey_redis.keys.argument_key`), so ``f(1)`` and ``f(x=1)`` match.
-                On methods pass one, e.g. ``key=lambda self, user_id: user_id``:
-                ``self`` has no JSON form.
-            tags: tags for every result, or a function of the call's arguments
-                returning them, e.g. ``tags=lambda user_id: [f"user:{user_id}"]``.
-
-        Returns:
-            A decorator; the wrapped function has ``.invalidate(*args, **kwargs)``
-            and ``.cache_key(*args, **kwargs)``.
-
-        Example:
-            >>> @cache.cached(ttl=60)  # doctest: +SKIP
-            ... def load_user(user_id: int) -> dict[str, object]: ...
-        """
-        seconds("ttl", ttl)
-
-        def decorator(func: Callable[P, R]) -> CachedFunction[P, R]:
-            return decorate(self, func, ttl=ttl, key=key, tags=tags)
-
-        return decorator
