@@ -5,6 +5,7 @@ The public API is listed in ``__all__``; everything else is an implementation de
 
 from importlib.metadata import PackageNotFoundError, version
 
+from valkey_redis import aio
 from valkey_redis.cache import Cache, CachedFunction, CacheStats
 from valkey_redis.client import connect, describe
 from valkey_redis.lock import Lock, LockError, LockLost, LockNotAcquired
@@ -53,6 +54,7 @@ __all__ = [
     "WriteBehind",
     "WriteBehindFullError",
     "__version__",
+    "aio",
     "connect",
     "describe",
     "rate_limit_headers",

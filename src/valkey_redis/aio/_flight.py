@@ -42,10 +42,15 @@ class TaskFlight(Generic[T]):
 
     def __init__(self) -> None:
         self._calls: dict[str, _Call] = {}
+        self._waiting: dict[str, int] = {}
 
     def busy(self, key: str) -> bool:
         """Return True while a call for ``key`` is in flight."""
         return key in self._calls
+
+    def waiters(self, key: str) -> int:
+        """Return how many tasks are waiting on the in-flight call for ``key``."""
+        return self._waiting.get(key, 0)
 
     async def run(self, key: str, fn: Callable[[], Awaitable[T]], *, timeout: float) -> T:
         """Run ``fn`` once for all concurrent callers of ``key`` and return its result.
@@ -60,12 +65,17 @@ class TaskFlight(Generic[T]):
                 return await self._lead(key, fn)
             if call.done is None:
                 call.done = asyncio.Event()
+            self._waiting[key] = self._waiting.get(key, 0) + 1
             try:
                 async with asyncio.timeout(timeout):
                     await call.done.wait()
             except TimeoutError:
                 msg = f"gave up after {timeout}s waiting for the in-flight load of {key!r}"
                 raise WaitTimeoutError(msg) from None
+            finally:
+                left = self._waiting.pop(key) - 1
+                if left:
+                    self._waiting[key] = left
             if call.cancelled:
                 continue  # the leader was cancelled: start over, one of us leads
             if call.error is not None:
