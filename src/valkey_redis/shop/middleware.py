@@ -9,12 +9,12 @@ How it fails: when Valkey cannot answer, the limiters allow the request (fail
 open, counted as ``fallback``) and the session reads as unknown; routes that need
 a user then answer 503 rather than 401 (``request.state.sessions_down``).
 Headers follow the IETF draft (``RateLimit-Policy: "addr";q=100;w=10`` and
-``RateLimit: "addr";r=42;t=3``; ``w`` and ``t`` are whole seconds, rounded up).
+``RateLimit: "addr";r=42;t=3``, from :func:`~valkey_redis.ratelimit.rate_limit_headers`),
+one list member per policy.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,22 +22,13 @@ import redis
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from valkey_redis.ratelimit import RateLimitResult
+from valkey_redis.ratelimit import rate_limit_headers
 from valkey_redis.shop.state import Recent, Shop, shop_of
-from valkey_redis.shop.valkey import Limiter
 
 __all__ = ["COOKIE", "install"]
 
 COOKIE = "sid"
 Next = Callable[[Request], Awaitable[Response]]
-
-
-def _policy(limiter: Limiter) -> str:
-    return f'"{limiter.name}";q={limiter.limit};w={math.ceil(limiter.window)}'
-
-
-def _state(limiter: Limiter, result: RateLimitResult) -> str:
-    return f'"{limiter.name}";r={result.remaining};t={math.ceil(result.reset_after)}'
 
 
 async def _session(shop: Shop, request: Request) -> None:
@@ -54,7 +45,7 @@ async def _session(shop: Shop, request: Request) -> None:
         request.state.user, request.state.sid = data, sid
 
 
-async def _limit(shop: Shop, request: Request) -> tuple[list[str], list[str], float | None]:
+async def _limit(shop: Shop, request: Request) -> tuple[list[str], list[str], int | None]:
     """Hit the address limiter, then the user's: (policies, states, retry_after if denied)."""
     address = request.client.host if request.client else "unknown"
     checks = [(shop.by_addr, address)]
@@ -65,10 +56,11 @@ async def _limit(shop: Shop, request: Request) -> tuple[list[str], list[str], fl
         result = await limiter.hit(key)
         decision = "fallback" if result.fallback else "allowed" if result.allowed else "denied"
         shop.metrics.limiter.labels(policy=limiter.name, decision=decision).inc()
-        policies.append(_policy(limiter))
-        states.append(_state(limiter, result))
+        fields = rate_limit_headers(result, window=limiter.window, policy=limiter.name)
+        policies.append(fields["RateLimit-Policy"])
+        states.append(fields["RateLimit"])
         if not result.allowed:
-            return policies, states, max(1.0, math.ceil(result.retry_after))
+            return policies, states, int(fields["Retry-After"])
     return policies, states, None
 
 
@@ -83,9 +75,9 @@ def install(app: FastAPI) -> None:
         policies, states, retry_after = await _limit(shop, request)
         if retry_after is not None:
             response: Response = JSONResponse(
-                {"detail": f"too many requests: retry in {retry_after:.0f} s"},
+                {"detail": f"too many requests: retry in {retry_after} s"},
                 status_code=429,
-                headers={"Retry-After": f"{retry_after:.0f}"},
+                headers={"Retry-After": str(retry_after)},
             )
         else:
             response = await call_next(request)
