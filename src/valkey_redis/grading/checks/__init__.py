@@ -16,6 +16,19 @@ from valkey_redis.grading.checks import (
     ex7_fallback,
     ex7_faults,
     ex8,
+    gaps,
 )
 
-__all__ = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6", "ex7", "ex7_fallback", "ex7_faults", "ex8"]
+__all__ = [
+    "ex1",
+    "ex2",
+    "ex3",
+    "ex4",
+    "ex5",
+    "ex6",
+    "ex7",
+    "ex7_fallback",
+    "ex7_faults",
+    "ex8",
+    "gaps",
+]

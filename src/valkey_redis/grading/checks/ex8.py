@@ -7,12 +7,10 @@ and with real threads counting exact outcomes.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from typing import Any
 
-from valkey_redis.grading.context import MAX_STEPS, Ctx, crash, in_threads, observe, race, show
-from valkey_redis.grading.harness import ProcessDied
+from valkey_redis.grading.context import Ctx, in_threads, observe, race, show
+from valkey_redis.grading.races import interrupted
 from valkey_redis.grading.runner import check
 
 E = 8
@@ -254,15 +252,16 @@ def _transfer_observed(ctx: Ctx) -> None:
 
 @check(E, "transfer_points", "transfer_points loses no points when the process dies mid-way")
 def _transfer_crash(ctx: Ctx) -> None:
-    dies_after_each(
+    interrupted(
         ctx,
         setup=lambda: _points(ctx, ada=10, bob=5),
         mine=lambda: ctx.call("transfer_points", "ada", "bob", 4),
-        verify=lambda: ctx.expect(
+        after_crash=lambda: ctx.expect(
             (_balance(ctx, "ada"), _balance(ctx, "bob")) in {(10, 5), (6, 9)},
             "ada 10, bob 5 (nothing moved) or ada 6, bob 9 (all moved)",
             _both(ctx),
         ),
+        expire=False,
     )
 
 
@@ -282,36 +281,6 @@ def _transfer_threads(ctx: Ctx) -> None:
         f"ada {10 - moved}, bob {10 + moved} (from the transfers that returned True)",
         f"{_both(ctx)}; results {results}",
     )
-
-
-def dies_after_each(
-    ctx: Ctx, *, setup: Callable[[], object], mine: Callable[[], object], verify: Callable[[], None]
-) -> None:
-    """Run ``mine()`` once per position k, its process dying after its k-th command; verify."""
-    ctx.reset()
-    setup()
-    mine()
-    total = min(len(ctx.probe.steps), MAX_STEPS)
-    for position in range(1, total + 1):
-        ctx.reset()
-        setup()
-        probe = ctx.probe
-
-        def hook(step: int, position: int = position, probe: Any = probe) -> None:
-            if step == position and not probe.dead:
-                probe.dead = True
-                raise ProcessDied
-
-        probe.after_step = hook
-        with contextlib.suppress(ProcessDied):  # the simulated death, as planned
-            mine()
-        probe.after_step = None
-        if not probe.dead:
-            continue  # this run needed fewer commands
-        steps = probe.steps
-        ctx.note = f"your process died right after your command {position} ({steps[position - 1]})"
-        verify()
-        ctx.note = None
 
 
 # --- bulk_load ---------------------------------------------------------------------
@@ -350,5 +319,6 @@ def _bulk_empty(ctx: Ctx) -> None:
 @check(E, "bulk_load", "bulk_load never leaves a key without a TTL, even if the process dies")
 def _bulk_crash(ctx: Ctx) -> None:
     items = {"page:1": "one", "page:2": "two", "page:3": "three"}
-    for key in items:
-        crash(ctx, setup=lambda: None, mine=lambda: ctx.call("bulk_load", items, 100), key=key)
+    interrupted(
+        ctx, setup=lambda: None, mine=lambda: ctx.call("bulk_load", items, 100), expire=False
+    )
