@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import contextlib
 import io
+import re
 
 import pytest
 
@@ -50,7 +49,7 @@ def test_on_fakeredis_it_explains_and_exits_zero(run_example) -> None:
 
 @pytest.mark.real
 def test_noeviction_step_adapts_when_no_write_fits() -> None:
-    """A server already at maxmemory (as on a loaded machine): the step makes room, never crashes."""
+    """A server already at maxmemory (a loaded machine): the step makes room, never crashes."""
     with EmbeddedValkey() as server:
         client = connect(server.url)
         example_6_eviction.empty(client)
