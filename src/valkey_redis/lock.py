@@ -54,6 +54,7 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis import keys
+from valkey_redis._guard import deadline
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
 
@@ -83,6 +84,7 @@ _ACQUIRE = _Script("lock_acquire.lua")
 _RELEASE = _Script("lock_release.lua")
 _EXTEND = _Script("lock_extend.lua")
 _DAY_MS = 86_400_000
+_GRACE = 0.2  # seconds the last attempt of a bounded acquire may wait for its reply
 _MAX_BACKOFF_FACTOR = 8
 
 # Whether a client's server has DELIFEQ (Valkey 9+): learnt from the first
@@ -228,6 +230,15 @@ class Lock:
         # A fresh token per acquisition: a retried request is recognised as ours,
         # while a second acquire() elsewhere never is.
         token = secrets.token_hex(16)
+        if not blocking or wait is None:
+            return self._attempts(token, blocking=blocking, wait=wait)
+        # Every network wait fits in blocking_timeout (plus a grace for the last
+        # reply), whatever the server does: a hung server cannot stretch it.
+        with deadline(wait + _GRACE):
+            return self._attempts(token, blocking=blocking, wait=wait)
+
+    def _attempts(self, token: str, *, blocking: bool, wait: float | None) -> bool:
+        """Try, then pause and try again, until acquired or ``wait`` seconds passed."""
         start = self._clock()
         self.attempts = 0
         while True:

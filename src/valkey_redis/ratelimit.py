@@ -28,6 +28,14 @@ which would re-run the script, so limiters send it outside redis-py's retry loop
 a pooled connection: the network may fail before the command is written (then it is
 safe to reconnect, and redis-py does) but never after. A lost reply therefore surfaces
 as an error (or the fallback) and the hit, which the server did count, is not re-sent.
+With :func:`valkey_redis.connect`'s circuit breaker open (a hung or dead server),
+``on_error`` applies at once, with no network wait.
+
+Under abuse: a hit denied with ``retry_after = t`` stays denied until ``t`` (for
+that key and any cost at least as high) unless someone resets the key, so later
+such hits in this process are refused locally, with no round trip
+(:mod:`valkey_redis._denials`; bounded memory). ``reset`` here forgets them; a
+``reset`` by another process does not, and this one keeps refusing until ``t``.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis import keys
+from valkey_redis._denials import Denials
 
 __all__ = [
     "GCRA",
@@ -292,6 +301,7 @@ class _Limiter:
         self.on_error: OnError = on_error
         self._client = client
         self._script = _script(self._algorithm)
+        self._denials = Denials()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(limit={self.limit}, window={self.window:g})"
@@ -326,8 +336,14 @@ class _Limiter:
         return self._decide(key, 1, dry=True)
 
     def reset(self, key: str) -> None:
-        """Forget ``key``'s usage (its full ``limit`` is available again); errors propagate."""
-        self._client.delete(self.key_for(key))
+        """Forget ``key``'s usage (its full ``limit`` is available again); errors propagate.
+
+        Denials remembered by *other* processes are not reset: they keep refusing
+        the key until its ``retry_after`` at most (see :mod:`valkey_redis._denials`).
+        """
+        name = self.key_for(key)
+        self._denials.forget(name)
+        self._client.delete(name)
 
     def headers(
         self, result: RateLimitResult, *, policy: str = "default", legacy: bool = False
@@ -342,7 +358,12 @@ class _Limiter:
         # ``now`` (microseconds) replaces the server clock; tests use it to replay
         # sequences against a reference model without sleeping.
         name = self.key_for(key)
+        if now is None:
+            known = self._denials.check(name, cost)
+            if known is not None:  # certain until retry_after: no round trip
+                return RateLimitResult(False, self.limit, known[2], known[1], known[0])
         args = [self.limit, self._window_us, cost, "1" if dry else "0", "" if now is None else now]
+        sent = self._denials.clock()
         try:
             reply = cast("list[int]", _evalsha(self._client, self._script, name, args))
         except _OUTAGE:
@@ -354,9 +375,13 @@ class _Limiter:
                 False, self.limit, 0, FALLBACK_RETRY_AFTER, FALLBACK_RETRY_AFTER, fallback=True
             )
         allowed, remaining, reset_us, retry_us = reply
-        return RateLimitResult(
+        result = RateLimitResult(
             allowed == 1, self.limit, max(0, remaining), reset_us / _MICROS, retry_us / _MICROS
         )
+        if not result.allowed and now is None:
+            denied = (result.retry_after, result.reset_after, result.remaining)
+            self._denials.remember(name, cost, sent, denied)
+        return result
 
 
 class FixedWindow(_Limiter):
