@@ -135,21 +135,27 @@ class BudgetRetry(Retry):
                     time.sleep(pause)
 
 
+def _text(arg: object) -> str:
+    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+
+
 def _block_seconds(args: tuple[Any, ...]) -> float | None:
     """Seconds a blocking command may wait on the server; None: not blocking; inf: forever."""
-    name = str(args[0]).upper() if args else ""
+    if not args:
+        return None
+    name = _text(args[0]).upper()
     try:
         if name in ("XREAD", "XREADGROUP"):
-            upper = [str(a).upper() for a in args]
+            upper = [_text(a).upper() for a in args]
             if "BLOCK" not in upper:
                 return None
-            ms = float(args[upper.index("BLOCK") + 1])
+            ms = float(_text(args[upper.index("BLOCK") + 1]))
             return ms / 1000 if ms > 0 else float("inf")
         if name in _BLOCKING_LAST_S or name in _BLOCKING_FIRST_S:
-            s = float(args[-1] if name in _BLOCKING_LAST_S else args[1])
+            s = float(_text(args[-1] if name in _BLOCKING_LAST_S else args[1]))
             return s if s > 0 else float("inf")
         if name in ("WAIT", "WAITAOF"):
-            ms = float(args[-1])
+            ms = float(_text(args[-1]))
             return ms / 1000 if ms > 0 else float("inf")
     except (IndexError, TypeError, ValueError):
         return None
