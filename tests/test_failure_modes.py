@@ -97,7 +97,7 @@ def test_hung_server_get_or_set_serves_the_loader_then_fails_fast(server: Embedd
 
 
 def test_hung_server_every_helper_falls_back_or_raises_at_once(server: EmbeddedValkey) -> None:
-    """While open: defaults, {}, on_error and False; sessions, locks, writes raise CircuitOpenError."""
+    """While open: defaults, {}, on_error, False; sessions, locks, writes raise CircuitOpenError."""
     client = connect(server.url)
     cache = Cache(client, namespace="hung", ttl=60)
     sessions = SessionStore(client, ttl=60)
@@ -109,8 +109,9 @@ def test_hung_server_every_helper_falls_back_or_raises_at_once(server: EmbeddedV
         assert cache.get("a", "default") == "default"
         assert guard(client).state == "open"
         assert cache.get_many(["a", "b"]) == {}
-        assert allow.hit("u").fallback and allow.hit("u").allowed
-        assert deny.hit("u").fallback and not deny.hit("u").allowed
+        allowed, denied = allow.hit("u"), deny.hit("u")
+        assert (allowed.allowed, allowed.fallback) == (True, True)
+        assert (denied.allowed, denied.fallback) == (False, True)
         assert cache.write_through("a", 1, lambda value: None) is False
         raisers: list[Callable[[], object]] = [
             lambda: sessions.get(sid),

@@ -141,25 +141,23 @@ def _text(arg: object) -> str:
 
 def _block_seconds(args: tuple[Any, ...]) -> float | None:
     """Seconds a blocking command may wait on the server; None: not blocking; inf: forever."""
-    if not args:
-        return None
-    name = _text(args[0]).upper()
+    name = _text(args[0]).upper() if args else ""
     try:
         if name in ("XREAD", "XREADGROUP"):
             upper = [_text(a).upper() for a in args]
-            if "BLOCK" not in upper:
-                return None
-            ms = float(_text(args[upper.index("BLOCK") + 1]))
-            return ms / 1000 if ms > 0 else float("inf")
-        if name in _BLOCKING_LAST_S or name in _BLOCKING_FIRST_S:
-            s = float(_text(args[-1] if name in _BLOCKING_LAST_S else args[1]))
-            return s if s > 0 else float("inf")
-        if name in ("WAIT", "WAITAOF"):
-            ms = float(_text(args[-1]))
-            return ms / 1000 if ms > 0 else float("inf")
+            raw, scale = (args[upper.index("BLOCK") + 1], 1000) if "BLOCK" in upper else (None, 1)
+        elif name in _BLOCKING_LAST_S or name in _BLOCKING_FIRST_S:
+            raw, scale = (args[-1] if name in _BLOCKING_LAST_S else args[1]), 1
+        elif name in ("WAIT", "WAITAOF"):
+            raw, scale = args[-1], 1000
+        else:
+            return None
+        if raw is None:
+            return None
+        seconds = float(_text(raw)) / scale
     except (IndexError, TypeError, ValueError):
         return None
-    return None
+    return seconds if seconds > 0 else float("inf")
 
 
 class _Guard:
@@ -169,6 +167,7 @@ class _Guard:
     socket_timeout: float | None  # the mixed-in connection's
     _sent_at: float | None
     _block: float | None
+    next_health_check: float  # the mixed-in connection's
 
     def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,10 +180,14 @@ class _Guard:
         if not breaker.allow():
             raise breaker.open_error()
         try:
-            return super()._connect()  # type: ignore[misc]  # the mixed-in base has it
+            sock = super()._connect()  # type: ignore[misc]  # the mixed-in base has it
         except OSError as exc:  # socket.timeout is an OSError
             breaker.record_failure(exc)
             raise
+        interval = getattr(self, "health_check_interval", 0)
+        if interval:  # a connection made this instant needs no PING before its handshake
+            self.next_health_check = time.monotonic() + interval
+        return sock
 
     def send_command(self, *args: Any, **kwargs: Any) -> None:
         self._block = _block_seconds(args)

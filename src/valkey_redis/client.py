@@ -39,6 +39,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from valkey_redis._guard import BudgetRetry, guarded
@@ -84,6 +85,10 @@ def _guarded_client(
     target: str, options: dict[str, Any], breaker: CircuitBreaker | bool
 ) -> redis.Redis:
     """A client whose connections report to one breaker (the retry holds the budget)."""
+    # A new connection's handshake is HELLO alone: no CLIENT SETINFO, no
+    # maintenance-notification handshake (Valkey ignores it), no PING before it.
+    options.setdefault("driver_info", None)
+    options.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
     pool = redis.ConnectionPool.from_url(target, **options)
     if breaker is not False:
         kwargs = pool.connection_kwargs
