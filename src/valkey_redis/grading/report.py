@@ -28,9 +28,11 @@ TITLES = {
     4: "distributed lock",
     5: "rate limiting",
     6: "stampede protection",
+    7: "circuit breaker",
+    8: "transactions and pipelines",
 }
 #: The example to run before each exercise (`make example-N`).
-EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2}
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 2, 8: 1}
 
 
 @dataclass(frozen=True)
