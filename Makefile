@@ -11,7 +11,7 @@ CLUSTER_PORT ?= 7000
 STAMP := .venv/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help setup have-uv examples test lint format coverage clean infra-up infra-down \
+.PHONY: help setup have-uv examples test faults lint format coverage clean infra-up infra-down \
         infra-status grade hint watch reset check-exercises cluster-up cluster-down \
         cluster-status bench
 
@@ -40,8 +40,11 @@ examples: $(STAMP) ## run every example (embedded Valkey when none answers)
 example-%: $(STAMP) ## run one example, e.g. `make example-1`
 	$(RUN) python -m valkey_redis.examples.runner $*
 
-test: $(STAMP) ## run the whole test suite (fakeredis + real embedded Valkey)
-	$(RUN) pytest
+test: $(STAMP) ## run the test suite (fakeredis + real embedded Valkey), without `make faults`
+	$(RUN) pytest -m "not faults"
+
+faults: $(STAMP) ## the fault-injection suite: proxy faults, SIGSTOP, kill -9, failovers (< 5 min)
+	$(RUN) pytest -m faults tests/faults
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(RUN) ruff check .
@@ -83,14 +86,14 @@ grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff a
 	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
 
 hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
-	@$(if $(EX),,echo "which exercise? make hint EX=N (N = 1..6)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make hint EX=N (N = 1..7)"; exit 2)
 	$(RUN) valkey-redis hint $(EX) $(if $(ALL),--all)
 
 watch: $(STAMP) ## re-grade on every save (all, or EX=N); Ctrl-C stops
 	$(RUN) valkey-redis watch $(if $(EX),--ex $(EX))
 
 reset: $(STAMP) ## restore the stub of exercise EX (asks first; FORCE=1 does not)
-	@$(if $(EX),,echo "which exercise? make reset EX=N (N = 1..6)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make reset EX=N (N = 1..7)"; exit 2)
 	$(RUN) valkey-redis reset $(EX) $(if $(FORCE),--yes)
 
 check-exercises: $(STAMP) ## CI: stubs not started, solutions pass (both backends), ruff + mypy

@@ -19,7 +19,7 @@ import redis
 from pydantic import BaseModel
 
 from valkey_redis import Cache, CacheStats, PydanticSerializer, connect, keys
-from valkey_redis.stampede import should_refresh_early
+from valkey_redis.cache.stampede import should_refresh_early
 
 
 def _keys_with_ttl(client: redis.Redis) -> dict[str, int]:
@@ -183,7 +183,7 @@ def test_set_many_is_one_command_with_a_ttl_per_entry(
 
 def test_xfetch_skip_bound_covers_every_default_draw() -> None:
     """random.random() is a multiple of 2**-53, so -log of any non-zero draw is below the bound."""
-    import valkey_redis.cache as cache_module
+    import valkey_redis.cache.cache as cache_module
 
     assert -math.log(2**-53) < cache_module._MAX_DRAW
     assert should_refresh_early(36.0, 1.0, rand=lambda: 2**-53)  # just inside: still due
@@ -503,7 +503,7 @@ def test_decorator_keeps_equal_but_different_scalars_apart(
     cache: Cache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """1, 1.0 and True hash alike in Python but get their own keys and entries."""
-    import valkey_redis.cached as cached_module
+    import valkey_redis.cache.cached as cached_module
 
     monkeypatch.setattr(cached_module, "_MEMO_SIZE", 2)  # also exercise the memo reset
     calls: list[object] = []

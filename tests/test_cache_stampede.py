@@ -17,8 +17,8 @@ import pytest
 import redis
 
 from valkey_redis import Cache, connect
+from valkey_redis.cache.stampede import SingleFlight
 from valkey_redis.server import EmbeddedValkey
-from valkey_redis.stampede import SingleFlight
 
 SLOW_QUERY = 0.3  # seconds: a loader slow enough that every caller piles up behind it
 

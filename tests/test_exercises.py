@@ -108,40 +108,75 @@ def _resolve(module: ModuleType, task: str) -> Callable[..., Any]:
     return cast("Callable[..., Any]", found)
 
 
+def _assert_stub_function(func: ast.FunctionDef, lines: list[str], name: str) -> None:
+    body = "\n".join(lines[func.lineno - 1 : func.end_lineno])
+    assert ast.get_docstring(func), f"{name} has no docstring"
+    assert "# TODO:" in body, f"{name} has no # TODO edit point"
+    last = func.body[-1]
+    assert isinstance(last, ast.Raise), f"{name} does not end with raise NotImplementedError"
+    assert "NotImplementedError" in ast.unparse(last)
+
+
+def _task_classes(tree: ast.Module, number: int) -> dict[str, ast.ClassDef]:
+    return {
+        c.name: c for c in tree.body if isinstance(c, ast.ClassDef) and c.name in tasks_of(number)
+    }
+
+
 @pytest.mark.parametrize("number", EXERCISES)
 def test_stub_has_docstring_todo_and_raise_in_every_task(number: int) -> None:
-    """Each task function (or method) of a stub has a docstring, a # TODO, and a raise.
+    """Each task function, task class method or ``Class.method`` task: docstring, # TODO, raise.
 
-    A class's ``__init__`` counts as an edit point too: it needs a # TODO and the raise.
+    A task may be a whole class (every method is an edit point) or one method of a
+    class (``LocalCache.get``), whose ``__init__`` then needs a # TODO and the raise too.
     """
     source = stub_text(number)
     tree = ast.parse(source)
     assert ast.get_docstring(tree), "the module docstring states the exercise"
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    classes = _task_classes(tree, number)
     defs = _definitions(tree)
-    graded = sorted(name for name in defs if not name.rsplit(".", 1)[-1].startswith("_"))
-    assert graded == sorted(tasks_of(number))
+    methods = sorted(t for t in tasks_of(number) if "." in t)
+    assert sorted([*functions, *classes, *methods]) == sorted(tasks_of(number))
+    public = [n for n in defs if "." in n and not n.rsplit(".", 1)[-1].startswith("_")]
+    assert sorted(n for n in public if n.split(".")[0] not in classes) == methods
     lines = source.splitlines()
-    edit_points = [*tasks_of(number), *(name for name in defs if name.endswith(".__init__"))]
-    for name in edit_points:
-        func = defs[name]
-        body = "\n".join(lines[func.lineno - 1 : func.end_lineno])
-        assert name.endswith("__init__") or ast.get_docstring(func), f"{name} has no docstring"
-        assert "# TODO:" in body, f"{name} has no # TODO edit point"
-        last = func.body[-1]
-        assert isinstance(last, ast.Raise), f"{name} does not end with raise NotImplementedError"
-        assert "NotImplementedError" in ast.unparse(last)
+    for name, func in functions.items():
+        _assert_stub_function(func, lines, name)
+    for name, cls in classes.items():
+        assert ast.get_docstring(cls), f"{name} has no docstring"
+        class_methods = [m for m in cls.body if isinstance(m, ast.FunctionDef)]
+        assert class_methods, f"{name} has no methods"
+        for method in class_methods:
+            _assert_stub_function(method, lines, f"{name}.{method.name}")
+    for name in methods:
+        _assert_stub_function(defs[name], lines, name)
+    for owner in {name.split(".")[0] for name in methods}:
+        init = defs[f"{owner}.__init__"]
+        body = "\n".join(lines[init.lineno - 1 : init.end_lineno])
+        assert "# TODO:" in body, f"{owner}.__init__ has no # TODO edit point"
+        assert isinstance(init.body[-1], ast.Raise), f"{owner}.__init__ does not raise"
 
 
 @pytest.mark.parametrize("number", EXERCISES)
 def test_stub_and_solution_share_every_signature(number: int) -> None:
-    """The signatures in the curriculum are part of the task: stub and solution agree."""
+    """The signatures (a class task's methods too) are part of the task: stub and solution agree."""
     stub = load_exercise(STUBS / f"exercise_{number}.py")
     solution = _module(ROOT / "exercises" / "solutions" / f"exercise_{number}.py")
-    # A class's constructor (``LocalCache(client, channel)``) is part of the contract too.
-    names = {*tasks_of(number), *(t.split(".")[0] for t in tasks_of(number) if "." in t)}
-    for task in sorted(names):
-        expected = inspect.signature(_resolve(stub, task))
-        assert expected == inspect.signature(_resolve(solution, task)), task
+    for task in tasks_of(number):
+        expected, got = _resolve(stub, task), _resolve(solution, task)
+        assert inspect.signature(expected) == inspect.signature(got), task
+        if "." in task:  # a method task: its class's constructor is part of the contract
+            owner = task.split(".")[0]
+            mine, theirs = _resolve(stub, owner), _resolve(solution, owner)
+            assert inspect.signature(mine) == inspect.signature(theirs), owner
+        if inspect.isclass(expected):
+            for name, member in vars(expected).items():
+                if (callable(member) and not name.startswith("__")) or name == "__init__":
+                    theirs = getattr(got, name)
+                    assert inspect.signature(member) == inspect.signature(theirs), (task, name)
+                if isinstance(member, property):
+                    assert isinstance(getattr(got, name), property), (task, name)
 
 
 def test_hints_cover_every_task_with_two_or_more() -> None:

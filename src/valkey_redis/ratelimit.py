@@ -102,19 +102,52 @@ class RateLimitResult:
     fallback: bool = False
 
 
-def rate_limit_headers(result: RateLimitResult) -> dict[str, str]:
-    """Return the ``RateLimit-*`` response headers for ``result`` (and ``Retry-After`` if denied).
+def rate_limit_headers(
+    result: RateLimitResult,
+    *,
+    window: float | None = None,
+    policy: str = "default",
+    legacy: bool = False,
+) -> dict[str, str]:
+    """Return the rate-limit response headers for ``result``, and ``Retry-After`` if denied.
 
-    Times are whole seconds rounded up, so a client that waits that long is not refused
-    for being a fraction of a second early.
+    By default these are the fields of the IETF draft (draft-ietf-httpapi-ratelimit-headers,
+    syntax of drafts -08 to -11): ``RateLimit: "default";r=<remaining>;t=<seconds>`` and
+    ``RateLimit-Policy: "default";q=<limit>;w=<window>``. ``t`` is the time until the
+    limit is fully available again; on a denial it is the ``Retry-After`` value, so the
+    two never disagree. Times are whole seconds rounded up, so a client that waits that
+    long is not refused for being a fraction of a second early.
+
+    Args:
+        result: what a limiter's ``hit`` or ``peek`` returned.
+        window: the limiter's window in seconds, for ``w`` (left out when None);
+            ``limiter.headers(result)`` passes it for you.
+        policy: the policy name both fields carry (printable ASCII).
+        legacy: True for the fields of drafts -00 to -06 instead (``RateLimit-Limit``,
+            ``RateLimit-Remaining``, ``RateLimit-Reset``), for clients that read those.
+
+    Raises:
+        ValueError: for a ``policy`` that is empty or not printable ASCII.
     """
-    headers = {
-        "RateLimit-Limit": str(result.limit),
-        "RateLimit-Remaining": str(result.remaining),
-        "RateLimit-Reset": str(math.ceil(result.reset_after)),
-    }
+    retry_after = max(1, math.ceil(result.retry_after))
+    reset = retry_after if not result.allowed else math.ceil(result.reset_after)
+    if legacy:
+        headers = {
+            "RateLimit-Limit": str(result.limit),
+            "RateLimit-Remaining": str(result.remaining),
+            "RateLimit-Reset": str(math.ceil(result.reset_after)),
+        }
+    else:
+        if not policy or not all(" " <= char <= "~" for char in policy):
+            msg = f"policy must be non-empty printable ASCII, got {policy!r}"
+            raise ValueError(msg)
+        name = '"' + policy.replace("\\", "\\\\").replace('"', '\\"') + '"'  # an sf-string
+        quota = f"{name};q={result.limit}"
+        if window is not None:
+            quota += f";w={max(1, math.ceil(window))}"
+        headers = {"RateLimit": f"{name};r={result.remaining};t={reset}", "RateLimit-Policy": quota}
     if not result.allowed:
-        headers["Retry-After"] = str(max(1, math.ceil(result.retry_after)))
+        headers["Retry-After"] = str(retry_after)
     return headers
 
 
@@ -296,10 +329,14 @@ class _Limiter:
         """Forget ``key``'s usage (its full ``limit`` is available again); errors propagate."""
         self._client.delete(self.key_for(key))
 
-    @staticmethod
-    def headers(result: RateLimitResult) -> dict[str, str]:
-        """Return HTTP headers for ``result``; see :func:`rate_limit_headers`."""
-        return rate_limit_headers(result)
+    def headers(
+        self, result: RateLimitResult, *, policy: str = "default", legacy: bool = False
+    ) -> dict[str, str]:
+        """Return HTTP headers for ``result`` with this limiter's window.
+
+        See :func:`rate_limit_headers`; ``w`` in ``RateLimit-Policy`` is ``window``.
+        """
+        return rate_limit_headers(result, window=self.window, policy=policy, legacy=legacy)
 
     def _decide(self, key: str, cost: int, *, dry: bool, now: int | None = None) -> RateLimitResult:
         # ``now`` (microseconds) replaces the server clock; tests use it to replay

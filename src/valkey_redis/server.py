@@ -217,7 +217,8 @@ class EmbeddedValkey:
         elif _port_in_use(self.port):
             msg = f"port {self.port} on 127.0.0.1 is already in use"
             raise ServerError(msg)
-        self._workdir = tempfile.TemporaryDirectory(prefix="valkey-")
+        if self._workdir is None:  # kept across kill(): a restart replays its AOF
+            self._workdir = tempfile.TemporaryDirectory(prefix="valkey-")
         args = _server_args(self.port, Path(self._workdir.name), self.config)
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - args built from fixed settings
@@ -228,6 +229,7 @@ class EmbeddedValkey:
             )
         except OSError as exc:
             self._workdir.cleanup()
+            self._workdir = None
             msg = f"could not run {args[0]}: {exc}"
             raise ServerError(msg) from exc
         try:
@@ -242,6 +244,15 @@ class EmbeddedValkey:
         if self._proc is None or self._proc.stderr is None or self._proc.poll() is None:
             return ""
         return self._proc.stderr.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        """kill -9 the server, keeping its port and directory for :meth:`start` (fault tests)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=10)
+            if proc.stderr is not None:
+                proc.stderr.close()
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its temp dir."""

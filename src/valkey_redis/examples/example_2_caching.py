@@ -21,7 +21,7 @@ import redis
 
 from valkey_redis import Cache, WriteBehind, keys
 from valkey_redis.examples._sqlite_db import Product, ProductDB
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import example_backend, plural
 
 NAMESPACE = "ex2"
 QUEUE = "ex2-prices"
@@ -217,7 +217,8 @@ def main() -> int:
         hit_ratio(cache, db)
         removed = cleanup(client)
         print(
-            f"\nCleaned up {removed} keys under '{NAMESPACE}:' and the write-behind stream. Done."
+            f"\nCleaned up {plural(removed, 'key')} under '{NAMESPACE}:'"
+            " and the write-behind stream. Done."
         )
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import redis
 
 from valkey_redis.client import connect
-from valkey_redis.examples.runner import Backend, delete_matching, example_backend
+from valkey_redis.examples.runner import Backend, delete_matching, example_backend, plural
 from valkey_redis.lock import Lock
 
 PREFIX = "ex5"
@@ -187,7 +187,7 @@ def main() -> int:
         processes_contend(backend)
         lease_runs_out(client)
         removed = cleanup(client)
-        print(f"\nCleaned up {removed} keys under '{PREFIX}:'. Done.")
+        print(f"\nCleaned up {plural(removed, 'key')} under '{PREFIX}:'. Done.")
     return 0
 
 

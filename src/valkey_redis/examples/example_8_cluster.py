@@ -22,7 +22,7 @@ from redis.exceptions import RedisClusterException, ResponseError
 from valkey_redis import Cache, Lock, SessionStore, SlidingWindowCounter, keys
 from valkey_redis.client import connect
 from valkey_redis.cluster import EmbeddedCluster, wait_for_agreement
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import example_backend, plural
 from valkey_redis.server import ServerError
 
 CLUSTER_URL_ENV = "VALKEY_CLUSTER_URL"
@@ -312,7 +312,7 @@ def main() -> int:
                 helpers(client)
                 failover(client)
                 removed = cleanup(client)
-                print(f"\nCleaned up {removed} keys under '{PREFIX}'. Done.")
+                print(f"\nCleaned up {plural(removed, 'key')} under '{PREFIX}'. Done.")
         except ServerError as exc:
             print(f"[cluster] could not start a local cluster: {exc}")
             print("Start one with `make cluster-up` (or set VALKEY_CLUSTER_URL) and retry.")

@@ -56,14 +56,14 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from valkey_redis._entry import NOT_FOUND, seconds
-from valkey_redis._fill import Filler
-from valkey_redis._stats import CacheStats
-from valkey_redis._store import CacheStore, Key
-from valkey_redis.cached import CachedFunction, decorate
+from valkey_redis.cache._entry import NOT_FOUND, seconds
+from valkey_redis.cache._fill import Filler
+from valkey_redis.cache._stats import CacheStats
+from valkey_redis.cache._store import CacheStore, Key
+from valkey_redis.cache.cached import CachedFunction, decorate
+from valkey_redis.cache.stampede import should_refresh_early
+from valkey_redis.cache.tags import tag_list
 from valkey_redis.serializers import Serializer
-from valkey_redis.stampede import should_refresh_early
-from valkey_redis.tags import tag_list
 
 __all__ = ["Cache", "CacheStats", "CachedFunction"]
 

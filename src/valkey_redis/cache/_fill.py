@@ -3,8 +3,8 @@
 Use this behind ``Cache.get_or_set``: when a key is missing (or due for an early
 refresh), :meth:`Filler.load` makes sure one caller runs the loader while the
 others wait for its result -- threads of this process through
-:class:`~valkey_redis.stampede.SingleFlight`, other processes through a lock key
-in Valkey (:func:`~valkey_redis.stampede.lead_or_wait`) -- and stores the result
+:class:`~valkey_redis.cache.stampede.SingleFlight`, other processes through a lock key
+in Valkey (:func:`~valkey_redis.cache.stampede.lead_or_wait`) -- and stores the result
 with one script that also releases the lock.
 
 Not for: loaders with side effects that must run exactly once. The lock expires
@@ -34,10 +34,10 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from valkey_redis import keys
-from valkey_redis._entry import NOT_FOUND, Entry, EntryCodec, load_script
-from valkey_redis._stats import Health
+from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, load_script
+from valkey_redis.cache._stats import Health
+from valkey_redis.cache.stampede import SingleFlight, WaitTimeoutError, lead_or_wait
 from valkey_redis.serializers import SerializationError
-from valkey_redis.stampede import SingleFlight, WaitTimeoutError, lead_or_wait
 
 __all__ = ["Filler"]
 

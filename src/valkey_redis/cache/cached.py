@@ -26,22 +26,35 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from valkey_redis import keys
-from valkey_redis.tags import tag_list
-
-if TYPE_CHECKING:
-    from valkey_redis.cache import Cache
+from valkey_redis.cache.tags import tag_list
 
 __all__ = ["CachedFunction", "decorate"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+V = TypeVar("V")
 
 # The decorator remembers the keys of calls whose arguments are all of these types.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _MEMO_SIZE = 4096
+
+
+class _Owner(Protocol):
+    """What the decorator needs from its cache (a Protocol: no import of ``Cache``)."""
+
+    def redis_key(self, key: str | int) -> str: ...
+    def delete(self, *keys_: str | int) -> int: ...
+    def _get_or_set(
+        self,
+        key: str | int,
+        name: str,
+        loader: Callable[[], Any],
+        ttl: float | None,
+        tags: list[str],
+    ) -> Any: ...
 
 
 class CachedFunction(Protocol[P, R]):
@@ -63,7 +76,7 @@ class CachedFunction(Protocol[P, R]):
 
 
 def decorate(
-    cache: Cache,
+    cache: _Owner,
     func: Callable[P, R],
     *,
     ttl: float,
@@ -108,13 +121,14 @@ def decorate(
         part, name = keys_of(args, kwargs)
         chosen = tags(*args, **kwargs) if callable(tags) else tags
         # The key is built and the ttl checked already: skip get_or_set's checks.
-        return cache._get_or_set(
+        loaded: R = cache._get_or_set(
             part,
             name,
             lambda: func(*args, **kwargs),
             ttl,
             tag_list(chosen) if chosen else [],
         )
+        return loaded
 
     def cache_key(*args: P.args, **kwargs: P.kwargs) -> str:
         return keys_of(args, kwargs)[0]

@@ -17,7 +17,7 @@ How it fails:
 - Unreadable entries (garbage, another format, a planted pickle, bad UTF-8) are
   a miss and are deleted; nothing in them is ever executed.
 - A ``set`` racing with ``invalidate_tags`` can survive until its TTL (see
-  :mod:`valkey_redis.tags`).
+  :mod:`valkey_redis.cache.tags`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from valkey_redis import keys
-from valkey_redis._batch import BYTES, read_all, write_all
-from valkey_redis._entry import NOT_FOUND, Entry, EntryCodec, load_script, seconds
-from valkey_redis._stats import CacheStats, Health
+from valkey_redis.cache._batch import BYTES, read_all, write_all
+from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, load_script, seconds
+from valkey_redis.cache._stats import CacheStats, Health
+from valkey_redis.cache.tags import TagIndex, tag_list
 from valkey_redis.serializers import JsonSerializer, SerializationError, Serializer
-from valkey_redis.tags import TagIndex, tag_list
 
 __all__ = ["CacheStore", "Key"]
 

@@ -32,7 +32,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from valkey_redis import keys
-from valkey_redis._entry import load_script
+from valkey_redis.cache._entry import load_script
 
 __all__ = ["TagIndex", "tag_list"]
 
