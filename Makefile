@@ -13,7 +13,7 @@ STAMP := .venv/.synced
 .DEFAULT_GOAL := help
 .PHONY: help setup have-uv examples test faults lint format coverage clean infra-up infra-down \
         infra-status grade hint watch reset check-exercises cluster-up cluster-down \
-        cluster-status bench
+        cluster-status bench app
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -60,6 +60,12 @@ coverage: $(STAMP) ## the test suite under coverage (fails below 90%)
 	$(RUN) coverage run -m pytest
 	$(RUN) coverage combine
 	$(RUN) coverage report
+
+# `make app PORT=8080`: PORT means the app's port here (8000 unless given), Valkey's for infra-*.
+APP_PORT := $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
+
+app: $(STAMP) ## the capstone web shop on 127.0.0.1:8000 (PORT=, SHOP_RATE_LIMIT=N/S; docs/capstone.md)
+	PORT=$(APP_PORT) $(RUN) python -m valkey_redis.shop
 
 bench: $(STAMP) ## benchmarks vs raw redis-py and peer libraries (a few minutes; docs/benchmarks.md)
 	$(RUN) --group bench python -m benchmarks.run

@@ -25,7 +25,7 @@ E = 10
 CHANNEL = "invalidate:products"
 KEY = "product:1"
 OTHER = "product:2"
-WAIT = 5.0
+WAIT = 3.0
 VALKEY_ONLY = "fakeredis cannot drop a single connection"
 
 
