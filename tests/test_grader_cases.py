@@ -91,6 +91,15 @@ def test_four_wrong_solutions_per_task_of_exercises_with_their_own_file() -> Non
     assert thin == {}
 
 
+def test_four_wrong_solutions_per_task_of_exercises_7_to_9() -> None:
+    """Each task of exercises 7-9 has four or more wrong solutions aimed at it."""
+    per_task = Counter(
+        (_check(c["first_failure"]).exercise, _check(c["first_failure"]).task) for c in WRONG
+    )
+    tasks = {(c.exercise, c.task) for c in all_checks() if 7 <= c.exercise <= 9}
+    assert {t: per_task[t] for t in tasks if per_task[t] < 4} == {}
+
+
 @pytest.mark.real
 @pytest.mark.parametrize("case", WRONG, ids=_ids(WRONG))
 def test_wrong_solution_fails_first_with_its_check(

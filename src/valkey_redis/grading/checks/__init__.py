@@ -14,8 +14,23 @@ from valkey_redis.grading.checks import (
     ex6,
     ex7,
     ex7_fallback,
+    ex7_faults,
+    ex8,
     ex10,
     gaps,
 )
 
-__all__ = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6", "ex7", "ex7_fallback", "ex10", "gaps"]
+__all__ = [
+    "ex1",
+    "ex2",
+    "ex3",
+    "ex4",
+    "ex5",
+    "ex6",
+    "ex7",
+    "ex7_fallback",
+    "ex7_faults",
+    "ex8",
+    "ex10",
+    "gaps",
+]
