@@ -21,8 +21,11 @@ from typing import Any
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from valkey_redis.client import retry_policy, settings
+from valkey_redis.client import BACKOFF, CALL_TIMEOUT, settings
 
 __all__ = ["connect"]
 
@@ -32,15 +35,18 @@ def connect(
     *,
     cluster: bool = False,
     max_connections: int | None = None,
-    socket_timeout: float = 2.0,
-    socket_connect_timeout: float = 2.0,
+    socket_timeout: float | None = None,
+    socket_connect_timeout: float | None = None,
     retries: int = 3,
     health_check_interval: int = 30,
     **kwargs: Any,
 ) -> Any:
     """Create an asyncio client for Valkey; no network traffic happens here.
 
-    The arguments are those of :func:`valkey_redis.connect`.
+    The arguments are those of :func:`valkey_redis.connect` (the same defaults:
+    0.3 s socket timeouts on a single server, 2 s on a cluster). Bound a whole call
+    with ``asyncio.timeout()``: cancelling a command drops its connection, so the
+    pool stays in step.
 
     Returns:
         A ``redis.asyncio.Redis`` (or ``RedisCluster``) with ``decode_responses=True``.
@@ -51,12 +57,18 @@ def connect(
     """
     target, options = settings(
         url,
+        cluster=cluster,
         max_connections=max_connections,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_connect_timeout,
         retries=retries,
-        retry=retry_policy(retries, Retry),
         health_check_interval=health_check_interval,
+        call_timeout=CALL_TIMEOUT,
+        retry=lambda: Retry(
+            ExponentialWithJitterBackoff(**BACKOFF),
+            retries,
+            supported_errors=(RedisConnectionError, RedisTimeoutError),
+        ),
         **kwargs,
     )
     if cluster:

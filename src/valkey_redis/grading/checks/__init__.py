@@ -16,6 +16,7 @@ from valkey_redis.grading.checks import (
     ex7_fallback,
     ex7_faults,
     ex8,
+    ex10,
     gaps,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "ex7_fallback",
     "ex7_faults",
     "ex8",
+    "ex10",
     "gaps",
 ]
