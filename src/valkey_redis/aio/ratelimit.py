@@ -42,8 +42,8 @@ class _Limiter(LimiterCore):
         return await run(self._client, self._decision(key, 1, dry=True, now=None))
 
     async def reset(self, key: str) -> None:
-        """Forget ``key``'s usage; errors propagate."""
-        await self._client.delete(self.key_for(key))
+        """Forget ``key``'s usage; errors propagate (see :meth:`valkey_redis.GCRA.reset`)."""
+        await self._client.delete(self._forget(key))
 
     async def _decide(
         self, key: str, cost: int, *, dry: bool, now: int | None = None
