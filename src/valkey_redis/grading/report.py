@@ -30,9 +30,10 @@ TITLES = {
     6: "stampede protection",
     7: "circuit breaker",
     8: "transactions and pipelines",
+    9: "write-behind on a Stream",
 }
 #: The example to run before each exercise (`make example-N`).
-EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 2, 8: 1}
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 2, 8: 1, 9: 2}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from valkey_redis.grading.checks import (
     ex7_fallback,
     ex7_faults,
     ex8,
+    ex9,
+    ex9_reclaim,
     gaps,
 )
 
@@ -30,5 +32,7 @@ __all__ = [
     "ex7_fallback",
     "ex7_faults",
     "ex8",
+    "ex9",
+    "ex9_reclaim",
     "gaps",
 ]
