@@ -79,10 +79,11 @@ def _wrong_file(name: str, folder: Path) -> Path:
 
 
 def _targeted() -> list[tuple[int, str]]:
-    """(exercise, task) of every wrong solution: full files here, edits in wrong.toml."""
-    cases = tomllib.loads((ROOT / "tests" / "wrong_solutions" / "wrong.toml").read_text("utf-8"))
+    """(exercise, task) of every wrong solution: full files, and edits in wrong_solutions/*.toml."""
     names = [load_exercise(path).EXPECTED_FAILURE for path in WRONG]
-    names += [case["first_failure"] for case in cases["wrong"]]
+    for toml in sorted((ROOT / "tests" / "wrong_solutions").glob("*.toml")):
+        cases = tomllib.loads(toml.read_text("utf-8"))
+        names += [case["first_failure"] for case in cases["wrong"]]
     return [(_check_named(n).exercise, _check_named(n).task) for n in names]
 
 

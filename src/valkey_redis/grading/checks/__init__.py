@@ -18,6 +18,7 @@ from valkey_redis.grading.checks import (
     ex8,
     ex9,
     ex9_reclaim,
+    ex10,
     gaps,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "ex8",
     "ex9",
     "ex9_reclaim",
+    "ex10",
     "gaps",
 ]
