@@ -25,7 +25,7 @@ with the async runner; the arguments are documented on :class:`valkey_redis.Cach
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
@@ -136,9 +136,29 @@ class Cache(CacheCore):
         """:meth:`valkey_redis.Cache.invalidate_tags`, awaited."""
         return await run(self._client, self._invalidate_tags_flow(tags))
 
+    @overload
     async def get_or_set(
-        self, key: Key, loader: Loader[V], *, ttl: float | None = None, tags: Iterable[str] = ()
-    ) -> V:
+        self,
+        key: Key,
+        loader: Callable[[], Awaitable[V]],
+        *,
+        ttl: float | None = None,
+        tags: Iterable[str] = (),
+    ) -> V: ...
+
+    @overload
+    async def get_or_set(
+        self,
+        key: Key,
+        loader: Callable[[], V],
+        *,
+        ttl: float | None = None,
+        tags: Iterable[str] = (),
+    ) -> V: ...
+
+    async def get_or_set(
+        self, key: Key, loader: Loader[Any], *, ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> Any:
         """:meth:`valkey_redis.Cache.get_or_set`; ``loader`` may be async or plain.
 
         One loader call per key across the tasks of this loop and across processes.
@@ -147,14 +167,17 @@ class Cache(CacheCore):
             Exception: whatever ``loader`` raises (nothing is cached).
         """
         tags_ = self._check(ttl, tags)
-        return await self._get_or_set(key, self.redis_key(key), loader, ttl, tags_)
+        plain = cast(Callable[[], Any], loader)  # the runner awaits what an async loader returns
+        return await run(
+            self._client, self._get_or_set_flow(key, self.redis_key(key), plain, ttl, tags_)
+        )
 
-    async def _get_or_set(
-        self, key: Key, name: str, loader: Loader[V], ttl: float | None, tags: list[str]
-    ) -> V:
+    def _get_or_set(
+        self, key: Key, name: str, loader: Loader[Any], ttl: float | None, tags: list[str]
+    ) -> Awaitable[Any]:
         """get_or_set once the key is built and the arguments checked (the decorator's entry)."""
-        plain = cast(Callable[[], V], loader)  # the runner awaits what an async loader returns
-        return await run(self._client, self._get_or_set_flow(key, name, plain, ttl, tags))
+        plain = cast(Callable[[], Any], loader)  # the runner awaits what an async loader returns
+        return run(self._client, self._get_or_set_flow(key, name, plain, ttl, tags))
 
     async def write_through(
         self,

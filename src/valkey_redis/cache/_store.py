@@ -53,11 +53,6 @@ _FILL = script("cache_fill")
 LOOKUP_WAIT = 5.0
 
 
-def _one(effect: Command) -> Flow[Any]:
-    """A flow of one command (what a merged GET runs)."""
-    return (yield effect)
-
-
 class StoreCore:
     """Namespaced entries with TTLs, tags and stats: settings, keys and flows; no I/O.
 
@@ -148,7 +143,7 @@ class StoreCore:
             raw = yield get
         else:
             try:
-                raw = yield Merge(self._reads, name, _one(get), LOOKUP_WAIT)
+                raw = yield Merge(self._reads, name, get, LOOKUP_WAIT)
             except WaitTimeoutError:
                 raw = yield get  # the merged GET is stuck: try our own
         if raw is not None:
