@@ -11,8 +11,10 @@ import ast
 import functools
 import inspect
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any, cast
 
 import pytest
 
@@ -85,6 +87,27 @@ def test_packaged_stub_is_not_started(number: int) -> None:
         assert result.status is Status.NOT_STARTED, f"{task}: {result.status}"
 
 
+def _definitions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    """Top-level functions by name, and methods of top-level classes as ``Class.method``."""
+    found: dict[str, ast.FunctionDef] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            found[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    found[f"{node.name}.{item.name}"] = item
+    return found
+
+
+def _resolve(module: ModuleType, task: str) -> Callable[..., Any]:
+    """``LocalCache.get`` -> the attribute chain, a plain name -> the function."""
+    found: object = module
+    for part in task.split("."):
+        found = getattr(found, part)
+    return cast("Callable[..., Any]", found)
+
+
 def _assert_stub_function(func: ast.FunctionDef, lines: list[str], name: str) -> None:
     body = "\n".join(lines[func.lineno - 1 : func.end_lineno])
     assert ast.get_docstring(func), f"{name} has no docstring"
@@ -102,22 +125,37 @@ def _task_classes(tree: ast.Module, number: int) -> dict[str, ast.ClassDef]:
 
 @pytest.mark.parametrize("number", EXERCISES)
 def test_stub_has_docstring_todo_and_raise_in_every_task(number: int) -> None:
-    """Each task function (or task class method) of a stub: docstring, # TODO, raise."""
+    """Each task function, task class method or ``Class.method`` task: docstring, # TODO, raise.
+
+    A task may be a whole class (every method is an edit point) or one method of a
+    class (``LocalCache.get``), whose ``__init__`` then needs a # TODO and the raise too.
+    """
     source = stub_text(number)
     tree = ast.parse(source)
     assert ast.get_docstring(tree), "the module docstring states the exercise"
     functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
     classes = _task_classes(tree, number)
-    assert sorted([*functions, *classes]) == sorted(tasks_of(number))
+    defs = _definitions(tree)
+    methods = sorted(t for t in tasks_of(number) if "." in t)
+    assert sorted([*functions, *classes, *methods]) == sorted(tasks_of(number))
+    public = [n for n in defs if "." in n and not n.rsplit(".", 1)[-1].startswith("_")]
+    assert sorted(n for n in public if n.split(".")[0] not in classes) == methods
     lines = source.splitlines()
     for name, func in functions.items():
         _assert_stub_function(func, lines, name)
     for name, cls in classes.items():
         assert ast.get_docstring(cls), f"{name} has no docstring"
-        methods = [m for m in cls.body if isinstance(m, ast.FunctionDef)]
-        assert methods, f"{name} has no methods"
-        for method in methods:
+        class_methods = [m for m in cls.body if isinstance(m, ast.FunctionDef)]
+        assert class_methods, f"{name} has no methods"
+        for method in class_methods:
             _assert_stub_function(method, lines, f"{name}.{method.name}")
+    for name in methods:
+        _assert_stub_function(defs[name], lines, name)
+    for owner in {name.split(".")[0] for name in methods}:
+        init = defs[f"{owner}.__init__"]
+        body = "\n".join(lines[init.lineno - 1 : init.end_lineno])
+        assert "# TODO:" in body, f"{owner}.__init__ has no # TODO edit point"
+        assert isinstance(init.body[-1], ast.Raise), f"{owner}.__init__ does not raise"
 
 
 @pytest.mark.parametrize("number", EXERCISES)
@@ -126,8 +164,12 @@ def test_stub_and_solution_share_every_signature(number: int) -> None:
     stub = load_exercise(STUBS / f"exercise_{number}.py")
     solution = _module(ROOT / "exercises" / "solutions" / f"exercise_{number}.py")
     for task in tasks_of(number):
-        expected, got = getattr(stub, task), getattr(solution, task)
+        expected, got = _resolve(stub, task), _resolve(solution, task)
         assert inspect.signature(expected) == inspect.signature(got), task
+        if "." in task:  # a method task: its class's constructor is part of the contract
+            owner = task.split(".")[0]
+            mine, theirs = _resolve(stub, owner), _resolve(solution, owner)
+            assert inspect.signature(mine) == inspect.signature(theirs), owner
         if inspect.isclass(expected):
             for name, member in vars(expected).items():
                 if (callable(member) and not name.startswith("__")) or name == "__init__":

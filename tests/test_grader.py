@@ -1,8 +1,8 @@
 """The grader itself: it fails plausible wrong solutions, accepts other correct ones,
 and its commands (grade, hint, watch, reset, check-exercises) behave.
 
-Wrong solutions are edits of the reference in tests/wrong_edits/exercise_N.toml
-(graded by tests/test_wrong_edits.py and tests/test_grader_cases.py); a full file
+Wrong solutions are edits of the reference in tests/wrong_solutions/wrong.toml
+(graded by tests/test_grader_cases.py); a full file
 tests/wrong_solutions/exercise_N_<what_is_wrong>.py with an EXPECTED_FAILURE is
 still graded here. tests/alt_solutions/exercise_N.py are correct solutions
 written differently (Lua vs MULTI/WATCH, other token formats, extra keys).
@@ -43,10 +43,6 @@ from valkey_redis.grading.variants import apply_edits, reference_path
 ROOT = Path(__file__).resolve().parents[1]
 WRONG = sorted((ROOT / "tests" / "wrong_solutions").glob("exercise_*.py"))
 ALT = ROOT / "tests" / "alt_solutions"
-#: Exercises whose wrong solutions are edits of the reference (tests/test_wrong_edits.py).
-EDITED = {
-    int(p.stem.removeprefix("exercise_")) for p in (ROOT / "tests" / "wrong_edits").glob("*.toml")
-}
 SOLUTIONS = ROOT / "exercises" / "solutions"
 FAKE = Backend("fakeredis")
 
@@ -72,36 +68,35 @@ def _check_named(name: str) -> runner.Check:
 
 
 def _wrong_file(name: str, folder: Path) -> Path:
-    """Write the case ``exercise_N_<name>`` of tests/wrong_edits/ (the reference, edited)."""
+    """Write the wrong.toml case ``exercise_N_<name>`` (the reference, edited) into ``folder``."""
     number, case_name = int(name.split("_")[1]), name.split("_", 2)[2]
-    path = ROOT / "tests" / "wrong_edits" / f"exercise_{number}.toml"
-    case = next(
-        c for c in tomllib.loads(path.read_text("utf-8"))["wrong"] if c["name"] == case_name
-    )
-    text = apply_edits(reference_path(ROOT, number).read_text(encoding="utf-8"), case["edits"])
+    cases = tomllib.loads((ROOT / "tests" / "wrong_solutions" / "wrong.toml").read_text("utf-8"))
+    case = next(c for c in cases["wrong"] if c["exercise"] == number and c["name"] == case_name)
+    text = apply_edits(reference_path(ROOT, number).read_text(encoding="utf-8"), case["edit"])
     path = folder / f"wrong_{name}.py"
     path.write_text(text, encoding="utf-8")
     return path
 
 
+def _targeted() -> list[tuple[int, str]]:
+    """(exercise, task) of every wrong solution: full files, and edits in wrong_solutions/*.toml."""
+    names = [load_exercise(path).EXPECTED_FAILURE for path in WRONG]
+    for toml in sorted((ROOT / "tests" / "wrong_solutions").glob("*.toml")):
+        cases = tomllib.loads(toml.read_text("utf-8"))
+        names += [case["first_failure"] for case in cases["wrong"]]
+    return [(_check_named(n).exercise, _check_named(n).task) for n in names]
+
+
 def test_at_least_four_wrong_solutions_per_exercise() -> None:
     """Every exercise has four or more wrong solutions kept as test data."""
-    counts = Counter(_number(path) for path in WRONG)
-    assert all(counts[n] >= 4 for n in EXERCISES if n not in EDITED), counts
+    counts = Counter(number for number, _ in _targeted())
+    assert all(counts[n] >= 4 for n in EXERCISES), counts
 
 
 def test_every_task_is_targeted_by_a_wrong_solution() -> None:
     """Each task has at least one wrong solution whose expected failure is one of its checks."""
-    targeted = {
-        (
-            _check_named(load_exercise(path).EXPECTED_FAILURE).exercise,
-            _check_named(load_exercise(path).EXPECTED_FAILURE).task,
-        )
-        for path in WRONG
-    }
-    missing = [
-        (n, t) for n in EXERCISES if n not in EDITED for t in tasks_of(n) if (n, t) not in targeted
-    ]
+    targeted = set(_targeted())
+    missing = [(n, t) for n in EXERCISES for t in tasks_of(n) if (n, t) not in targeted]
     assert missing == []
 
 
@@ -316,7 +311,7 @@ def test_cli_grade_needs_ex_with_file_and_exits_by_result(tmp_path: Path) -> Non
     args = ["grade", "--ex", "6", "--file", str(wrong), "--backend", "fakeredis"]
     assert cli.main(args) == 1
     with pytest.raises(SystemExit):
-        cli.main(["hint", "9"])
+        cli.main(["hint", "99"])
 
 
 def test_hints_come_one_at_a_time_for_the_current_task(workspace: Path) -> None:

@@ -1,9 +1,9 @@
 """The grader fails realistic wrong solutions with the right first check, and accepts correct ones.
 
 Cases are small edits of exercises/solutions/exercise_N.py, applied here at run
-time: tests/wrong_edits/exercise_N.toml (here: the check named in `check` must be
-the first to fail, for exercises 1-6) and tests/alt_solutions/alt.toml (correct
-solutions written another way, which must pass every check on both backends).
+time: tests/wrong_solutions/wrong.toml (each names the check that must be the
+first to fail) and tests/alt_solutions/alt.toml (correct solutions written
+another way, which must pass every check on both backends).
 """
 
 from __future__ import annotations
@@ -15,28 +15,35 @@ from typing import Any
 
 import pytest
 
+from valkey_redis.grading.checks import ex10
 from valkey_redis.grading.harness import Backend
-from valkey_redis.grading.runner import Status, all_checks, grade_exercise, grade_task, run_check
+from valkey_redis.grading.runner import (
+    Status,
+    all_checks,
+    grade_exercise,
+    grade_task,
+    run_check,
+    tasks_of,
+)
 from valkey_redis.grading.variants import apply_edits, load_variant, reference_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = Backend("fakeredis")
 
 
+def _cases(relative: str, table: str) -> list[dict[str, Any]]:
+    data = tomllib.loads((ROOT / "tests" / relative).read_text(encoding="utf-8"))
+    return list(data.get(table, []))
+
+
+# wrong.toml holds exercises 1-6; later exercises keep theirs in exercise_N.toml.
+WRONG = [
+    case
+    for path in sorted((ROOT / "tests" / "wrong_solutions").glob("*.toml"))
+    for case in _cases(f"wrong_solutions/{path.name}", "wrong")
+]
+ALT = _cases("alt_solutions/alt.toml", "alt")
 CORE = (1, 2, 3, 4, 5, 6)
-
-
-def _wrong_cases() -> list[dict[str, Any]]:
-    cases = []
-    for number in CORE:
-        path = ROOT / "tests" / "wrong_edits" / f"exercise_{number}.toml"
-        found = tomllib.loads(path.read_text(encoding="utf-8"))["wrong"]
-        cases.extend({**case, "exercise": number} for case in found)
-    return cases
-
-
-WRONG = _wrong_cases()
-ALT = list(tomllib.loads((ROOT / "tests/alt_solutions/alt.toml").read_text("utf-8"))["alt"])
 
 
 def _ids(cases: list[dict[str, Any]]) -> list[str]:
@@ -45,8 +52,7 @@ def _ids(cases: list[dict[str, Any]]) -> list[str]:
 
 def _variant(case: dict[str, Any], folder: Path) -> Any:
     number = int(case["exercise"])
-    edits = case.get("edits", case.get("edit", []))
-    text = apply_edits(reference_path(ROOT, number).read_text(encoding="utf-8"), edits)
+    text = apply_edits(reference_path(ROOT, number).read_text(encoding="utf-8"), case["edit"])
     return load_variant(text, number, folder)
 
 
@@ -63,13 +69,47 @@ def test_case_names_are_unique() -> None:
         assert [n for n, count in names.items() if count > 1] == []
 
 
+def test_at_least_four_wrong_solutions_per_task() -> None:
+    """Every task of exercises 1-6 has four or more wrong solutions that fail it first."""
+    per_task = Counter(_check(c["first_failure"]).task for c in WRONG)
+    tasks = {c.task for c in all_checks() if c.exercise in CORE}
+    assert {t: per_task[t] for t in tasks if per_task[t] < 4} == {}
+
+
+def test_four_wrong_solutions_per_task_of_exercises_with_their_own_file() -> None:
+    """Each task of an exercise with its own exercise_N.toml is the first failure of four cases."""
+    folder = ROOT / "tests" / "wrong_solutions"
+    numbers = [int(p.stem.removeprefix("exercise_")) for p in folder.glob("exercise_*.toml")]
+    per_task = Counter(
+        (int(c["exercise"]), _check(c["first_failure"]).task)
+        for c in WRONG
+        if int(c["exercise"]) in numbers
+    )
+    thin = {(n, t): per_task[n, t] for n in numbers for t in tasks_of(n) if per_task[n, t] < 4}
+    assert thin == {}
+
+
+def test_four_wrong_solutions_per_task_of_exercises_7_to_9() -> None:
+    """Each task of exercises 7-9 has four or more wrong solutions aimed at it."""
+    per_task = Counter(
+        (_check(c["first_failure"]).exercise, _check(c["first_failure"]).task) for c in WRONG
+    )
+    tasks = {(c.exercise, c.task) for c in all_checks() if 7 <= c.exercise <= 9}
+    assert {t: per_task[t] for t in tasks if per_task[t] < 4} == {}
+
+
 @pytest.mark.real
 @pytest.mark.parametrize("case", WRONG, ids=_ids(WRONG))
 def test_wrong_solution_fails_first_with_its_check(
-    case: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+    case: dict[str, Any],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The named check is the first to fail (fakeredis first), and it fails on Valkey too."""
-    chk = _check(case["check"])
+    # A wrong listener never catches up: no need to wait a learner's full 3 s for it.
+    monkeypatch.setattr(ex10, "WAIT", 1.0)
+    chk = _check(case["first_failure"])
     assert chk.exercise == case["exercise"]
     module = _variant(case, tmp_path)
     server = request.getfixturevalue("valkey_server")
@@ -82,7 +122,7 @@ def test_wrong_solution_fails_first_with_its_check(
     assert first.failure is not None
     assert first.failure.expected
     assert first.failure.got
-    if first.backend != "valkey":
+    if first.backend != "valkey" and "valkey" in chk.on:
         on_valkey = run_check(chk, module, valkey)
         assert on_valkey.status is Status.FAILED, f"{case['name']} passed {chk.name!r} on Valkey"
 

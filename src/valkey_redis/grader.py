@@ -196,7 +196,7 @@ def reset(
 def _exercise_number(text: str) -> int:
     number = int(text)
     if number not in EXERCISES:
-        msg = f"exercises are numbered 1 to {len(EXERCISES)}"
+        msg = f"there is no exercise {number}: pick one of {', '.join(map(str, EXERCISES))}"
         raise argparse.ArgumentTypeError(msg)
     return number
 

@@ -86,8 +86,8 @@ def threads_contend(client: redis.Redis) -> None:
 
     _run_threads(unlocked)
     got = int(client.get(unsafe) or 0)
-    print(f"   without a lock: {got} of {expected} (lost {expected - got}:")
-    print("   two threads read the same value, both write value + 1)")
+    print(f"   without a lock: {got} of {expected} ({expected - got} lost)")
+    print("      two threads read the same value, and both write value + 1")
 
     safe = f"{PREFIX}:counter:threads"
 

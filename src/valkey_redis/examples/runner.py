@@ -60,9 +60,12 @@ def delete_matching(client: redis.Redis, *patterns: str) -> int:
     return int(client.delete(*found)) if found else 0
 
 
-def plural(count: int, noun: str) -> str:
-    """Return ``"1 key"`` or ``"3 keys"``: ``count`` and ``noun``, with an s unless it is 1."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """Return ``"1 key"`` or ``"3 keys"``: ``count`` and ``noun``, plural unless it is 1.
+
+    ``many`` is the plural when adding an s is wrong (``plural(n, "query", "queries")``).
+    """
+    return f"{count} {noun}" if count == 1 else f"{count} {many or noun + 's'}"
 
 
 def _fake_client() -> redis.Redis:
