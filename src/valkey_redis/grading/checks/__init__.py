@@ -16,6 +16,8 @@ from valkey_redis.grading.checks import (
     ex7_fallback,
     ex7_faults,
     ex8,
+    ex9,
+    ex9_reclaim,
     ex10,
     gaps,
 )
@@ -31,6 +33,8 @@ __all__ = [
     "ex7_fallback",
     "ex7_faults",
     "ex8",
+    "ex9",
+    "ex9_reclaim",
     "ex10",
     "gaps",
 ]
