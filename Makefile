@@ -13,7 +13,7 @@ STAMP := .venv/.synced
 .DEFAULT_GOAL := help
 .PHONY: help setup have-uv examples test faults lint format coverage clean infra-up infra-down \
         infra-status grade hint watch reset check-exercises cluster-up cluster-down \
-        cluster-status bench app
+        cluster-status bench app load
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -66,6 +66,9 @@ APP_PORT := $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
 app: $(STAMP) ## the capstone web shop on 127.0.0.1:8000 (PORT=, SHOP_RATE_LIMIT=N/S; docs/capstone.md)
 	PORT=$(APP_PORT) $(RUN) python -m valkey_redis.shop
+
+load: $(STAMP) ## load-test the shop: six scenarios, ~20 s each (LOAD_SECONDS=, LOAD_USERS=; docs/capstone.md)
+	$(RUN) python -m valkey_redis.shop.load
 
 bench: $(STAMP) ## benchmarks vs raw redis-py and peer libraries (a few minutes; docs/benchmarks.md)
 	$(RUN) --group bench python -m benchmarks.run

@@ -48,10 +48,13 @@ from typing import Self
 
 from redis.exceptions import RedisError
 
+from valkey_redis._guard import deadline
 from valkey_redis._run import run
 from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
+
+_GRACE = 0.2  # seconds the last attempt of a bounded acquire may wait for its reply
 
 
 class Lock(LockCore):
@@ -92,7 +95,14 @@ class Lock(LockCore):
             redis.exceptions.ConnectionError: when the server cannot be reached.
         """
         flow = self._acquire_flow(blocking, blocking_timeout)
-        acquired = run(self._client, flow, pause=self._pause)
+        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
+        if (self.blocking if blocking is None else blocking) and wait is not None:
+            # Every network wait fits in blocking_timeout (plus a grace for the last
+            # reply), whatever the server does: a hung server cannot stretch it.
+            with deadline(wait + _GRACE):
+                acquired = run(self._client, flow, pause=self._pause)
+        else:
+            acquired = run(self._client, flow, pause=self._pause)
         if acquired and self.auto_renew:
             self._start_renewing()
         return acquired

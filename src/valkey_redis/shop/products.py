@@ -66,10 +66,10 @@ async def _count_view(shop: Shop, pid: int) -> None:
 async def get_product(pid: int, request: Request, shop: ShopDep) -> Response:
     """The product as JSON, from the cache when it can."""
     if shop.settings.cache:
-        product, hit = await shop.cache.get(pid, lambda: shop.db.find(pid))
+        product, hit = await shop.cache.get(pid, lambda: shop.find(pid))
         shop.metrics.cache.labels(result="hit" if hit else "miss").inc()
     else:
-        product, hit = await shop.db_call(shop.db.find, pid), False
+        product, hit = await shop.find_async(pid), False
     headers = {"X-Cache": "HIT" if hit else "MISS"}
     if product is None:
         return JSONResponse({"detail": f"no product {pid}"}, status_code=404, headers=headers)

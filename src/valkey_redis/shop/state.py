@@ -14,9 +14,10 @@ import collections
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Request
 
@@ -60,6 +61,11 @@ class Shop:
     #: Awaited between taking the cart lock and writing the order (tests pause here).
     before_commit: Callable[[], Awaitable[None]] | None = None
     _tmp: Path | None = None
+    #: The database's "connection pool": the slow query runs on these threads only,
+    #: first come first served (a queue, so no request starves).
+    _queries: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="shop-db")
+    )
 
     @classmethod
     def build(cls, settings: Settings, valkey: Valkey) -> Shop:
@@ -69,9 +75,7 @@ class Shop:
         if path is None:
             tmp = Path(tempfile.mkdtemp(prefix="shop-"))
             path = tmp / "shop.sqlite3"
-        db = ShopDB(
-            path, delay=settings.db_delay, pool=settings.db_pool, products=settings.products
-        )
+        db = ShopDB(path, delay=settings.db_delay, products=settings.products)
         limit, window = settings.rate_limit
         return cls(
             settings=settings,
@@ -89,7 +93,17 @@ class Shop:
             cart_lock=CartLock(valkey, timeout=settings.lock_timeout, wait=2.0),
             views=Views(valkey, db.apply_views),
             _tmp=tmp,
+            _queries=ThreadPoolExecutor(settings.db_pool, thread_name_prefix="shop-db"),
         )
+
+    def find(self, pid: int) -> dict[str, Any] | None:
+        """The slow product query through the pool, blocking (a cache loader calls this)."""
+        return self._queries.submit(self.db.find, pid).result()
+
+    async def find_async(self, pid: int) -> dict[str, Any] | None:
+        """The slow product query through the pool, awaited."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._queries, self.db.find, pid)
 
     async def db_call(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking database call off the event loop."""
@@ -99,6 +113,7 @@ class Shop:
         """Stop the view worker, the Valkey threads, and remove a temporary database."""
         self.views.stop()
         self.valkey.close()
+        self._queries.shutdown(wait=True)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
