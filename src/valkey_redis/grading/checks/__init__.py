@@ -19,6 +19,7 @@ from valkey_redis.grading.checks import (
     ex9,
     ex9_reclaim,
     ex10,
+    ex12,
     gaps,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "ex9",
     "ex9_reclaim",
     "ex10",
+    "ex12",
     "gaps",
 ]
