@@ -20,6 +20,7 @@ from valkey_redis.grading.harness import Backend
 from valkey_redis.grading.runner import (
     Status,
     all_checks,
+    checks_for,
     grade_exercise,
     grade_task,
     run_check,
@@ -106,7 +107,10 @@ def test_wrong_solution_fails_first_with_its_check(
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The named check is the first to fail (fakeredis first), and it fails on Valkey too."""
+    """The named check is the first to fail (fakeredis, Valkey, then a cluster if the task has one).
+
+    A check that fails first on fakeredis must fail on Valkey too.
+    """
     # A wrong listener never catches up: no need to wait a learner's full 3 s for it.
     monkeypatch.setattr(ex10, "WAIT", 1.0)
     chk = _check(case["first_failure"])
@@ -114,7 +118,11 @@ def test_wrong_solution_fails_first_with_its_check(
     module = _variant(case, tmp_path)
     server = request.getfixturevalue("valkey_server")
     valkey = Backend("valkey", server.url)
-    result = grade_task(chk.exercise, chk.task, module, [FAKE, valkey], stop_on_failure=True)
+    backends = [FAKE, valkey]
+    if any("cluster" in c.on for c in checks_for(chk.exercise, chk.task)):
+        cluster = request.getfixturevalue("valkey_cluster")
+        backends.append(Backend("cluster", cluster.url))
+    result = grade_task(chk.exercise, chk.task, module, backends, stop_on_failure=True)
     first = result.first_failure
     got = "nothing" if first is None else f"{first.check.name!r} on {first.backend}"
     assert first is not None, f"{case['name']} passed every check of {chk.task}"

@@ -328,7 +328,7 @@ def grade_task(
         if not where:
             skipped.append(chk)
         for backend in where:
-            if fake_skipped and backend.url is None:
+            if fake_skipped and backend.fake:
                 results.append(
                     CheckResult(chk, backend.name, Status.PASSED, valkey_only=fake_skipped)
                 )
