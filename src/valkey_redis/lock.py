@@ -49,8 +49,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from redis.exceptions import RedisError
-
 from valkey_redis._guard import deadline
 from valkey_redis._run import run
 from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
@@ -177,13 +175,6 @@ def _renew_loop(ref: weakref.ref[Lock], stop: threading.Event, interval: float) 
     """
     while not stop.wait(interval):
         lock = ref()
-        if lock is None:
-            return
-        try:
-            renewed = lock.extend()
-        except RedisError:
-            renewed = False  # unreachable: assume the worst, the holder must stop
-        if not renewed:
-            lock.lost = True
+        if lock is None or not run(lock._client, lock._renew_flow()):
             return
         del lock
