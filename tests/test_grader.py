@@ -499,7 +499,7 @@ def test_grading_goes_on_without_fakeredis(monkeypatch: pytest.MonkeyPatch) -> N
         lambda name, *a: None if name == "fakeredis" else real_find_spec(name, *a),
     )
     with workspace.grading_backends() as (backends, where):
-        assert [b.name for b in backends] == ["valkey"]
+        assert [b.name for b in backends] == ["valkey", "cluster"]
         assert "fakeredis skipped: not installed" in where
 
 

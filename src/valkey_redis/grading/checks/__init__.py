@@ -11,6 +11,7 @@ from valkey_redis.grading.checks import (
     ex3,
     ex4,
     ex5,
+    ex5_time,
     ex6,
     ex7,
     ex7_fallback,
@@ -19,7 +20,10 @@ from valkey_redis.grading.checks import (
     ex9,
     ex9_reclaim,
     ex10,
+    ex12,
+    failures,
     gaps,
+    timing,
 )
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "ex3",
     "ex4",
     "ex5",
+    "ex5_time",
     "ex6",
     "ex7",
     "ex7_fallback",
@@ -36,5 +41,8 @@ __all__ = [
     "ex9",
     "ex9_reclaim",
     "ex10",
+    "ex12",
+    "failures",
     "gaps",
+    "timing",
 ]
