@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -65,6 +66,15 @@ class _Loop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.closers: list[Callable[[], Awaitable[object]]] = []  # clients to close at the end
+
+    def close(self) -> None:
+        """Close every client the suite made, then the loop (no connection left open)."""
+        with warnings.catch_warnings():  # aiocache closes its client with a deprecated close()
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for closer in self.closers:
+                self.loop.run_until_complete(closer())
+        self.loop.close()
 
     def each(self, op: Callable[[], Awaitable[object]], tasks: int = 1) -> Callable[[int], None]:
         async def worker(count: int) -> None:
@@ -112,9 +122,10 @@ def _hits(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
         await cache.get_or_set("gos:42", payload)
         await load_user(42)
         await cashews.set(peer_key, PAYLOAD, expire=TTL)
-        await aiocache.set(other_key, PAYLOAD, ttl=TTL)
+        await aiocache.set(other_key, PAYLOAD)  # no ttl: aiocache would call a deprecated SETEX
 
     loop(fill())
+    loop.closers += [cashews.close, aiocache.close]
 
     async def raw() -> None:
         assert json.loads(cast(str, await client.get(raw_key)))["id"] == 42
@@ -179,6 +190,8 @@ def _limiters(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
             key_prefix=ctx.name("limits-aio", theirs_kind.__name__),
             **options,
         )
+        bridge: Any = storage.bridge  # its redis.asyncio client is not in the type
+        loop.closers.append(bridge.storage.aclose)
         theirs, ours = (
             theirs_kind(storage),
             ours_kind(client, limit=LIMIT, window=60, prefix=ctx.name("aio-rl")),
@@ -224,6 +237,7 @@ def _lock(ctx: BenchContext, loop: _Loop, client: Any) -> Comparison:
         contenders=[Contender("aio.Lock", loop.each(ours), note="with a fencing token")],
         ops=ctx.ops(600),
         target=Target(">= redis-py's asyncio Lock; 2 round trips", 1.0, 2),
+        teardown=loop.close,  # the suite's last comparison
     )
 
 
@@ -231,4 +245,5 @@ def build(ctx: BenchContext) -> list[Comparison]:
     """Hits (vs raw and peers), the three limiter pairs, and the lock."""
     loop = _Loop()
     client = aio.connect(ctx.url, connection_class=AsyncCountingConnection)
+    loop.closers.append(client.aclose)
     return [*_hits(ctx, loop, client), *_limiters(ctx, loop, client), _lock(ctx, loop, client)]
