@@ -19,6 +19,7 @@ from valkey_redis.grading.checks import (
     ex9,
     ex9_reclaim,
     ex10,
+    ex11,
     ex12,
     gaps,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "ex9",
     "ex9_reclaim",
     "ex10",
+    "ex11",
     "ex12",
     "gaps",
 ]
