@@ -17,7 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["BREAKER_STATES", "CONTENT_TYPE_LATEST", "Metrics"]
 
-BREAKER_STATES = ("closed", "open", "half-open")
+BREAKER_STATES = ("closed", "open", "half_open")
 
 
 class Metrics:

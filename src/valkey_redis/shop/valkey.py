@@ -6,8 +6,10 @@ its :mod:`valkey_redis.aio` twin) changes this module and nothing else.
 
 Not for: a general async layer; :mod:`valkey_redis.aio` is that.
 
-How it fails: each call is bounded by the client's timeouts (0.5 s, no retry),
-so a hung Valkey costs a request at most that long per call. Cache reads and
+How it fails: each call is bounded by the client's budget (1 s, retries
+included) and, once the client's circuit breaker has opened, refused at once
+(:class:`~valkey_redis.breaker.CircuitOpenError`, a ``ConnectionError``), so a hung
+Valkey costs the first requests up to a budget and later ones nothing. Cache reads and
 rate-limit decisions fall back (a miss; the request allowed); sessions, locks,
 invalidations and the view queue raise ``redis.exceptions.ConnectionError`` or
 ``TimeoutError`` for the route to answer.
@@ -28,6 +30,8 @@ from typing import Any, TypeVar
 import redis
 
 from valkey_redis import GCRA, Cache, Lock, SessionStore, WriteBehind, connect
+from valkey_redis.breaker import BreakerSnapshot
+from valkey_redis.client import breaker_of
 from valkey_redis.lock import LockNotAcquired
 from valkey_redis.ratelimit import RateLimitResult
 from valkey_redis.write_behind import Write
@@ -72,9 +76,8 @@ class Valkey:
 
     @classmethod
     def connect(cls, url: str, description: str) -> Valkey:
-        """A client of ``url`` with the shop's budget: 0.5 s per call, no retry."""
-        client = connect(url, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
-        return cls(client, description)
+        """A client of ``url`` with the library's budgets and circuit breaker (the defaults)."""
+        return cls(connect(url), description)
 
     @classmethod
     def fake(cls) -> Valkey:
@@ -97,10 +100,14 @@ class Valkey:
             return False
 
     def breaker_state(self) -> str | None:
-        """The client's circuit-breaker state; None where the client has no breaker."""
-        breaker = getattr(self.client, "breaker", None)
-        state = getattr(breaker, "state", None)
-        return None if state is None else str(getattr(state, "value", state))
+        """The client's circuit-breaker state; None where the client has none (fakeredis)."""
+        breaker = breaker_of(self.client)
+        return None if breaker is None else breaker.state
+
+    def breaker(self) -> BreakerSnapshot | None:
+        """The breaker's state and counters; None where the client has none."""
+        breaker = breaker_of(self.client)
+        return None if breaker is None else breaker.snapshot()
 
     async def keyspace(self, limit: int = 100) -> list[KeyInfo]:
         """Up to ``limit`` keys with type and TTL, found with SCAN (never KEYS)."""
