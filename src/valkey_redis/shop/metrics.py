@@ -56,6 +56,11 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.views_lost = Counter(
+            "shop_views_lost",
+            "Views not counted: Valkey unreachable or the backlog full.",
+            registry=r,
+        )
         self.backlog = Gauge(
             "shop_writebehind_backlog", "View counts accepted, not yet in the database.", registry=r
         )

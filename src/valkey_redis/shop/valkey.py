@@ -18,6 +18,7 @@ invalidations and the view queue raise ``redis.exceptions.ConnectionError`` or
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
@@ -43,12 +44,25 @@ __all__ = [
     "LockNotAcquired",
     "ProductCache",
     "Sessions",
+    "SkippedError",
     "Valkey",
     "Views",
 ]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+#: Each call waits at most this long on an unresponsive server, retries included.
+CALL_BUDGET = 0.5
+#: Set once a Valkey call of the current request failed: later calls of the same
+#: request are not sent, so a request waits at most one budget for Valkey.
+_FAILED: contextvars.ContextVar[bool] = contextvars.ContextVar("shop_valkey_failed", default=False)
+
+
+class SkippedError(redis.ConnectionError):
+    """Not sent: Valkey already failed once during this request."""
+
+
 _MISSING = object()
 
 
@@ -76,8 +90,8 @@ class Valkey:
 
     @classmethod
     def connect(cls, url: str, description: str) -> Valkey:
-        """A client of ``url`` with the library's budgets and circuit breaker (the defaults)."""
-        return cls(connect(url), description)
+        """A client of ``url`` with the library's circuit breaker and a 0.5 s budget per call."""
+        return cls(connect(url, call_timeout=CALL_BUDGET), description)
 
     @classmethod
     def fake(cls) -> Valkey:
@@ -88,9 +102,31 @@ class Valkey:
         return cls(fakeredis.FakeRedis(server=server, decode_responses=True), "fakeredis")
 
     async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking call on the pool and await its result."""
+        """Run a blocking call on the pool and await its result.
+
+        Raises:
+            SkippedError: an earlier call of this request already failed.
+            redis.ConnectionError, redis.TimeoutError: this call failed (remembered).
+        """
+        if _FAILED.get():
+            msg = "Valkey failed earlier in this request: not asked again"
+            raise SkippedError(msg)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        except (redis.ConnectionError, redis.TimeoutError):
+            _FAILED.set(True)
+            raise
+
+    @staticmethod
+    def failed_in_this_request() -> bool:
+        """True once a Valkey call of the current request failed (or fell back)."""
+        return _FAILED.get()
+
+    @staticmethod
+    def mark_failed() -> None:
+        """Remember that Valkey failed in the current request (a helper fell back)."""
+        _FAILED.set(True)
 
     async def ping(self) -> bool:
         """True when the server answers within the budget."""
@@ -144,8 +180,15 @@ class ProductCache:
         self, valkey: Valkey, *, ttl: float, negative_ttl: float, stampede_protection: bool
     ) -> None:
         self._valkey = valkey
+        # A load takes ~80 ms: a waiter gives another request's load 0.5 s, then loads
+        # itself; a fill lock left by a request that lost Valkey mid-fill lives 2 s.
         self._cache = Cache(
-            valkey.client, namespace="shop.product", ttl=ttl, negative_ttl=negative_ttl
+            valkey.client,
+            namespace="shop.product",
+            ttl=ttl,
+            negative_ttl=negative_ttl,
+            lock_timeout=2.0,
+            wait_timeout=0.5,
         )
         self._protected = stampede_protection
 
@@ -172,7 +215,13 @@ class ProductCache:
                 self._cache.set(pid, value, tags=[self.tag(pid)])
             return value
 
-        value = await self._valkey.run(lookup)
+        errors = self._cache.stats.errors
+        try:
+            value = await self._valkey.run(lookup)
+        except redis.RedisError:  # skipped (Valkey failed earlier in this request)
+            return await asyncio.to_thread(load), False
+        if loaded and self._cache.stats.errors > errors:
+            self._valkey.mark_failed()  # the cache fell back to the loader
         return value, not loaded
 
     async def invalidate(self, pid: int) -> int:
@@ -228,8 +277,14 @@ class Limiter:
         )
 
     async def hit(self, key: str) -> RateLimitResult:
-        """Take one request for ``key``."""
-        return await self._valkey.run(self._gcra.hit, key)
+        """Take one request for ``key``; allowed (``fallback``) when Valkey cannot answer."""
+        try:
+            result = await self._valkey.run(self._gcra.hit, key)
+        except redis.RedisError:  # skipped: Valkey failed earlier in this request
+            return RateLimitResult(True, self.limit, self.limit - 1, 0.0, 0.0, fallback=True)
+        if result.fallback:
+            self._valkey.mark_failed()
+        return result
 
 
 class CartLock:
