@@ -31,9 +31,10 @@ TITLES = {
     7: "circuit breaker",
     8: "transactions and pipelines",
     10: "pub/sub invalidation and a local cache",
+    13: "the web shop: a cached endpoint over HTTP",
 }
 #: The example to run before each exercise (`make example-N`).
-EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 2, 8: 1, 10: 7}
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 2, 8: 1, 10: 7, 13: 2}
 
 
 @dataclass(frozen=True)

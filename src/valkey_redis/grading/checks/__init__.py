@@ -17,6 +17,7 @@ from valkey_redis.grading.checks import (
     ex7_faults,
     ex8,
     ex10,
+    ex13,
     gaps,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "ex7_faults",
     "ex8",
     "ex10",
+    "ex13",
     "gaps",
 ]
