@@ -5,6 +5,7 @@ The public API is listed in ``__all__``; everything else is an implementation de
 
 from importlib.metadata import PackageNotFoundError, version
 
+from valkey_redis import aio
 from valkey_redis.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
 from valkey_redis.cache import Cache, CachedFunction, CacheStats
 from valkey_redis.client import breaker_of, connect, describe
@@ -57,6 +58,7 @@ __all__ = [
     "WriteBehind",
     "WriteBehindFullError",
     "__version__",
+    "aio",
     "breaker_of",
     "connect",
     "describe",

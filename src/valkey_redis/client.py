@@ -32,6 +32,7 @@ yet.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, Literal, overload
 
 import redis
@@ -45,7 +46,16 @@ from redis.retry import Retry
 from valkey_redis._guard import BudgetRetry, guarded
 from valkey_redis.breaker import CircuitBreaker
 
-__all__ = ["DEFAULT_URL", "breaker_of", "configured_url", "connect", "describe", "redacted"]
+__all__ = [
+    "BACKOFF",
+    "DEFAULT_URL",
+    "breaker_of",
+    "configured_url",
+    "connect",
+    "describe",
+    "redacted",
+    "settings",
+]
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
@@ -63,8 +73,12 @@ SOCKET_TIMEOUT, CONNECT_TIMEOUT, CALL_TIMEOUT = 0.3, 0.3, 1.0
 _CLUSTER_TIMEOUT = 2.0  # cluster clients: failovers take seconds, no breaker yet
 
 
+#: The backoff between retries: exponential from 50 ms, capped at 1 s, with jitter.
+BACKOFF = {"base": 0.05, "cap": 1.0}
+
+
 def _retry(retries: int, call_timeout: float | None) -> Retry:
-    backoff = ExponentialWithJitterBackoff(base=0.05, cap=1.0)
+    backoff = ExponentialWithJitterBackoff(**BACKOFF)
     if call_timeout is None:  # cluster clients: redis-py's own
         return Retry(backoff, retries, supported_errors=(RedisConnectionError, RedisTimeoutError))
     return BudgetRetry(backoff, retries, budget=call_timeout)
@@ -174,6 +188,44 @@ def connect(
         ValueError: for a negative timeout or retry count, or a URL without a
             ``redis://``, ``rediss://`` or ``unix://`` scheme.
     """
+    target, options = settings(
+        url,
+        cluster=cluster,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_connect_timeout,
+        retries=retries,
+        health_check_interval=health_check_interval,
+        call_timeout=call_timeout,
+        retry=lambda: _retry(retries, None if cluster else call_timeout),
+        **kwargs,
+    )
+    if cluster:
+        return RedisCluster.from_url(target, **options)
+    return _guarded_client(target, options, breaker)
+
+
+def settings(
+    url: str | None,
+    *,
+    cluster: bool,
+    max_connections: int | None,
+    socket_timeout: float | None,
+    socket_connect_timeout: float | None,
+    retries: int,
+    health_check_interval: int,
+    call_timeout: float,
+    retry: Callable[[], object],
+    **kwargs: Any,
+) -> tuple[str, dict[str, Any]]:
+    """Check :func:`connect`'s arguments; return the URL and the redis-py options.
+
+    Shared by :func:`connect` and :func:`valkey_redis.aio.connect`, which differ in
+    the client class and the ``retry`` object they build (sync or asyncio).
+
+    Raises:
+        ValueError: as documented on :func:`connect`.
+    """
     if socket_timeout is None:
         socket_timeout = _CLUSTER_TIMEOUT if cluster else SOCKET_TIMEOUT
     if socket_connect_timeout is None:
@@ -188,7 +240,7 @@ def connect(
         "decode_responses": True,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_connect_timeout,
-        "retry": _retry(retries, None if cluster else call_timeout),
+        "retry": retry(),
         "health_check_interval": health_check_interval,
         **kwargs,
     }
@@ -201,9 +253,7 @@ def connect(
             "unix:// (for example redis://localhost:6379/0); check VALKEY_URL / REDIS_URL"
         )
         raise ValueError(msg)
-    if cluster:
-        return RedisCluster.from_url(target, **options)
-    return _guarded_client(target, options, breaker)
+    return target, options
 
 
 def redacted(url: str) -> str:

@@ -28,17 +28,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-import redis
-from redis.cluster import RedisCluster
-
 from valkey_redis import keys
-from valkey_redis.cache._entry import load_script
+from valkey_redis.core.flow import Eval, Flow
+from valkey_redis.core.scripts import script
 
 __all__ = ["TagIndex", "tag_list"]
 
 # Tag sets are written just before their entry: this slack keeps them alive a little
 # longer than it, so an entry is never left without its index.
 TAG_SLACK_MS = 5_000
+_ADD, _POP = script("cache_tag_add"), script("cache_tag_pop")
 
 
 def tag_list(tags: Iterable[str]) -> list[str]:
@@ -61,33 +60,29 @@ def tag_list(tags: Iterable[str]) -> list[str]:
 
 
 class TagIndex:
-    """The tag sets of one cache namespace.
+    """The tag sets of one cache namespace (flows: both cache faces run them).
 
     Args:
-        client: the cache's client.
         namespace: the cache's namespace; tag sets live at ``namespace:tags:<tag>``.
     """
 
-    def __init__(self, client: redis.Redis | RedisCluster, namespace: str) -> None:
-        self._client = client
+    def __init__(self, namespace: str) -> None:
         self._namespace = namespace
-        self._add = load_script(client, "cache_tag_add.lua")
-        self._pop = load_script(client, "cache_tag_pop.lua")
 
     def key(self, tag: str) -> str:
         """Return the key of ``tag``'s index set."""
         return keys.join(self._namespace, "tags", tag)
 
-    def add(self, name: str, px: int, tags: Iterable[str]) -> None:
+    def add(self, name: str, px: int, tags: Iterable[str]) -> Flow[None]:
         """List the cache key ``name`` (living ``px`` ms) in each tag's set.
 
         One script per tag (tag sets hash to their own slots on a cluster); each
         adds the member and stretches the set's TTL to outlive it.
         """
         for tag in tags:
-            self._add(keys=[self.key(tag)], args=[name, px + TAG_SLACK_MS])
+            yield Eval(_ADD, (self.key(tag),), (name, px + TAG_SLACK_MS))
 
-    def pop(self, tags: Iterable[str]) -> list[str]:
+    def pop(self, tags: Iterable[str]) -> Flow[list[str]]:
         """Read and remove the sets of ``tags``; return their members, deduplicated.
 
         Each set is read and deleted atomically (one script per tag), so a member
@@ -95,7 +90,7 @@ class TagIndex:
         """
         members: dict[str, None] = {}
         for tag in tags:
-            found = cast(list[Any], self._pop(keys=[self.key(tag)]))
+            found = cast(list[Any], (yield Eval(_POP, (self.key(tag),))))
             for member in found:
                 members[member.decode() if isinstance(member, bytes) else member] = None
         return list(members)

@@ -222,6 +222,16 @@ class LockCore:
             self.lost = True
         return extended
 
+    def _renew_flow(self) -> Flow[bool]:
+        """One auto-renewal: extend; a refusal or an error sets :attr:`lost` (stop renewing)."""
+        try:
+            renewed = yield from self._extend_flow(None)
+        except RedisError:
+            renewed = False  # unreachable: assume the worst, the holder must stop
+        if not renewed:
+            self.lost = True
+        return renewed
+
     def _owned_flow(self) -> Flow[bool]:
         return self._token is not None and (yield Command(("GET", self.key))) == self._token
 
