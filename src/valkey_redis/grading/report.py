@@ -129,6 +129,14 @@ def _exercise_block(result: ExerciseResult, style: Style, solutions_hint: str | 
         lines += textwrap.wrap(
             "  ".join(marks), 96, initial_indent="    ", subsequent_indent="    "
         )
+    for task in result.tasks:
+        if task.valkey_only:
+            real = any(r.backend != "fakeredis" for r in task.results)
+            lines.append(
+                f"    {task.task}: graded on Valkey only (fakeredis lacks {task.valkey_only})"
+                if real
+                else f"    {task.task}: not graded (fakeredis lacks {task.valkey_only}; no Valkey)"
+            )
     if status is Status.PASSED and solutions_hint:
         lines.append(
             f"    compare with the reference: {solutions_hint}/exercise_{result.number}.py"

@@ -11,6 +11,7 @@ from valkey_redis.grading.checks import (
     ex3,
     ex4,
     ex5,
+    ex5_time,
     ex6,
     ex7,
     ex7_fallback,
@@ -20,7 +21,9 @@ from valkey_redis.grading.checks import (
     ex9_reclaim,
     ex10,
     ex12,
+    failures,
     gaps,
+    timing,
 )
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "ex3",
     "ex4",
     "ex5",
+    "ex5_time",
     "ex6",
     "ex7",
     "ex7_fallback",
@@ -38,5 +42,7 @@ __all__ = [
     "ex9_reclaim",
     "ex10",
     "ex12",
+    "failures",
     "gaps",
+    "timing",
 ]
