@@ -35,7 +35,7 @@ TITLES = {
     12: "keys for a cluster",
 }
 #: The example to run before each exercise (`make example-N`).
-EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 2, 8: 1, 9: 2, 10: 7, 12: 8}
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 9, 8: 1, 9: 2, 10: 7, 12: 8}
 
 
 @dataclass(frozen=True)
