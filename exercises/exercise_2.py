@@ -13,6 +13,14 @@ Tasks:
 2. update_product          — save to the source first, then delete the cached entry.
 3. get_product_or_fallback — like get_product, but survives an unreachable cache.
 4. get_products            — one MGET, one `load_many` for the missing ids, one pipeline.
+
+How the grader checks (every task): each return value must have exactly the
+type of the signature (a tuple is not a list, an int is not a bool or a str).
+Where a key has a TTL, it replays your function once per command k that it
+sends: "your process dies right after command k", and "every key you touched
+expired (or another client deleted it) right after command k". No key may ever
+be left without its TTL, and the answer must stay right. One MULTI/EXEC, one
+Lua script or one command like SET ... EX has no such gap.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ def get_product(
     A hit does not call ``load``. A miss calls it once and caches the result for
     ``ttl`` seconds. When ``load`` returns None, cache a "not found" marker for at
     most ``min(ttl, 60)`` seconds (so repeated lookups of a missing product do not
-    reach the source) and return None.
+    reach the source) and return None. A cached value that is not a JSON object
+    (nor your marker) is a miss: never a crash.
     """
     # TODO: GET the key; on a hit, decode the JSON and return it.
     # TODO: on a miss, call load once and cache the result (or a not-found marker) with a TTL.
@@ -63,7 +72,9 @@ def get_product_or_fallback(
 ) -> dict[str, Any] | None:
     """Like :func:`get_product`, but return ``load(product_id)`` when the cache is unreachable.
 
-    Unreachable means redis-py raises ``redis.ConnectionError`` or
+    ``load`` is called at most once per call, even when the server dies between
+    your GET and your SET: keep what it returned. Unreachable means redis-py
+    raises ``redis.ConnectionError`` or
     ``redis.TimeoutError`` (not Python's builtin ``ConnectionError``).
     """
     # TODO: try the cache; fall back to the source when the server cannot be reached.
@@ -80,7 +91,8 @@ def get_products(
 
     One MGET for all ids; one ``load_many`` call with only the missing ids (no call
     when none is missing); the loaded products cached with TTL ``ttl`` in one
-    pipeline. Ids found nowhere are absent from the result.
+    pipeline. Ids found nowhere are absent from the result; no ids: ``{}``, and
+    no command at all.
     """
     # TODO: one MGET for every id.
     # TODO: one load_many call for the missing ids only, then cache them in one pipeline.

@@ -241,8 +241,21 @@ def register(commands: Any) -> None:
     reset_cmd.add_argument("--yes", action="store_true", help="do not ask before discarding work")
     reset_cmd.set_defaults(handler=lambda a: reset(a.number, root=find_root(), yes=a.yes))
 
+    audited = commands.add_parser("grader-audit", help="mutation testing of the grader (slow)")
+    audited.add_argument("--ex", type=_exercise_number, help="only exercise N")
+    audited.add_argument("--jobs", type=int, default=2, help="worker processes")
+    audited.add_argument("--backend", choices=["both", "fakeredis"], default="both")
+    audited.add_argument("--only", help="only mutants whose id contains this text")
+    audited.set_defaults(handler=_audit_cli)
+
     checked = commands.add_parser("check-exercises", help="stubs not started, solutions pass, lint")
     checked.set_defaults(handler=lambda a: check_exercises(root=find_root()))
+
+
+def _audit_cli(args: argparse.Namespace) -> int:
+    from valkey_redis.grading.audit import main  # noqa: PLC0415 - slow, rarely used
+
+    return main(args, find_root())
 
 
 def _grade_cli(args: argparse.Namespace) -> int:

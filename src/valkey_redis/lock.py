@@ -22,6 +22,9 @@ How it fails:
   ``TimeoutError``; a lock never pretends to be held. When an acquire's reply is
   lost, we ask the server whether the lock is in fact ours before giving up; if
   even that fails, the error surfaces and any lock we did take expires with its lease.
+  With :func:`~valkey_redis.connect`'s circuit breaker open, ``acquire`` raises
+  ``CircuitOpenError`` at once; ``acquire(blocking_timeout=t)`` never waits on
+  the network longer than ``t`` (plus 0.2 s for the last reply).
 
 Keys: ``lock:{name}`` holds a random token per acquisition; ``lock:{name}:fence``
 counts acquisitions. Both share the hash tag, so one script touches both on

@@ -12,7 +12,8 @@ that must never be stale.
 
 How it fails:
 - Reads degrade: on a server error ``get`` returns its default and ``get_many``
-  returns ``{}``; each counts ``stats.errors`` and warns (rate-limited).
+  returns ``{}``; each counts ``stats.errors`` and warns (rate-limited). With the
+  client's circuit breaker open that happens with no network wait.
 - Writes and invalidations (``set``, ``set_many``, ``delete``,
   ``invalidate_tags``) raise the redis error: losing an invalidation silently
   would serve stale data.

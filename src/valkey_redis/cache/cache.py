@@ -17,7 +17,11 @@ How it fails:
   per :attr:`Cache.log_every` seconds. Writes and invalidations (``set``,
   ``set_many``, ``delete``, ``invalidate_tags``) raise the redis error: losing
   an invalidation silently would serve stale data. ``write_through`` is the
-  exception: the source is already saved, so it returns False instead.
+  exception: the source is already saved, so it returns False instead. On a
+  :func:`~valkey_redis.connect` client a hung or dead server costs the first call
+  about a second (the call budget); then the circuit breaker is open and every
+  fallback is immediate, every write raises ``CircuitOpenError`` at once, until
+  a probe finds the server again (see docs/failure-modes.md).
 - Unreadable entries (garbage, another format, a planted pickle, bad UTF-8) are
   a miss and are deleted; nothing in them is ever executed.
 - A failing loader caches nothing, releases its lock at once and its exception

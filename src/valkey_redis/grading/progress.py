@@ -70,6 +70,10 @@ LEARNT: dict[int, tuple[str, str]] = {
         "hash tags: the keys one operation needs in one slot, and users spread over the cluster",
         "docs/patterns.md#cluster-safe-key-design",
     ),
+    13: (
+        "a cached HTTP endpoint: invalidation on update, ETag and Cache-Control headers",
+        "docs/capstone.md",
+    ),
 }
 
 

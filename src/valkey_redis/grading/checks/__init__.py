@@ -11,6 +11,7 @@ from valkey_redis.grading.checks import (
     ex3,
     ex4,
     ex5,
+    ex5_time,
     ex6,
     ex7,
     ex7_fallback,
@@ -21,7 +22,10 @@ from valkey_redis.grading.checks import (
     ex10,
     ex11,
     ex12,
+    ex13,
+    failures,
     gaps,
+    timing,
 )
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "ex3",
     "ex4",
     "ex5",
+    "ex5_time",
     "ex6",
     "ex7",
     "ex7_fallback",
@@ -40,5 +45,8 @@ __all__ = [
     "ex10",
     "ex11",
     "ex12",
+    "ex13",
+    "failures",
     "gaps",
+    "timing",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from typing import Any
 
 import redis
@@ -44,7 +43,9 @@ def _acquire_sets(ctx: Ctx) -> None:
     ctx.expect(isinstance(token, str) and bool(token), "a token (a non-empty str)", token)
     ctx.expect(ctx.get(KEY) == token, f"{KEY} holding your token", _owner(ctx))
     ttl = ctx.pttl(KEY)
-    ctx.expect(0 < ttl <= 10_000, f"{KEY} to expire within 10 000 ms", f"PTTL = {ttl}")
+    ctx.expect(
+        0 < ttl <= 10_000, f"{KEY} to expire within 10 000 ms", ctx.ttl_text(ttl, 10_000, KEY)
+    )
 
 
 @check(E, "acquire_lock", "acquire_lock returns None while someone else holds the lock")
@@ -63,7 +64,11 @@ def _acquire_unique(ctx: Ctx) -> None:
         tokens.append(acquire(ctx.client, "jobs", 10_000))
         ctx.raw.delete(KEY)
     ctx.given("20 acquisitions, each released in between")
-    ctx.expect(len(set(tokens)) == 20, "20 different tokens", f"{len(set(tokens))}: {show(tokens)}")
+    ctx.expect(
+        len(set(tokens)) == 20,
+        "20 different tokens",
+        f"{len(set(tokens))} different tokens: {show(tokens)}",
+    )
 
 
 @check(E, "acquire_lock", "acquire_lock never leaves the lock without a TTL")
@@ -160,7 +165,7 @@ def _extend_owner(ctx: Ctx) -> None:
     _held(ctx, MINE, 1_000)
     ctx.expect_bool(ctx.call("extend_lock", "jobs", MINE, 30_000), True, "you own it")
     ttl = ctx.pttl(KEY)
-    ctx.expect(25_000 < ttl <= 30_000, "PTTL reset to 30 000 ms", f"PTTL = {ttl}")
+    ctx.expect(25_000 < ttl <= 30_000, "PTTL reset to 30 000 ms", ctx.ttl_text(ttl, 30_000, KEY))
     ctx.expect(ctx.get(KEY) == MINE, "still your token", _owner(ctx))
 
 
@@ -217,21 +222,6 @@ def _blocking_waits(ctx: Ctx) -> None:
     ctx.expect(ctx.get(KEY) == token, "the lock holding your token", _owner(ctx))
 
 
-@check(E, "acquire_lock_blocking", "acquire_lock_blocking gives up after the timeout")
-def _blocking_gives_up(ctx: Ctx) -> None:
-    _held(ctx, THEIRS, 60_000)
-    started = time.monotonic()
-    got = ctx.call("acquire_lock_blocking", "jobs", 10_000, 0.3)
-    took = time.monotonic() - started
-    ctx.expect(got is None, "None after 0.3 s", got)
-    tries = len(ctx.probe.steps)
-    ctx.expect(
-        tries >= 2, "several tries during the 0.3 s", f"{tries} command(s): {ctx.probe.steps}"
-    )
-    ctx.expect(took < 2.3, "to return soon after 0.3 s", f"it took {took:.1f} s")
-    ctx.expect(ctx.get(KEY) == THEIRS, "their lock untouched", _owner(ctx))
-
-
 @check(E, "acquire_lock_blocking", "acquire_lock_blocking lets 4 threads take turns, one at a time")
 def _blocking_turns(ctx: Ctx) -> None:
     blocking = ctx.func("acquire_lock_blocking")
@@ -286,7 +276,7 @@ def _fence_no_ttl(ctx: Ctx) -> None:
     ctx.call("next_fencing_token", "jobs")
     ttl = ctx.pttl("fence:jobs")
     ctx.expect(
-        ttl == -1, "no TTL: once expired, tokens would restart and go backwards", f"PTTL = {ttl}"
+        ttl == -1, "no TTL: once expired, tokens would restart and go backwards", ctx.ttl_text(ttl)
     )
 
 
