@@ -33,9 +33,10 @@ TITLES = {
     9: "write-behind on a Stream",
     10: "pub/sub invalidation and a local cache",
     12: "keys for a cluster",
+    13: "the web shop: a cached endpoint over HTTP",
 }
 #: The example to run before each exercise (`make example-N`).
-EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 9, 8: 1, 9: 2, 10: 7, 12: 8}
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 9, 8: 1, 9: 2, 10: 7, 12: 8, 13: 2}
 
 
 @dataclass(frozen=True)
