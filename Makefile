@@ -11,8 +11,9 @@ CLUSTER_PORT ?= 7000
 STAMP := .venv/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help setup have-uv examples test faults lint format coverage clean infra-up infra-down \
-        infra-status grade hint watch reset check-exercises cluster-up cluster-down \
+.PHONY: help setup have-uv examples test faults failure-modes lint format coverage clean \
+        infra-up infra-down infra-status grade next hint watch reset check-exercises grader-audit \
+        cluster-up cluster-down \
         cluster-status bench app load
 
 help: ## list the targets
@@ -45,6 +46,9 @@ test: $(STAMP) ## run the test suite (fakeredis + real embedded Valkey), without
 
 faults: $(STAMP) ## the fault-injection suite: proxy faults, SIGSTOP, kill -9, failovers (< 5 min)
 	$(RUN) pytest -m faults tests/faults
+
+failure-modes: $(STAMP) ## time every helper on a hung, dead and slow Valkey (docs/failure-modes.md, ~3 min)
+	$(RUN) python -m benchmarks.failure_modes
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(RUN) ruff check .
@@ -94,6 +98,9 @@ cluster-status: $(STAMP) ## nodes, roles and slots of the local cluster
 grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff all pass)
 	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
 
+next: $(STAMP) ## grade, and point at the first unsolved exercise (EX=N: start there)
+	$(RUN) valkey-redis next $(if $(EX),--ex $(EX))
+
 hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
 	@$(if $(EX),,echo "which exercise? make hint EX=N (`make grade` lists them)"; exit 2)
 	$(RUN) valkey-redis hint $(EX) $(if $(ALL),--all)
@@ -104,6 +111,9 @@ watch: $(STAMP) ## re-grade on every save (all, or EX=N); Ctrl-C stops
 reset: $(STAMP) ## restore the stub of exercise EX (asks first; FORCE=1 does not)
 	@$(if $(EX),,echo "which exercise? make reset EX=N (`make grade` lists them)"; exit 2)
 	$(RUN) valkey-redis reset $(EX) $(if $(FORCE),--yes)
+
+grader-audit: $(STAMP) ## mutation testing of the grader: kill rate per exercise (slow; EX=N, JOBS=2)
+	$(RUN) valkey-redis grader-audit $(if $(EX),--ex $(EX)) --jobs $(or $(JOBS),2)
 
 check-exercises: $(STAMP) ## CI: stubs not started, solutions pass (both backends), ruff + mypy
 	$(RUN) valkey-redis check-exercises

@@ -8,8 +8,11 @@ breaker's count of refused commands.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,3 +229,23 @@ def test_recovery_after_a_pause_uses_the_cache_again(server: EmbeddedValkey) -> 
     assert wait_until(lambda: cache.get("k") == "cached", seconds=20)
     assert time.monotonic() - started < 20
     assert guard(client).snapshot().opened >= 1
+
+
+def test_the_measuring_script_reports_one_row() -> None:
+    """benchmarks/failure_modes measures a pair: a bounded first call, the error, a recovery."""
+    if not binary_can_run():
+        pytest.skip("the bundled valkey-server cannot run on this machine")
+    root = str(Path(__file__).resolve().parent.parent)  # benchmarks/ is not installed
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    failure_modes = importlib.import_module("benchmarks.failure_modes")
+
+    row = failure_modes.measure("dead", "SessionStore.get")
+    assert (row.fault, row.helper, row.outcome) == (
+        "dead",
+        "SessionStore.get",
+        "raises CircuitOpenError",
+    )
+    assert 0 < row.first_ms < FIRST_CALL_BOUND * 1000
+    assert row.recovery_s is not None
+    assert "| dead | `SessionStore.get` |" in failure_modes.markdown([row])
