@@ -301,7 +301,7 @@ def test_grade_all_counts_solved_exercises(workspace: Path) -> None:
     lines, out = _collect()
     status = grade([1, 6], root=workspace, which="fakeredis", out=out)
     assert status == 1
-    assert "[#####-----] 1/2 exercises solved (2/8 tasks)" in "\n".join(lines)
+    assert "[#####-----] 1 of 2 exercises solved (2/8 tasks)" in "\n".join(lines)
 
 
 def test_cli_grade_needs_ex_with_file_and_exits_by_result(tmp_path: Path) -> None:
@@ -362,8 +362,8 @@ def test_reset_asks_before_discarding_work(workspace: Path) -> None:
         json.dumps({"hints": {"2": {"get_product": 1}, "3": {"get_session": 1}}})
     )
     lines, out = _collect()
-    assert reset(2, root=workspace, ask=lambda _: "n", out=out) == 1
-    assert lines[-1] == "Kept your file."
+    assert reset(2, root=workspace, ask=lambda _: "n", out=out) == 0
+    assert lines[-1] == "Kept your file: nothing was changed."
     assert path.read_text(encoding="utf-8") == "# my work\n"
     assert reset(2, root=workspace, ask=lambda _: "yes", out=out) == 0
     assert path.read_text(encoding="utf-8") == stub_text(2)

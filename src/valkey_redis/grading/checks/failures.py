@@ -133,3 +133,29 @@ def _acquire_random(ctx: Ctx) -> None:
         "two different tokens (from secrets or uuid4)",
         f"{tokens[0]!r} both times: another worker can forge it",
     )
+
+
+@check(6, "get_or_compute", "get_or_compute's lock token is random, not from the clock")
+def _stampede_token(ctx: Ctx) -> None:
+    tokens: list[Any] = []
+
+    def compute() -> str:
+        tokens.append(ctx.get("lock:report"))
+        ctx.raw.delete("report")
+        return "fresh"
+
+    state = random.getstate()
+    try:
+        with VirtualClock().installed(ctx.module):
+            for _ in range(2):
+                random.seed(1234)
+                ctx.call("get_or_compute", "report", Named("compute", compute), 100)
+                ctx.raw.delete("report", "lock:report")
+    finally:
+        random.setstate(state)
+    ctx.given("the clock frozen and random.seed(1234) before each call")
+    ctx.expect(
+        len(tokens) == 2 and tokens[0] != tokens[1],
+        "two different tokens in lock:report (from secrets): another worker must not forge it",
+        f"lock:report held {show(tokens)} while compute ran",
+    )
