@@ -12,7 +12,7 @@ STAMP := .venv/.synced
 
 .DEFAULT_GOAL := help
 .PHONY: help setup have-uv examples test faults failure-modes lint format coverage clean \
-        infra-up infra-down infra-status grade hint watch reset check-exercises grader-audit \
+        infra-up infra-down infra-status grade next hint watch reset check-exercises grader-audit \
         cluster-up cluster-down \
         cluster-status bench app load
 
@@ -97,6 +97,9 @@ cluster-status: $(STAMP) ## nodes, roles and slots of the local cluster
 
 grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff all pass)
 	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
+
+next: $(STAMP) ## grade, and point at the first unsolved exercise (EX=N: start there)
+	$(RUN) valkey-redis next $(if $(EX),--ex $(EX))
 
 hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
 	@$(if $(EX),,echo "which exercise? make hint EX=N (`make grade` lists them)"; exit 2)

@@ -301,7 +301,7 @@ def test_grade_all_counts_solved_exercises(workspace: Path) -> None:
     lines, out = _collect()
     status = grade([1, 6], root=workspace, which="fakeredis", out=out)
     assert status == 1
-    assert "[#####-----] 1/2 exercises solved (2/8 tasks)" in "\n".join(lines)
+    assert "[#####-----] 1 of 2 exercises solved (2/8 tasks)" in "\n".join(lines)
 
 
 def test_cli_grade_needs_ex_with_file_and_exits_by_result(tmp_path: Path) -> None:

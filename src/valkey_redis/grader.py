@@ -23,8 +23,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from valkey_redis.grading.course import next_exercise, show_results
 from valkey_redis.grading.hints import hint, load_hints, load_progress, save_progress
 from valkey_redis.grading.maintenance import check_exercises
+from valkey_redis.grading.progress import unsolve
 from valkey_redis.grading.workspace import (
     EXERCISES,
     cluster_note,
@@ -47,6 +49,7 @@ __all__ = [
     "grading_backends",
     "hint",
     "load_hints",
+    "next_exercise",
     "register",
     "reset",
     "stub_text",
@@ -73,26 +76,25 @@ def grade(
     which: str = "both",
     out: Out = print,
 ) -> int:
-    """Grade exercises and print the report; 0 iff every one passes every check."""
-    from valkey_redis.grading.report import render  # noqa: PLC0415
+    """Grade exercises and print the report; 0 iff every one passes every check.
+
+    Grading your own files (not ``solutions`` or ``file``) records what passes in
+    ``exercises/.progress.json``, and the report shows the course's progress.
+    """
     from valkey_redis.grading.runner import Status  # noqa: PLC0415
 
     paths = {n: file or exercise_path(root, n, solutions=solutions) for n in numbers}
-    shown = {n: relative(p, root) for n, p in paths.items()}
     started = time.monotonic()
     with grading_backends(which) as (backends, described):
         results = _grade_many(numbers, paths, backends)
         where = described + cluster_note(backends)
-    for result in results:
-        result.path = shown[result.number]
     files = (
-        ", ".join(str(shown[n]) for n in numbers)
+        ", ".join(str(relative(paths[n], root)) for n in numbers)
         if len(numbers) <= 2
         else f"exercises {min(numbers)}-{max(numbers)}"
     )
     header = f"Grading {files} {where} — {time.monotonic() - started:.1f} s"
-    hint_dir = None if solutions or file else "exercises/solutions"
-    out(render(results, header=header, solutions_hint=hint_dir).rstrip("\n"))
+    show_results(results, root=root, header=header, mine=not solutions and file is None, out=out)
     return 0 if all(r.status is Status.PASSED for r in results) else 1
 
 
@@ -185,6 +187,7 @@ def reset(
             out("Kept your file.")
             return 1
     path.write_text(stub, encoding="utf-8")
+    unsolve(root, number)
     progress = load_progress(root)
     if progress.pop(str(number), None) is not None:
         save_progress(root, progress)
@@ -211,6 +214,13 @@ def register(commands: Any) -> None:
     graded.add_argument("--file", type=Path, help="grade this file as exercise --ex N")
     graded.add_argument("--backend", choices=["both", "fakeredis", "valkey"], default="both")
     graded.set_defaults(handler=_grade_cli)
+
+    nexted = commands.add_parser("next", help="grade, and point at the first unsolved exercise")
+    nexted.add_argument("--ex", type=_exercise_number, help="start at exercise N")
+    nexted.add_argument("--backend", choices=["both", "fakeredis", "valkey"], default="both")
+    nexted.set_defaults(
+        handler=lambda a: next_exercise(root=find_root(), start=a.ex, which=a.backend)
+    )
 
     hinted = commands.add_parser("hint", help="the next hint for exercise N")
     hinted.add_argument("number", type=_exercise_number)
