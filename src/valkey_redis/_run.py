@@ -33,7 +33,17 @@ from redis.exceptions import (
     ResponseError,
 )
 
-from valkey_redis.core.flow import Call, Command, Eval, Flow, Merge, Pipeline, Sleep, resume
+from valkey_redis.core.flow import (
+    Call,
+    Command,
+    Eval,
+    Flow,
+    Locked,
+    Merge,
+    Pipeline,
+    Sleep,
+    resume,
+)
 from valkey_redis.core.scripts import Script
 from valkey_redis.core.send import OUTAGE, REDIRECTS, redirect_error
 
@@ -43,7 +53,7 @@ T = TypeVar("T")
 _BYTES: dict[str, Any] = {NEVER_DECODE: []}
 
 
-def run(client: Any, flow: Flow[T], *, pause: Callable[[float], None] = time.sleep) -> T:
+def run(client: Any, flow: Flow[T], *, pause: Callable[[float], object] = time.sleep) -> T:
     """Drive ``flow`` to its return value, performing each effect on ``client``.
 
     ``pause`` performs :class:`~valkey_redis.core.flow.Sleep` (tests inject a fake clock).
@@ -70,7 +80,10 @@ def _command(client: Any, effect: Command) -> Any:
 
 def _pipeline(client: Any, effect: Pipeline) -> Any:
     cluster: Any = client  # RedisCluster.pipeline is untyped in redis-py 8
-    pipe = cluster.pipeline() if isinstance(client, RedisCluster) else client.pipeline(False)
+    if isinstance(client, RedisCluster):
+        pipe = cluster.pipeline(transaction=effect.transaction or None)
+    else:
+        pipe = client.pipeline(effect.transaction)
     for command in effect.commands:
         pipe.execute_command(*command.args, **(_BYTES if command.raw else {}))
     return pipe.execute()
@@ -93,7 +106,13 @@ def _merge(client: Any, effect: Merge) -> Any:
     return effect.flight.run(effect.name, lambda: run(client, work), timeout=effect.timeout)
 
 
+def _locked(client: Any, effect: Locked) -> Any:
+    with effect.lock:
+        return run(client, effect.flow)
+
+
 _PERFORM: dict[type[Any], Callable[[Any, Any], Any]] = {
+    Locked: _locked,
     Command: _command,
     Pipeline: _pipeline,
     Eval: _eval,

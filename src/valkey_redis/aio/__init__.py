@@ -37,6 +37,7 @@ from valkey_redis.aio.ratelimit import (
     rate_limit_headers,
 )
 from valkey_redis.aio.session import SessionStore
+from valkey_redis.aio.write_behind import Write, WriteBehind, WriteBehindFullError
 
 __all__ = [
     "GCRA",
@@ -54,6 +55,9 @@ __all__ = [
     "SlidingWindowCounter",
     "SlidingWindowLog",
     "TokenBucket",
+    "Write",
+    "WriteBehind",
+    "WriteBehindFullError",
     "connect",
     "rate_limit_headers",
 ]

@@ -27,7 +27,17 @@ from redis.asyncio.cluster import RedisCluster
 from redis.client import NEVER_DECODE
 from redis.exceptions import AskError, MovedError, NoScriptError, RedisError, ResponseError
 
-from valkey_redis.core.flow import Call, Command, Eval, Flow, Merge, Pipeline, Sleep, resume
+from valkey_redis.core.flow import (
+    Call,
+    Command,
+    Eval,
+    Flow,
+    Locked,
+    Merge,
+    Pipeline,
+    Sleep,
+    resume,
+)
 from valkey_redis.core.scripts import Script
 from valkey_redis.core.send import OUTAGE, REDIRECTS, redirect_error
 
@@ -69,7 +79,10 @@ def _options(command: Command) -> dict[str, Any]:
 
 
 async def _pipeline(client: Any, effect: Pipeline) -> Any:
-    pipe = client.pipeline() if isinstance(client, RedisCluster) else client.pipeline(False)
+    if isinstance(client, RedisCluster):
+        pipe = client.pipeline(transaction=effect.transaction or None)
+    else:
+        pipe = client.pipeline(effect.transaction)
     for command in effect.commands:
         pipe.execute_command(*command.args, **_options(command))
     return await pipe.execute()
@@ -102,7 +115,13 @@ def _merge(client: Any, effect: Merge) -> Awaitable[Any]:
     )
 
 
+async def _locked(client: Any, effect: Locked) -> Any:
+    async with effect.lock:
+        return await run(client, effect.flow)
+
+
 _PERFORM: dict[type[Any], Callable[[Any, Any], Awaitable[Any]]] = {
+    Locked: _locked,
     Command: _command,
     Pipeline: _pipeline,
     Eval: _eval,

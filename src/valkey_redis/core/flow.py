@@ -3,7 +3,7 @@
 Use this when an operation takes more than one command, or waits, or calls user
 code between commands (a cache fill, a lock acquire with backoff): write it as
 a *flow*, a generator that yields effects -- :class:`Command`, :class:`Pipeline`,
-:class:`Eval`, :class:`Sleep`, :class:`Call`, :class:`Merge` -- and receives
+:class:`Eval`, :class:`Sleep`, :class:`Call`, :class:`Merge`, :class:`Locked` -- and receives
 each effect's result. The flow never touches a socket, a clock it did not get,
 a thread or an event loop, so the same flow runs under the sync runner
 (:mod:`valkey_redis._run`, blocking calls) and the async one
@@ -34,6 +34,7 @@ __all__ = [
     "Effect",
     "Eval",
     "Flow",
+    "Locked",
     "Merge",
     "Pipeline",
     "Sleep",
@@ -65,6 +66,7 @@ class Pipeline:
     """
 
     commands: Sequence[Command]
+    transaction: bool = False  # MULTI/EXEC around them (keys of one slot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,15 @@ class Merge:
     timeout: float
 
 
-Effect: TypeAlias = Command | Pipeline | Eval | Sleep | Call | Merge
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """Run ``flow`` holding ``lock``: the face's ``threading.Lock`` or ``asyncio.Lock``."""
+
+    lock: Any = field(repr=False)
+    flow: Flow[Any] = field(repr=False)
+
+
+Effect: TypeAlias = Command | Pipeline | Eval | Sleep | Call | Merge | Locked
 #: A generator yielding effects, receiving their results, returning ``T``.
 Flow: TypeAlias = Generator[Effect, Any, T]
 
