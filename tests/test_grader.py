@@ -376,8 +376,8 @@ def test_reset_asks_before_discarding_work(workspace: Path) -> None:
         json.dumps({"hints": {"2": {"get_product": 1}, "3": {"get_session": 1}}})
     )
     lines, out = _collect()
-    assert reset(2, root=workspace, ask=lambda _: "n", out=out) == 1
-    assert lines[-1] == "Kept your file."
+    assert reset(2, root=workspace, ask=lambda _: "n", out=out) == 0
+    assert lines[-1] == "Kept your file: nothing was changed."
     assert path.read_text(encoding="utf-8") == "# my work\n"
     assert reset(2, root=workspace, ask=lambda _: "yes", out=out) == 0
     assert path.read_text(encoding="utf-8") == stub_text(2)
