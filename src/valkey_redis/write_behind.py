@@ -46,21 +46,12 @@ live in :mod:`valkey_redis.core.write_behind`, shared with
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any, Protocol
-
-import redis
-from redis.cluster import RedisCluster
+from typing import Any
 
 from valkey_redis._run import run
 from valkey_redis.core.write_behind import Write, WriteBehindCore, WriteBehindFullError
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
-
-
-class _CacheLike(Protocol):
-    def set(self, key: str, value: Any) -> object: ...
-    def delete(self, key: str) -> object: ...
 
 
 class WriteBehind(WriteBehindCore):
@@ -86,35 +77,9 @@ class WriteBehind(WriteBehindCore):
             (keep it below the client's socket timeout).
     """
 
-    def __init__(
-        self,
-        client: redis.Redis | RedisCluster,
-        *,
-        name: str,
-        apply_batch: Callable[[list[Write]], None],
-        max_len: int = 10_000,
-        batch_size: int = 100,
-        group: str = "writers",
-        consumer: str | None = None,
-        claim_idle: float = 60.0,
-        cache: _CacheLike | None = None,
-        poll_interval: float = 0.5,
-    ) -> None:
-        super().__init__(
-            client,
-            name=name,
-            apply_batch=apply_batch,
-            lock=threading.Lock(),  # one batch at a time per object (flush vs run thread)
-            max_len=max_len,
-            batch_size=batch_size,
-            group=group,
-            consumer=consumer,
-            claim_idle=claim_idle,
-            cache=cache,
-            poll_interval=poll_interval,
-        )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    _LOCK = threading.Lock  # one batch at a time per object (flush vs run thread)
+    _stop: threading.Event | None = None
+    _thread: threading.Thread | None = None
 
     def submit(self, key: str, value: Any) -> str:
         """Queue ``value`` for ``key`` and return the stream entry id.
@@ -182,14 +147,15 @@ class WriteBehind(WriteBehindCore):
         """Run :meth:`run` in a daemon thread; :meth:`stop` ends it."""
         if self._thread is not None and self._thread.is_alive():
             return self._thread
-        self._stop.clear()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, args=(self._stop,), daemon=True)
         self._thread.start()
         return self._thread
 
     def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
         """Stop the background thread, then (by default) apply what is left."""
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

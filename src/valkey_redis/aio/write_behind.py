@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from valkey_redis.aio._run import run
@@ -37,35 +36,9 @@ class WriteBehind(WriteBehindCore):
     :class:`valkey_redis.aio.Cache` (its ``set``/``delete`` are awaited).
     """
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        name: str,
-        apply_batch: Callable[[list[Write]], Awaitable[None] | None],
-        max_len: int = 10_000,
-        batch_size: int = 100,
-        group: str = "writers",
-        consumer: str | None = None,
-        claim_idle: float = 60.0,
-        cache: Any = None,
-        poll_interval: float = 0.5,
-    ) -> None:
-        super().__init__(
-            client,
-            name=name,
-            apply_batch=apply_batch,
-            lock=asyncio.Lock(),  # one batch at a time per object (flush vs the worker)
-            max_len=max_len,
-            batch_size=batch_size,
-            group=group,
-            consumer=consumer,
-            claim_idle=claim_idle,
-            cache=cache,
-            poll_interval=poll_interval,
-        )
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    _LOCK = asyncio.Lock  # one batch at a time per object (flush vs the worker task)
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
 
     async def submit(self, key: str, value: Any) -> str:
         """Queue ``value`` for ``key``; return the stream entry id (see the sync face)."""
@@ -105,13 +78,14 @@ class WriteBehind(WriteBehindCore):
         """Run :meth:`run` in a task of the running loop; ``await stop()`` ends it."""
         if self._task is not None and not self._task.done():
             return self._task
-        self._stop.clear()
+        self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.run(self._stop))
         return self._task
 
     async def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
         """Stop the worker task (cancelled after ``timeout``), then apply what is left."""
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
         task, self._task = self._task, None
         if task is not None:
             # After the timeout wait_for cancels it: its batch stays pending, for flush.

@@ -26,6 +26,8 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
+from redis.client import NEVER_DECODE
+
 from valkey_redis.core.scripts import Script
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "Flow",
     "Locked",
     "Merge",
+    "Outcome",
     "Pipeline",
     "Sleep",
     "resume",
@@ -55,6 +58,17 @@ class Command:
 
     args: tuple[Any, ...]
     raw: bool = False
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The redis-py options of ``execute_command`` (bytes replies when ``raw``)."""
+        return _RAW if self.raw else _DECODED
+
+
+# Passed as **options: the reply stays bytes even on a decode_responses=True client,
+# so the caller decodes it (bad UTF-8 is then a miss, not a crash).
+_RAW: dict[str, Any] = {NEVER_DECODE: []}
+_DECODED: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +140,10 @@ class Locked:
 Effect: TypeAlias = Command | Pipeline | Eval | Sleep | Call | Merge | Locked
 #: A generator yielding effects, receiving their results, returning ``T``.
 Flow: TypeAlias = Generator[Effect, Any, T]
+
+
+#: What an effect came to: ``(result, None)``, or ``(None, error)`` to throw into the flow.
+Outcome: TypeAlias = tuple[Any, BaseException | None]
 
 
 def resume(flow: Flow[T], result: Any, error: BaseException | None) -> tuple[bool, Any]:

@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from redis.exceptions import ResponseError
 
@@ -66,9 +66,11 @@ class Write:
 class WriteBehindCore:
     """Settings and flows of one queue; the arguments are documented on the faces.
 
-    ``lock`` is the face's lock (``threading.Lock`` or ``asyncio.Lock``): one batch
-    at a time per object, between ``flush()`` and the background worker.
+    A face sets ``_LOCK``, its lock class (``threading.Lock`` or ``asyncio.Lock``):
+    one batch at a time per object, between ``flush()`` and the background worker.
     """
+
+    _LOCK: ClassVar[type[Any]]
 
     def __init__(
         self,
@@ -76,7 +78,6 @@ class WriteBehindCore:
         *,
         name: str,
         apply_batch: Callable[[list[Write]], Any],
-        lock: Any,
         max_len: int = 10_000,
         batch_size: int = 100,
         group: str = "writers",
@@ -101,7 +102,7 @@ class WriteBehindCore:
         self.claim_idle = claim_idle
         self.cache = cache
         self.poll_interval = poll_interval
-        self._lock = lock
+        self._lock = self._LOCK()
         # Read our own pending entries ("0") before new ones (">") after a restart
         # under the same name, a reclaim, or a failed batch; otherwise skip that trip.
         self._maybe_pending = True
