@@ -55,9 +55,12 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-format: $(STAMP) ## apply ruff's fixes and formatting
-	$(RUN) ruff check --fix .
-	$(RUN) ruff format .
+format: $(STAMP) ## apply ruff's fixes and formatting (formats even when some problems need a hand)
+	@$(RUN) ruff check --fix .; fixed=$$?; \
+	$(RUN) ruff format . || exit $$?; \
+	if [ $$fixed -ne 0 ]; then \
+	  echo "Formatted. ruff check could not fix the problems listed above: fix them by hand."; \
+	  exit $$fixed; fi
 
 coverage: $(STAMP) ## the test suite under coverage (fails below 90%)
 	$(RUN) coverage erase

@@ -202,3 +202,18 @@ def test_grader_audit_smoke_kills_every_mutant_of_one_function() -> None:
     )
     assert status == 0, "\n".join(lines)
     assert any(line.startswith("exercise 6: ") and "(100%)" in line for line in lines), lines
+
+
+def test_virtual_clock_ends_a_wait_without_deadline() -> None:
+    """Sleeping past the horizon raises EndlessWait instead of spinning forever."""
+    from valkey_redis.grading.clock import EndlessWait
+
+    clock = VirtualClock(horizon=1.0)
+
+    def wait_forever() -> None:
+        while True:
+            clock.sleep(0.25)
+
+    with pytest.raises(EndlessWait):
+        wait_forever()
+    assert clock.elapsed == pytest.approx(1.25)

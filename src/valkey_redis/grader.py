@@ -10,7 +10,8 @@ per run, on a free port). It never uses ``VALKEY_URL``: checks empty the server.
 
 How it fails: ``grade`` exits 1 unless every selected exercise passes every
 check (so a fresh clone, all stubs, exits 1: nothing is solved yet);
-``reset`` refuses to discard work without ``--yes`` or a typed confirmation.
+``reset`` refuses to discard work without ``--yes`` or a typed confirmation
+(answering "no" keeps the file and exits 0).
 """
 
 from __future__ import annotations
@@ -184,8 +185,8 @@ def reset(
         question = f"Discard your work in {relative(path, root)} and restore the stub? [y/N] "
         answer = (ask or input)(question)
         if answer.strip().lower() not in {"y", "yes"}:
-            out("Kept your file.")
-            return 1
+            out("Kept your file: nothing was changed.")
+            return 0  # a "no" is an answer, not an error
     path.write_text(stub, encoding="utf-8")
     unsolve(root, number)
     progress = load_progress(root)

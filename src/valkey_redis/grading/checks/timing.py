@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from valkey_redis.grading.clock import BusyLoop, VirtualClock
+from valkey_redis.grading.clock import BusyLoop, EndlessWait, VirtualClock
 from valkey_redis.grading.context import Ctx, Named, show
 from valkey_redis.grading.races import interrupted
 from valkey_redis.grading.runner import check
@@ -37,6 +37,11 @@ def _on_clock(ctx: Ctx, clock: VirtualClock, call: Callable[[], Any]) -> Any:
             ctx.fail(
                 f"at most {RATE} tries per second: a short time.sleep between tries",
                 f"{busy.commands} commands in {busy.seconds:.3f} s: a busy loop hammers the server",
+            )
+        except EndlessWait as endless:
+            ctx.fail(
+                "the wait to end at its deadline",
+                f"{endless} (virtual clock): a loop without a deadline waits forever",
             )
         finally:
             ctx.probe.after_step = None
