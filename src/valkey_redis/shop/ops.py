@@ -74,7 +74,7 @@ async def metrics(shop: ShopDep) -> Response:
 async def healthz(shop: ShopDep) -> dict[str, Any]:
     """200 while the app serves; says whether Valkey answers and the breaker's state."""
     up = await shop.valkey.ping()
-    snapshot = shop.valkey.breaker()
+    snapshot = shop.valkey.breaker_snapshot()
     return {
         "status": "ok",
         "valkey": "up" if up else "down",

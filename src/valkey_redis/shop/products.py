@@ -68,7 +68,7 @@ async def get_product(pid: int, request: Request, shop: ShopDep) -> Response:
         product, hit = await shop.cache.get(pid, lambda: shop.find(pid))
         shop.metrics.cache.labels(result="hit" if hit else "miss").inc()
     else:
-        product, hit = await shop.find_async(pid), False
+        product, hit = await shop.find(pid), False
     headers = {"X-Cache": "HIT" if hit else "MISS"}
     if product is None:
         return JSONResponse({"detail": f"no product {pid}"}, status_code=404, headers=headers)
