@@ -15,15 +15,17 @@ the lock and invalidations raise ``redis.exceptions.ConnectionError``;
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import redis
 
-from valkey_redis import WriteBehind, aio
+from valkey_redis import WriteBehind, WriteBehindFullError, aio
 from valkey_redis.ratelimit import RateLimitResult
 from valkey_redis.shop.valkey import Valkey
 from valkey_redis.write_behind import Write
@@ -179,40 +181,83 @@ class CartLock:
 
 
 class Views:
-    """View counts queued in a stream; a worker thread adds them to the database.
+    """View counts: coalesced in memory, queued in a stream, added to the database by a worker.
 
-    The sync :class:`~valkey_redis.WriteBehind` (the last helper without an async
-    twin): ``submit`` runs on a thread, the worker is its own thread.
+    ``record`` only counts in this process (no round trip on the request's path);
+    every ``interval`` seconds a task queues one write per product viewed
+    (``{"delta": n}``) with the sync :class:`~valkey_redis.WriteBehind` (the last
+    helper without an async twin), and its worker thread applies them. If Valkey
+    cannot take them, the counts stay here and go with the next push; a process
+    that dies loses at most ``interval`` seconds of views.
     """
 
-    def __init__(self, valkey: Valkey, apply: Callable[[list[Write]], None]) -> None:
+    def __init__(
+        self, valkey: Valkey, apply: Callable[[list[Write]], None], *, interval: float = 0.5
+    ) -> None:
         self._valkey = valkey
         self._queue = WriteBehind(
             valkey.sync_client, name="shop.views", apply_batch=apply, poll_interval=0.2
         )
+        self.interval = interval
+        self._counts: Counter[int] = Counter()
+        self._pusher: asyncio.Task[None] | None = None
         self._started = False
 
-    async def submit(self, pid: int) -> None:
-        """Queue one view of product ``pid``."""
-        await self._valkey.blocking(self._queue.submit, f"views:{pid}", {"delta": 1})
+    def record(self, pid: int) -> None:
+        """Count one view of product ``pid`` (in memory; queued at the next push)."""
+        self._counts[pid] += 1
+
+    async def push(self) -> int:
+        """Queue the views counted so far, one write per product; how many writes."""
+        counts, self._counts = self._counts, Counter()
+        try:
+            await self._valkey.blocking(self._submit_all, dict(counts))
+        except (redis.RedisError, WriteBehindFullError):
+            self._counts.update(counts)  # keep them for the next push
+            raise
+        return len(counts)
+
+    def _submit_all(self, counts: dict[int, int]) -> None:
+        for pid, n in counts.items():
+            self._queue.submit(f"views:{pid}", {"delta": n})
+
+    async def _push_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            with contextlib.suppress(redis.RedisError, WriteBehindFullError):
+                await self.push()
+
+    @property
+    def unsent(self) -> int:
+        """Views counted here and not yet queued."""
+        return sum(self._counts.values())
 
     async def backlog(self) -> int:
-        """Views accepted and not yet in the database."""
+        """Views queued in the stream and not yet in the database."""
         return await self._valkey.blocking(self._queue.backlog)
 
     async def flush(self) -> int:
-        """Apply everything queued now (tests, shutdown)."""
+        """Push, then apply everything queued now (tests, shutdown)."""
+        await self.push()
         return await self._valkey.blocking(self._queue.flush)
 
     def start(self) -> None:
-        """Start the worker thread."""
+        """Start the worker thread and the pushing task (inside the event loop)."""
         self._queue.start()
+        self._pusher = asyncio.get_running_loop().create_task(self._push_forever())
         self._started = True
 
-    def stop(self) -> None:
-        """Stop the worker after applying what it can (nothing is lost: it stays queued)."""
-        if self._started:
-            self._started = False
-            # Valkey unreachable at shutdown: the views stay queued for the next start.
-            with contextlib.suppress(redis.RedisError):
-                self._queue.stop(flush=True, timeout=5)
+    async def stop(self) -> None:
+        """Stop pushing, push what is left, stop the worker after applying what it can."""
+        if not self._started:
+            return
+        self._started = False
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
+        # Valkey unreachable at shutdown: what was queued stays queued for the next start.
+        with contextlib.suppress(redis.RedisError, WriteBehindFullError):
+            await self.push()
+        with contextlib.suppress(redis.RedisError):
+            await asyncio.to_thread(self._queue.stop, flush=True, timeout=5)

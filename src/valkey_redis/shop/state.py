@@ -108,7 +108,7 @@ class Shop:
 
     async def aclose(self) -> None:
         """Stop the view worker, close the clients, and remove a temporary database."""
-        await asyncio.to_thread(self.views.stop)
+        await self.views.stop()
         await self.valkey.aclose()
         self._queries.shutdown(wait=True)
         if self._tmp is not None:
