@@ -196,6 +196,20 @@ def test_not_implemented_on_one_path_only_is_a_failure(tmp_path: Path) -> None:
     assert result.status is Status.FAILED
 
 
+def test_closing_a_check_survives_a_straggler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool that refuses to disconnect (a learner thread mid-command) does not crash close()."""
+    from valkey_redis.grading.harness import Env
+
+    env = Env(FAKE)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("generator already executing")
+
+    monkeypatch.setattr(env.pool, "disconnect", refuse)
+    env.close()
+    assert env.aborted
+
+
 def test_a_hanging_function_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An endless loop fails its check after the timeout instead of hanging the grader."""
     monkeypatch.setattr(runner, "CHECK_TIMEOUT", 0.3)
