@@ -57,7 +57,7 @@ class Verdict:
 
 def _order(exercise: int, function: str) -> list[str]:
     tasks = tasks_of(exercise)
-    first = [t for t in tasks if t == function or t.split(".")[0] == function]
+    first = [t for t in tasks if t.split(".")[0] == function.split(".", maxsplit=1)[0]]
     return first + [t for t in tasks if t not in first]
 
 
