@@ -10,7 +10,8 @@ retries the error surfaces as ``redis.exceptions.ConnectionError`` /
 ``TimeoutError``.
 
 How it fails: exactly like :func:`valkey_redis.connect` (the same checks and
-options come from :func:`valkey_redis.client.settings`); close the client with
+options come from :func:`valkey_redis.client.settings`, the same circuit breaker
+is attached by :mod:`valkey_redis.aio._guard`); close the client with
 ``await client.aclose()`` when the application stops.
 """
 
@@ -24,8 +25,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
-from valkey_redis.client import BACKOFF, CALL_TIMEOUT, settings
+from valkey_redis.aio._guard import AsyncBudgetRetry, aguarded
+from valkey_redis.breaker import CircuitBreaker
+from valkey_redis.client import BACKOFF, CALL_TIMEOUT, server_name, settings
 
 __all__ = ["connect"]
 
@@ -39,14 +43,17 @@ def connect(
     socket_connect_timeout: float | None = None,
     retries: int = 3,
     health_check_interval: int = 30,
+    call_timeout: float = CALL_TIMEOUT,
+    breaker: CircuitBreaker | bool = True,
     **kwargs: Any,
 ) -> Any:
     """Create an asyncio client for Valkey; no network traffic happens here.
 
     The arguments are those of :func:`valkey_redis.connect` (the same defaults:
-    0.3 s socket timeouts on a single server, 2 s on a cluster). Bound a whole call
-    with ``asyncio.timeout()``: cancelling a command drops its connection, so the
-    pool stays in step.
+    0.3 s socket timeouts and a 1 s budget per call on a single server, with a
+    circuit breaker -- ``breaker_of(client)``; 2 s timeouts and no breaker on a
+    cluster). ``asyncio.timeout()`` around a call bounds it further: cancelling a
+    command drops its connection, so the pool stays in step.
 
     Returns:
         A ``redis.asyncio.Redis`` (or ``RedisCluster``) with ``decode_responses=True``.
@@ -55,6 +62,7 @@ def connect(
         ValueError: for a negative timeout or retry count, or a URL without a
             ``redis://``, ``rediss://`` or ``unix://`` scheme.
     """
+    backoff = ExponentialWithJitterBackoff(**BACKOFF)
     target, options = settings(
         url,
         cluster=cluster,
@@ -63,14 +71,23 @@ def connect(
         socket_connect_timeout=socket_connect_timeout,
         retries=retries,
         health_check_interval=health_check_interval,
-        call_timeout=CALL_TIMEOUT,
-        retry=lambda: Retry(
-            ExponentialWithJitterBackoff(**BACKOFF),
-            retries,
-            supported_errors=(RedisConnectionError, RedisTimeoutError),
+        call_timeout=call_timeout,
+        retry=lambda: (
+            Retry(backoff, retries, supported_errors=(RedisConnectionError, RedisTimeoutError))
+            if cluster
+            else AsyncBudgetRetry(backoff, retries, budget=call_timeout)
         ),
         **kwargs,
     )
     if cluster:
         return RedisCluster.from_url(target, **options)
-    return redis.asyncio.Redis.from_url(target, **options)
+    # As the sync client: a new connection's handshake is HELLO alone.
+    options.setdefault("driver_info", None)
+    options.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
+    pool = redis.asyncio.ConnectionPool.from_url(target, **options)
+    if breaker is not False:
+        pool.connection_kwargs["breaker"] = (
+            breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(server_name(pool))
+        )
+        pool.connection_class = aguarded(pool.connection_class)
+    return redis.asyncio.Redis.from_pool(pool)
