@@ -10,8 +10,10 @@ retries the error surfaces as ``redis.exceptions.ConnectionError`` /
 ``TimeoutError``.
 
 How it fails: exactly like :func:`valkey_redis.connect` (the same checks and
-options come from :func:`valkey_redis.client.settings`, the same circuit breaker
-is attached by :mod:`valkey_redis.aio._guard`); close the client with
+options come from :func:`valkey_redis.client.settings`; the same circuit breaker
+and per-call budget are attached by :mod:`valkey_redis.aio._guard`, on a single
+server). ``asyncio.timeout()`` around a call bounds it further, safely (a
+cancelled command drops its connection). Close the client with
 ``await client.aclose()`` when the application stops.
 """
 
@@ -38,22 +40,16 @@ def connect(
     url: str | None = None,
     *,
     cluster: bool = False,
-    max_connections: int | None = None,
-    socket_timeout: float | None = None,
-    socket_connect_timeout: float | None = None,
-    retries: int = 3,
-    health_check_interval: int = 30,
-    call_timeout: float = CALL_TIMEOUT,
     breaker: CircuitBreaker | bool = True,
-    **kwargs: Any,
+    **options: Any,
 ) -> Any:
     """Create an asyncio client for Valkey; no network traffic happens here.
 
-    The arguments are those of :func:`valkey_redis.connect` (the same defaults:
-    0.3 s socket timeouts and a 1 s budget per call on a single server, with a
-    circuit breaker -- ``breaker_of(client)``; 2 s timeouts and no breaker on a
-    cluster). ``asyncio.timeout()`` around a call bounds it further: cancelling a
-    command drops its connection, so the pool stays in step.
+    The arguments (and their defaults: 0.3 s socket timeouts and a 1 s budget per
+    call on a single server, 2 s on a cluster, 3 retries with backoff, a circuit
+    breaker per single-server client -- ``breaker_of(client)``) are those of
+    :func:`valkey_redis.connect`. ``asyncio.timeout()`` bounds a call further:
+    cancelling a command drops its connection, so the pool stays in step.
 
     Returns:
         A ``redis.asyncio.Redis`` (or ``RedisCluster``) with ``decode_responses=True``.
@@ -62,32 +58,27 @@ def connect(
         ValueError: for a negative timeout or retry count, or a URL without a
             ``redis://``, ``rediss://`` or ``unix://`` scheme.
     """
-    backoff = ExponentialWithJitterBackoff(**BACKOFF)
-    target, options = settings(
-        url,
-        cluster=cluster,
-        max_connections=max_connections,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_connect_timeout,
-        retries=retries,
-        health_check_interval=health_check_interval,
-        call_timeout=call_timeout,
-        retry=lambda: (
-            Retry(backoff, retries, supported_errors=(RedisConnectionError, RedisTimeoutError))
-            if cluster
-            else AsyncBudgetRetry(backoff, retries, budget=call_timeout)
-        ),
-        **kwargs,
+    budget = None if cluster else options.get("call_timeout", CALL_TIMEOUT)
+    target, kwargs = settings(
+        url, retry=lambda count: _retry(count, budget), cluster=cluster, **options
     )
     if cluster:
-        return RedisCluster.from_url(target, **options)
+        return RedisCluster.from_url(target, **kwargs)
     # As the sync client: a new connection's handshake is HELLO alone.
-    options.setdefault("driver_info", None)
-    options.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
-    pool = redis.asyncio.ConnectionPool.from_url(target, **options)
+    kwargs.setdefault("driver_info", None)
+    kwargs.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
+    pool = redis.asyncio.ConnectionPool.from_url(target, **kwargs)
     if breaker is not False:
         pool.connection_kwargs["breaker"] = (
             breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(server_name(pool))
         )
         pool.connection_class = aguarded(pool.connection_class)
     return redis.asyncio.Redis.from_pool(pool)
+
+
+def _retry(retries: int, budget: float | None) -> Retry:
+    backoff = ExponentialWithJitterBackoff(**BACKOFF)
+    if budget is None:  # cluster clients: redis-py's own
+        errors = (RedisConnectionError, RedisTimeoutError)
+        return Retry(backoff, retries, supported_errors=errors)
+    return AsyncBudgetRetry(backoff, retries, budget=budget)
