@@ -37,66 +37,24 @@ How it fails, honestly:
   after the stream took the write; if that fails, it deletes the entry (best
   effort). Two writers racing on one key may leave the older value cached until
   its TTL ends.
+
+This module is the sync face (a worker thread); the queue's commands and replies
+live in :mod:`valkey_redis.core.write_behind`, shared with
+:class:`valkey_redis.aio.WriteBehind` (a worker task) on the same stream.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import secrets
-import socket
 import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from importlib import resources
-from typing import Any, Protocol, cast
+from typing import Any
 
-import redis
-from redis.cluster import RedisCluster
-from redis.exceptions import ResponseError
-
-from valkey_redis.keys import escape, tagged
+from valkey_redis._run import run
+from valkey_redis.core.write_behind import Write, WriteBehindCore, WriteBehindFullError
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
 
-log = logging.getLogger(__name__)
 
-_SUBMIT = (resources.files("valkey_redis") / "scripts" / "write_behind_submit.lua").read_text()
-
-
-class WriteBehindFullError(RuntimeError):
-    """The backlog reached ``max_len``: the write was NOT accepted; retry later or fail."""
-
-
-class _CacheLike(Protocol):
-    def set(self, key: str, value: Any) -> object: ...
-    def delete(self, key: str) -> object: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One write taken from the stream.
-
-    Attributes:
-        entry_id: the stream entry id, ``"<ms>-<seq>"``; unique and increasing.
-        key: the record's key, as given to :meth:`WriteBehind.submit`.
-        value: the value, decoded from JSON.
-    """
-
-    entry_id: str
-    key: str
-    value: Any
-
-    @property
-    def version(self) -> tuple[int, int]:
-        """``(ms, seq)`` of the entry id: compare it to keep only the newest write per key."""
-        ms, _, seq = self.entry_id.partition("-")
-        return int(ms), int(seq)
-
-
-class WriteBehind:
+class WriteBehind(WriteBehindCore):
     """A write-behind queue on one stream (``wb:{name}:stream``) and one consumer group.
 
     The same object is a producer (:meth:`submit`) and a worker (:meth:`flush`,
@@ -119,45 +77,9 @@ class WriteBehind:
             (keep it below the client's socket timeout).
     """
 
-    def __init__(
-        self,
-        client: redis.Redis | RedisCluster,
-        *,
-        name: str,
-        apply_batch: Callable[[list[Write]], None],
-        max_len: int = 10_000,
-        batch_size: int = 100,
-        group: str = "writers",
-        consumer: str | None = None,
-        claim_idle: float = 60.0,
-        cache: _CacheLike | None = None,
-        poll_interval: float = 0.5,
-    ) -> None:
-        if max_len < 1 or batch_size < 1:
-            msg = "max_len and batch_size must be >= 1"
-            raise ValueError(msg)
-        if claim_idle < 0 or poll_interval <= 0:
-            msg = "claim_idle must be >= 0 and poll_interval > 0 seconds"
-            raise ValueError(msg)
-        self.client = client
-        self.stream = tagged("wb", name, "stream")
-        self.group = escape(group)
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-        self.apply_batch = apply_batch
-        self.max_len = max_len
-        self.batch_size = batch_size
-        self.claim_idle = claim_idle
-        self.cache = cache
-        self.poll_interval = poll_interval
-        self._submit = client.register_script(_SUBMIT)
-        self._lock = threading.Lock()  # one batch at a time per object (flush vs run thread)
-        self._stop = threading.Event()
-        # Read our own pending entries ("0") before new ones (">") after a restart
-        # under the same name, a reclaim, or a failed batch; otherwise skip that trip.
-        self._maybe_pending = True
-        self._thread: threading.Thread | None = None
-
-    # -- producer -----------------------------------------------------------------
+    _LOCK = threading.Lock  # one batch at a time per object (flush vs run thread)
+    _stop: threading.Event | None = None
+    _thread: threading.Thread | None = None
 
     def submit(self, key: str, value: Any) -> str:
         """Queue ``value`` for ``key`` and return the stream entry id.
@@ -170,41 +92,15 @@ class WriteBehind:
             TypeError: ``value`` is not JSON-serializable; nothing was queued.
             ValueError: ``key`` is empty.
         """
-        if not key:
-            msg = "key must be a non-empty string"
-            raise ValueError(msg)
-        payload = json.dumps(value, separators=(",", ":"))
-        try:
-            entry_id = _text(self._submit(keys=[self.stream], args=[self.max_len, key, payload]))
-        except ResponseError as exc:
-            if str(exc).startswith("WBFULL"):
-                msg = f"write-behind backlog of {self.stream} is full ({self.max_len} writes)"
-                raise WriteBehindFullError(msg) from exc
-            raise
-        if self.cache is not None:
-            try:
-                self.cache.set(key, value)
-            except Exception:  # the write is queued; a stale cache entry is the risk
-                log.warning("write-behind: cache update for %r failed", key, exc_info=True)
-                try:
-                    self.cache.delete(key)
-                except Exception:
-                    log.warning("write-behind: cache delete for %r failed", key, exc_info=True)
-        return entry_id
+        return run(self.client, self._submit_flow(key, value))
 
     def backlog(self) -> int:
         """Writes accepted but not yet applied (pending at a worker or not yet read)."""
-        return int(self.client.xlen(self.stream))
+        return run(self.client, self._backlog_flow())
 
     def pending(self) -> int:
         """Writes delivered to some worker and not yet acknowledged."""
-        try:
-            summary = self.client.xpending(self.stream, self.group)
-        except ResponseError:  # no stream or no group yet: nothing is pending
-            return 0
-        return int(summary["pending"])
-
-    # -- worker -------------------------------------------------------------------
+        return run(self.client, self._pending_flow())
 
     def process_batch(self, *, block: float | None = None) -> int:
         """Apply one batch: this worker's own pending writes first, else new ones.
@@ -218,23 +114,7 @@ class WriteBehind:
         Raises:
             Exception: whatever ``apply_batch`` raised; the batch stays pending.
         """
-        with self._lock:
-            pending = self._read("0", None) if self._maybe_pending else []
-            self._maybe_pending = True  # if anything below fails, re-read ours first
-            entries = pending or self._read(">", block)
-            writes = [w for w in (_decode(i, fields) for i, fields in entries) if w]
-            if writes:
-                self.apply_batch(writes)
-            if entries:
-                # Only now, after the sink committed, ack and delete in one
-                # transaction: a crash before this means a replay, never a loss.
-                ids = [entry_id for entry_id, _ in entries]
-                with self.client.pipeline(transaction=True) as pipe:
-                    pipe.xack(self.stream, self.group, *ids)
-                    pipe.xdel(self.stream, *ids)
-                    pipe.execute()
-            self._maybe_pending = bool(pending)  # a pending batch may have more behind it
-            return len(writes)
+        return run(self.client, self._process_batch_flow(block))
 
     def flush(self) -> int:
         """Apply every write this worker can get (its pending ones, then all new ones).
@@ -242,10 +122,7 @@ class WriteBehind:
         Writes pending at another worker stay there: call :meth:`reclaim` first
         if that worker died. Returns the number of writes applied.
         """
-        total = 0
-        while applied := self.process_batch():
-            total += applied
-        return total
+        return run(self.client, self._flush_flow())
 
     def reclaim(self, min_idle: float | None = None) -> int:
         """Take over writes pending longer than ``min_idle`` s at any worker (XAUTOCLAIM).
@@ -256,29 +133,7 @@ class WriteBehind:
         Returns:
             The number of writes claimed.
         """
-        idle_ms = int(1000 * (self.claim_idle if min_idle is None else min_idle))
-        claimed, cursor = 0, "0-0"
-        with self._lock:
-            self._ensure_group()
-            while True:
-                reply = cast(
-                    Sequence[Any],
-                    self.client.xautoclaim(
-                        self.stream,
-                        self.group,
-                        self.consumer,
-                        idle_ms,
-                        start_id=cursor,
-                        count=self.batch_size,
-                    ),
-                )
-                # [cursor, [(id, fields), ...], deleted ids]; redis-py's JUSTID
-                # parsing drops the cursor, so we take the full entries.
-                cursor, ids = _text(reply[0]), reply[1]
-                claimed += len(ids)
-                self._maybe_pending = self._maybe_pending or bool(ids)
-                if cursor == "0-0":
-                    return claimed
+        return run(self.client, self._reclaim_flow(min_idle))
 
     def run(self, stop: threading.Event) -> None:
         """Apply writes until ``stop`` is set; reclaim idle ones every ``claim_idle`` s.
@@ -286,82 +141,23 @@ class WriteBehind:
         Errors (the sink failing, Valkey unreachable) are logged and retried with
         backoff; the batch stays pending meanwhile, so nothing is lost.
         """
-        failures = 0
-        next_reclaim = time.monotonic()
-        while not stop.is_set():
-            try:
-                if time.monotonic() >= next_reclaim:
-                    self.reclaim()
-                    next_reclaim = time.monotonic() + max(self.claim_idle, self.poll_interval)
-                self.process_batch(block=self.poll_interval)
-                failures = 0
-            except Exception:
-                failures += 1
-                delay = min(5.0, 0.1 * 2**failures)
-                log.exception("write-behind worker %s failed; retry in %.1fs", self.consumer, delay)
-                stop.wait(delay)
+        run(self.client, self._serve_flow(stop.is_set), pause=stop.wait)
 
     def start(self) -> threading.Thread:
         """Run :meth:`run` in a daemon thread; :meth:`stop` ends it."""
         if self._thread is not None and self._thread.is_alive():
             return self._thread
-        self._stop.clear()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, args=(self._stop,), daemon=True)
         self._thread.start()
         return self._thread
 
     def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
         """Stop the background thread, then (by default) apply what is left."""
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
         if flush:
             self.flush()
-
-    # -- internals ----------------------------------------------------------------
-
-    def _ensure_group(self) -> None:
-        # Start at 0, not $: writes submitted before any worker existed are applied too.
-        try:
-            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    def _read(self, start: str, block: float | None) -> list[tuple[Any, Any]]:
-        def read() -> Any:
-            return self.client.xreadgroup(
-                self.group,
-                self.consumer,
-                {self.stream: start},
-                count=self.batch_size,
-                block=None if block is None else max(1, int(block * 1000)),
-            )
-
-        try:
-            reply = read()
-        except ResponseError:
-            # No group (first run, or Valkey restarted empty): create it and retry once.
-            self._ensure_group()
-            reply = read()
-        if not reply:
-            return []
-        return cast(list[tuple[Any, Any]], reply[0][1])
-
-
-def _text(value: object) -> str:
-    """Replies are str with ``decode_responses=True`` and bytes without it."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _decode(entry_id: object, fields: dict[Any, Any] | None) -> Write | None:
-    """Turn a stream entry into a Write; an entry that is not ours is logged and dropped."""
-    try:
-        if fields is not None:  # None: the entry was deleted while pending
-            text = {_text(name): _text(value) for name, value in fields.items()}
-            return Write(_text(entry_id), text["k"], json.loads(text["v"]))
-    except (KeyError, ValueError):
-        pass
-    log.error("write-behind: dropping malformed entry %s: %r", entry_id, fields)
-    return None
