@@ -253,6 +253,14 @@ def mutants(source: str, exercise: int) -> list[Mutant]:
     seen: Counter[str] = Counter()
     tree = ast.parse(source)
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    # Methods of classes (a class task, or ``Class.method`` tasks) as ``Class.method``.
+    functions += [
+        f"{c.name}.{m.name}"
+        for c in tree.body
+        if isinstance(c, ast.ClassDef)
+        for m in c.body
+        if isinstance(m, ast.FunctionDef)
+    ]
     for name in functions:
         for finder in (_statement_sites, _split_sites, _expression_sites):
             count = sum(1 for _ in finder(_function(ast.parse(source), name)))
@@ -276,4 +284,9 @@ def mutants(source: str, exercise: int) -> list[Mutant]:
 
 
 def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
+    """The function ``name``, or the method ``Class.method``."""
+    if "." in name:
+        owner, method = name.split(".", 1)
+        cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner)
+        return next(m for m in cls.body if isinstance(m, ast.FunctionDef) and m.name == method)
     return next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
