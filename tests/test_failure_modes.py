@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -304,3 +305,33 @@ def test_aio_client_shares_the_breaker_design(server: EmbeddedValkey) -> None:
     assert values == ["loader"] * 11
     assert gained >= 11
     assert state == "closed"
+
+
+def test_sixteen_threads_on_a_hung_server_all_fall_back(server: EmbeddedValkey) -> None:
+    """16 threads share the breaker: every get returns its default and the breaker is open."""
+    client = connect(server.url, max_connections=32)
+    cache = Cache(client, namespace="threads", ttl=60)
+    cache.set("k", "cached")
+    barrier = threading.Barrier(16)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def read() -> None:
+        barrier.wait()
+        for _ in range(5):
+            value = cache.get("k", "default")
+            with lock:
+                results.append(value)
+
+    with paused(server):
+        threads = [threading.Thread(target=read) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        snap = guard(client).snapshot()
+    assert results == ["default"] * 80
+    assert snap.state in ("open", "half_open")
+    assert snap.opened >= 1
+    assert snap.failures >= 3
+    assert snap.failures + snap.rejected >= 80  # each call failed on the wire or was refused
