@@ -176,13 +176,8 @@ async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str)
     for _ in range(REDIRECTS):
         try:
             return await _eval_on(node, script, evalsha, asking=asking)
-        except MovedError:  # the slot moved: the script did not run; reload the map, follow
-            await client.nodes_manager.initialize()
-            node, asking = client.get_node_from_key(key), False
-        except AskError as exc:  # the slot is migrating and the key has left: ask the target
-            node, asking = client.get_node(host=exc.host, port=exc.port), True
-            if node is None:
-                raise
+        except (MovedError, AskError) as exc:  # the script did not run: follow the redirect
+            node, asking = await _redirected(client, key, exc)
         except OUTAGE:
             # The node may have died: reload the slot map for the next call. This call
             # is not re-sent: the server may have run it.
@@ -190,3 +185,14 @@ async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str)
                 await client.nodes_manager.initialize()
             raise
     raise redirect_error(key)
+
+
+async def _redirected(client: Any, key: str, exc: MovedError | AskError) -> tuple[Any, bool]:
+    """The node to try next, and whether it needs ASKING first."""
+    if isinstance(exc, AskError):  # the slot is migrating and the key has left: ask the target
+        target = client.get_node(host=exc.host, port=exc.port)
+        if target is None:
+            raise exc
+        return target, True
+    await client.nodes_manager.initialize()  # the slot moved: reload the map
+    return client.get_node_from_key(key), False
