@@ -111,6 +111,13 @@ def breakers_of(client: object) -> dict[str, CircuitBreaker]:
     return dict(registry) if isinstance(registry, dict) else {}
 
 
+def server_name(pool: Any) -> str:
+    """``host:port`` (or the socket path) of a connection pool's server, for its breaker."""
+    kwargs = pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    return str(where)
+
+
 def _guarded_client(
     target: str, options: dict[str, Any], breaker: CircuitBreaker | bool
 ) -> redis.Redis:
@@ -121,9 +128,9 @@ def _guarded_client(
     options.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
     pool = redis.ConnectionPool.from_url(target, **options)
     if breaker is not False:
-        kwargs = pool.connection_kwargs
-        name = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-        kwargs["breaker"] = breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(name)
+        pool.connection_kwargs["breaker"] = (
+            breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(server_name(pool))
+        )
         pool.connection_class = guarded(pool.connection_class)
     client = redis.Redis(connection_pool=pool)
     client.auto_close_connection_pool = True  # as from_url does: close() closes the pool
