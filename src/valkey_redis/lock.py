@@ -23,14 +23,27 @@ How it fails:
   lost, we ask the server whether the lock is in fact ours before giving up; if
   even that fails, the error surfaces and any lock we did take expires with its lease.
 
-Keys: ``lock:{name}`` holds a random token per acquisition; ``lock:{name}:fence``
-counts acquisitions. Both share the hash tag, so one script touches both on
-Valkey Cluster. The counter outlives the lock (TTL ``max(1 day, 100 x timeout)``,
-refreshed on every acquire and extend): a counter that never expired would keep
-one small key per lock name forever. If an idle counter does expire, the next
-acquire seeds it from the server clock in microseconds, so tokens still increase
-(they are large numbers for that reason) unless the server clock jumps back or a
-single name sees more than a million acquisitions per second on average.
+- A reply is lost (the network drops it after the server acted): redis-py's
+  retry of a release finds the key already gone; while our lease cannot have
+  run out (by the local monotonic clock) that is our own first attempt, not a
+  lost lock. With ``auto_renew``, a renewal that fails locally (a full pool,
+  ``MaxConnectionsError``, a timeout) is retried while the lease allows; only
+  the server's refusal, or the lease running out unrenewed, sets ``lost``.
+
+Keys: ``lock:{name}:owner`` holds a random token per acquisition;
+``lock:{name}:fence`` is the last fencing token handed out. Both share the hash
+tag, so one script touches both on Valkey Cluster; the ``:owner`` suffix keeps
+lock keys apart from every other helper's (a ``Cache(namespace="lock")`` entry
+is ``lock:{name}``). The counter outlives the lock (TTL ``max(1 day, 100 x
+timeout)``, refreshed on every acquire and extend).
+
+Fencing tokens never repeat or go backwards, across restarts and failovers:
+each is ``max(last token + 1, the server clock in microseconds)`` (so they are
+large numbers). A replica promoted before it received the last tokens, or a
+server restarted without persistence, hands out clock-derived tokens above
+every earlier one. The assumption: server clocks agree (NTP) to better than the
+time a failover or restart takes, and are not stepped back; and a name sees at
+most about a million acquisitions per second on average.
 """
 
 from __future__ import annotations
@@ -50,10 +63,12 @@ from typing import Any, Self, cast
 import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis import keys
+from valkey_redis._once import node_for, send_once
+from valkey_redis._validate import seconds
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
 
@@ -105,15 +120,12 @@ class LockLost(LockError):  # noqa: N818 - the name states the outcome
 @functools.lru_cache(maxsize=1024)
 def _keys(prefix: str, name: str) -> tuple[str, str]:
     """The lock key and its counter key (cached: a Lock is built per critical section)."""
-    return keys.tagged(prefix, name), keys.tagged(prefix, name, "fence")
+    return keys.tagged(prefix, name, "owner"), keys.tagged(prefix, name, "fence")
 
 
 def _seconds(value: object, what: str) -> int:
-    """Validate a positive number of seconds and return whole milliseconds (>= 1)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        msg = f"{what} must be a positive number of seconds, not {value!r}"
-        raise ValueError(msg)
-    return max(1, round(value * 1000))
+    """Validate a positive, finite number of seconds and return whole milliseconds (>= 1)."""
+    return max(1, round(seconds(what, value) * 1000))
 
 
 class Lock:
@@ -152,11 +164,8 @@ class Lock:
         self.timeout = timeout
         self._lease_ms = _seconds(timeout, "timeout")
         self._sleep_s = _seconds(sleep, "sleep") / 1000
-        if blocking_timeout is not None and (
-            isinstance(blocking_timeout, bool) or not blocking_timeout >= 0
-        ):
-            msg = f"blocking_timeout must be None or >= 0 seconds, not {blocking_timeout!r}"
-            raise ValueError(msg)
+        if blocking_timeout is not None:
+            seconds("blocking_timeout", blocking_timeout, allow_zero=True)
         self.blocking = blocking
         self.blocking_timeout = blocking_timeout
         self.auto_renew = auto_renew
@@ -167,6 +176,8 @@ class Lock:
         self._client = client
         self._token: str | None = None
         self._fencing_token: int | None = None
+        # Local monotonic time by which our lease surely ends (from before the send).
+        self._deadline = 0.0
         self._renewer: threading.Thread | None = None
         self._stop_renewing: threading.Event | None = None
         # The acquire script bound to our client (tests replace it to lose replies).
@@ -232,9 +243,11 @@ class Lock:
         self.attempts = 0
         while True:
             self.attempts += 1
+            sent = self._clock()
             acquired, value = self._try_once(token)
             if acquired:
                 self._token, self._fencing_token, self.lost = token, value, False
+                self._deadline = sent + self._lease_ms / 1000
                 if self.auto_renew:
                     self._start_renewing()
                 return True
@@ -255,8 +268,9 @@ class Lock:
         """Delete the lock if it is still ours; False (and nothing deleted) otherwise.
 
         Any thread may release: the token belongs to this instance, not a thread.
-        False means the lease had run out (or, rarely, that a retried request found
-        the lock already deleted by its first attempt, whose reply was lost).
+        False means the lease had run out. A retried request (its first reply was
+        lost) finds the key already gone: while the lease cannot have run out
+        yet, that was our own first attempt, and the result is True.
         """
         self._stop_renewer()
         token, self._token = self._token, None
@@ -268,22 +282,30 @@ class Lock:
         return released
 
     def _delete_if_ours(self, token: str) -> bool:
-        native = _HAS_DELIFEQ.get(self._client)
-        if native is not False:
-            try:
-                execute = cast("Callable[..., object]", self._client.execute_command)
-                deleted = execute("DELIFEQ", self.key, token)
-            except (RedisConnectionError, RedisTimeoutError):
-                raise
-            except RedisError as exc:
-                text = str(exc).lower()
-                if "unknown command" not in text and "doesn't exist" not in text:
-                    raise
-                _HAS_DELIFEQ[self._client] = False
-            else:
-                _HAS_DELIFEQ[self._client] = True
-                return bool(deleted)
-        return bool(_RELEASE(self._client, [self.key], [token]))
+        """Compare-and-delete, sent once (a blind retry would find the key gone and say 0).
+
+        When the reply is lost we ask: still our token -> delete again; gone while
+        our lease cannot have run out -> our first attempt deleted it.
+        """
+        node = node_for(self._client, self.key)
+        try:
+            if _HAS_DELIFEQ.get(self._client) is not False:
+                try:
+                    deleted = send_once(node, ("DELIFEQ", self.key, token))
+                except ResponseError as exc:
+                    text = str(exc).lower()
+                    if "unknown command" not in text and "doesn't exist" not in text:
+                        raise
+                    _HAS_DELIFEQ[self._client] = False
+                else:
+                    _HAS_DELIFEQ[self._client] = True
+                    return bool(deleted)
+            return bool(send_once(node, ("EVAL", _RELEASE.text, 1, self.key, token)))
+        except (RedisConnectionError, RedisTimeoutError):
+            holder = self._client.get(self.key)  # an ordinary, retried read
+            if holder == token:
+                return self._delete_if_ours(token)
+            return holder is None and self._clock() < self._deadline
 
     def extend(self, seconds: float | None = None) -> bool:
         """Reset the remaining lease to ``seconds`` (default: ``timeout``) if still ours.
@@ -297,9 +319,12 @@ class Lock:
         if token is None:
             return False
         args: list[str | int] = [token, lease_ms, self._counter_ms(max(lease_ms, self._lease_ms))]
+        sent = self._clock()
         extended = bool(_EXTEND(self._client, [self.key, self.fence_key], args))
         if not extended:
             self.lost = True
+        else:
+            self._deadline = sent + lease_ms / 1000
         return extended
 
     def locked(self) -> bool:
@@ -362,16 +387,27 @@ def _renew_loop(ref: weakref.ref[Lock], stop: threading.Event, interval: float) 
 
     The thread holds only a weak reference: a Lock dropped without release() stops
     being renewed and expires with its lease instead of living as long as the process.
+    A renewal that raises (no connection free in the pool, a timeout, a lost reply)
+    is retried a few times per interval while the lease lasts; only the server's
+    refusal, or the lease running out before a renewal got through, means lost.
     """
-    while not stop.wait(interval):
+    wait = interval
+    while not stop.wait(wait):
         lock = ref()
         if lock is None:
             return
         try:
-            renewed = lock.extend()
-        except RedisError:
-            renewed = False  # unreachable: assume the worst, the holder must stop
-        if not renewed:
-            lock.lost = True
-            return
+            renewed: bool | None = lock.extend()
+        except RedisError:  # a local or network error (a full pool, a timeout): not a refusal
+            renewed = None
+        if renewed is False:
+            return  # extend() set lock.lost: the server says it is someone else's
+        if renewed is None:
+            left = lock._deadline - lock._clock()
+            if left <= 0:
+                lock.lost = True
+                return
+            wait = min(interval / 4, left / 2)
+        else:
+            wait = interval
         del lock

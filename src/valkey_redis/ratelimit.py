@@ -55,6 +55,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis import keys
+from valkey_redis._once import send_once as _send_once
 
 __all__ = [
     "GCRA",
@@ -131,30 +132,6 @@ def _script(name: str) -> _Script:
     )
     # SHA1 is what EVALSHA names scripts by; it protects nothing here.
     return _Script(text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
-
-
-def _send_once(node: redis.Redis, *commands: tuple[Any, ...]) -> Any:
-    """Send ``commands`` on one pooled connection, outside redis-py's retry loop.
-
-    Connecting (and a health-check PING) still retries inside redis-py; once a
-    command is written, a network error is raised, never answered by re-sending.
-    """
-    pool = node.connection_pool
-    conn: Any = pool.get_connection()  # redis-py leaves these methods untyped
-    parse: Any = node.parse_response
-    try:
-        reply: Any = None
-        for command in commands:
-            conn.send_command(*command)
-            reply = parse(conn, str(command[0]))
-    except ResponseError:
-        raise  # an error reply: the connection is still in step with the server
-    except BaseException:
-        conn.disconnect()  # a late reply must never be read as the answer to the next command
-        raise
-    finally:
-        pool.release(conn)
-    return reply
 
 
 def _eval_on(node: redis.Redis, script: _Script, evalsha: tuple[Any, ...], *, asking: bool) -> Any:

@@ -266,7 +266,7 @@ class SessionStore:
             return False
         bucket, secret = parsed
         keys_ = [self._index_key(bucket), self._session_key(bucket, secret)]
-        return bool(self._destroy(keys=keys_, args=[secret]))
+        return bool(self._destroy(keys=keys_, args=[secrets.token_hex(8), secret]))
 
     def destroy_all(self, *, user_id: str | int) -> int:
         """Log ``user_id`` out everywhere; return how many live sessions were removed.
@@ -284,7 +284,7 @@ class SessionStore:
         if not secrets_:
             return 0
         session_keys = [self._session_key(bucket, s) for s in secrets_]
-        return int(self._destroy(keys=[index, *session_keys], args=secrets_))
+        return int(self._destroy(keys=[index, *session_keys], args=[secrets.token_hex(8), *secrets_]))
 
     def key(self, sid: str) -> str | None:
         """The hash key holding session ``sid`` (for inspection); None if malformed."""

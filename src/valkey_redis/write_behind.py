@@ -45,6 +45,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -52,8 +53,12 @@ from typing import Any, Protocol, cast
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from valkey_redis._once import node_for, send_once
+from valkey_redis._validate import count, seconds
 from valkey_redis.keys import escape, tagged
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
@@ -61,6 +66,8 @@ __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
 log = logging.getLogger(__name__)
 
 _SUBMIT = (resources.files("valkey_redis") / "scripts" / "write_behind_submit.lua").read_text()
+# How long a submit's dedup key lives: longer than redis-py's retries of one call.
+_DEDUP_MS = 30_000
 
 
 class WriteBehindFullError(RuntimeError):
@@ -130,14 +137,13 @@ class WriteBehind:
         cache: _CacheLike | None = None,
         poll_interval: float = 0.5,
     ) -> None:
-        if max_len < 1 or batch_size < 1:
-            msg = "max_len and batch_size must be >= 1"
-            raise ValueError(msg)
-        if claim_idle < 0 or poll_interval <= 0:
-            msg = "claim_idle must be >= 0 and poll_interval > 0 seconds"
-            raise ValueError(msg)
+        count("max_len", max_len)
+        count("batch_size", batch_size)
+        seconds("claim_idle", claim_idle, allow_zero=True)
+        seconds("poll_interval", poll_interval)
         self.client = client
         self.stream = tagged("wb", name, "stream")
+        self._name = name
         self.group = escape(group)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.apply_batch = apply_batch
@@ -171,8 +177,12 @@ class WriteBehind:
             msg = "key must be a non-empty string"
             raise ValueError(msg)
         payload = json.dumps(value, separators=(",", ":"))
+        # A token per call: redis-py's retry of this very call is recognised, and
+        # answered with the first attempt's entry id (see write_behind_submit.lua).
+        dedup = tagged("wb", self._name, "submit", secrets.token_hex(12))
+        args: list[str | int] = [self.max_len, key, payload, _DEDUP_MS]
         try:
-            entry_id = _text(self._submit(keys=[self.stream], args=[self.max_len, key, payload]))
+            entry_id = _text(self._submit(keys=[self.stream, dedup], args=args))
         except ResponseError as exc:
             if str(exc).startswith("WBFULL"):
                 msg = f"write-behind backlog of {self.stream} is full ({self.max_len} writes)"
@@ -283,38 +293,73 @@ class WriteBehind:
         Errors (the sink failing, Valkey unreachable) are logged and retried with
         backoff; the batch stays pending meanwhile, so nothing is lost.
         """
-        failures = 0
-        next_reclaim = time.monotonic()
+        state = _RunState()
         while not stop.is_set():
-            try:
-                if time.monotonic() >= next_reclaim:
-                    self.reclaim()
-                    next_reclaim = time.monotonic() + max(self.claim_idle, self.poll_interval)
-                self.process_batch(block=self.poll_interval)
-                failures = 0
-            except Exception:
-                failures += 1
-                delay = min(5.0, 0.1 * 2**failures)
-                log.exception("write-behind worker %s failed; retry in %.1fs", self.consumer, delay)
+            delay = self._step(state)
+            if delay:
                 stop.wait(delay)
 
+    def _step(self, state: _RunState) -> float:
+        """One turn of :meth:`run`; returns the seconds to wait before the next one."""
+        try:
+            if time.monotonic() >= state.next_reclaim:
+                self.reclaim()
+                state.next_reclaim = time.monotonic() + max(self.claim_idle, self.poll_interval)
+            self.process_batch(block=self.poll_interval)
+        except Exception:
+            state.failures += 1
+            delay = min(5.0, 0.1 * 2.0**state.failures)
+            log.exception("write-behind worker %s failed; retry in %.1fs", self.consumer, delay)
+            return delay
+        state.failures = 0
+        return 0.0
+
     def start(self) -> threading.Thread:
-        """Run :meth:`run` in a daemon thread; :meth:`stop` ends it."""
+        """Run :meth:`run` in a daemon thread; :meth:`stop` ends it.
+
+        The thread holds the queue only through a weak reference: a WriteBehind
+        dropped without :meth:`stop` ends its thread within one ``poll_interval``.
+        """
         if self._thread is not None and self._thread.is_alive():
             return self._thread
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, args=(self._stop,), daemon=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=_run_weakly, args=(weakref.ref(self), self._stop), daemon=True
+        )
+        weakref.finalize(self, self._stop.set)
         self._thread.start()
         return self._thread
 
     def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
-        """Stop the background thread, then (by default) apply what is left."""
+        """Stop the background thread, apply what is left, and leave the consumer group.
+
+        Bounded: the thread's current read waits at most ``poll_interval`` (or
+        one socket timeout on a dead server), and no read is retried. When Valkey
+        is unreachable, the final flush is skipped with a warning; the writes stay
+        in the stream for the next worker. This worker's consumer is deleted from
+        the group once it has nothing pending, so start/stop cycles leave no
+        dead consumers behind.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        if flush:
-            self.flush()
+        try:
+            if flush:
+                self.flush()
+            self._leave_group()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("write-behind: stop() could not reach Valkey (%s); writes stay queued", exc)
+
+    def _leave_group(self) -> None:
+        try:
+            mine = self.client.xpending_range(
+                self.stream, self.group, "-", "+", 1, consumername=self.consumer
+            )
+        except ResponseError:  # no stream or no group: nothing to leave
+            return
+        if not mine:  # deleting a consumer with pending entries would strand them
+            self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
 
     # -- internals ----------------------------------------------------------------
 
@@ -327,14 +372,18 @@ class WriteBehind:
                 raise
 
     def _read(self, start: str, block: float | None) -> list[tuple[Any, Any]]:
+        """XREADGROUP, sent once: a retry after a lost reply would return nothing
+        (the entries were delivered), and the batch would wait for :meth:`reclaim`.
+        Raising instead leaves ``_maybe_pending`` set, so the next batch reads them."""
+        command: list[Any] = ["XREADGROUP", "GROUP", self.group, self.consumer]
+        command += ["COUNT", self.batch_size]
+        if block is not None:
+            command += ["BLOCK", max(1, int(block * 1000))]
+        command += ["STREAMS", self.stream, start]
+        node = node_for(self.client, self.stream)
+
         def read() -> Any:
-            return self.client.xreadgroup(
-                self.group,
-                self.consumer,
-                {self.stream: start},
-                count=self.batch_size,
-                block=None if block is None else max(1, int(block * 1000)),
-            )
+            return send_once(node, tuple(command))
 
         try:
             reply = read()
@@ -345,6 +394,27 @@ class WriteBehind:
         if not reply:
             return []
         return cast(list[tuple[Any, Any]], reply[0][1])
+
+
+class _RunState:
+    """What :meth:`WriteBehind.run` carries from one turn to the next."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.next_reclaim = time.monotonic()
+
+
+def _run_weakly(ref: weakref.ref[WriteBehind], stop: threading.Event) -> None:
+    """The thread of :meth:`WriteBehind.start`: run turns while the queue is alive."""
+    state = _RunState()
+    while not stop.is_set():
+        queue = ref()
+        if queue is None:
+            return
+        delay = queue._step(state)
+        del queue  # between turns, only the weak reference keeps us going
+        if delay:
+            stop.wait(delay)
 
 
 def _text(value: object) -> str:

@@ -23,6 +23,7 @@ pipeline (one round trip per node).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, cast
@@ -31,7 +32,7 @@ import redis
 from redis.client import NEVER_DECODE
 from redis.cluster import RedisCluster
 
-__all__ = ["BYTES", "read_all", "write_all"]
+__all__ = ["BYTES", "delete_all", "read_all", "write_all"]
 
 #: Pass as ``**BYTES`` to ``execute_command``: the reply stays bytes even on a
 #: ``decode_responses=True`` client, so the cache decodes it and bad UTF-8 is a miss.
@@ -45,6 +46,16 @@ _SET_MANY = (
     .read_text(encoding="utf-8")
     .strip()
 )
+
+
+_DELETE = (
+    (resources.files("valkey_redis") / "scripts" / "cache_delete.lua")
+    .read_text(encoding="utf-8")
+    .strip()
+)
+# How long a delete remembers its count for a retry of the same call (redis-py
+# retries within seconds); the memo key is the first entry's key + ":deleted".
+_MEMO_MS = 60_000
 
 
 def _by_slot(cluster: Any, names: Sequence[str]) -> list[list[int]]:
@@ -96,3 +107,27 @@ def write_all(
         pairs = [value for i in indexes for value in (entries[i], pxs[i])]
         pipe.execute_command("EVAL", _SET_MANY, len(group), *group, *pairs)
     pipe.execute()
+
+
+def delete_all(client: redis.Redis | RedisCluster, names: Sequence[str]) -> int:
+    """Delete the entries at ``names``; return how many existed. Safe to retry.
+
+    A lost reply makes redis-py re-send the command, and a plain ``DEL`` would then
+    answer 0 for entries its first run deleted. Each call carries a random token
+    and leaves ``<first key>:deleted`` (``token|count``, 60 s) behind, so the retry
+    returns the first run's count. One script per hash slot on a cluster.
+
+    Raises:
+        redis.exceptions.RedisError: the server is unreachable or refused.
+    """
+    token = secrets.token_hex(8)
+    if not isinstance(client, RedisCluster):
+        groups = [list(names)]
+    else:
+        groups = [[names[i] for i in indexes] for indexes in _by_slot(client, names)]
+    execute: Any = client.execute_command  # untyped in redis-py 8
+    total = 0
+    for group in groups:
+        memo = f"{group[0]}:deleted"
+        total += int(execute("EVAL", _DELETE, len(group) + 1, *group, memo, token, _MEMO_MS))
+    return total

@@ -31,7 +31,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from valkey_redis import keys
-from valkey_redis.cache._batch import BYTES, read_all, write_all
+from valkey_redis.cache._batch import BYTES, delete_all, read_all, write_all
 from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, load_script, seconds
 from valkey_redis.cache._stats import CacheStats, Health
 from valkey_redis.cache.tags import TagIndex, tag_list
@@ -201,7 +201,7 @@ class CacheStore:
         if not keys_:
             return 0
         full = [self.redis_key(key) for key in keys_]
-        deleted: int = self._client.delete(*full)
+        deleted = delete_all(self._client, full)
         self._publish(full, [])
         return deleted
 
@@ -265,14 +265,18 @@ class CacheStore:
     def invalidate_tags(self, *tags: str) -> int:
         """Delete every entry stored with any of ``tags``; return how many were deleted.
 
-        Each tag's index is read and removed atomically (one script per tag), then
-        the members are deleted (per hash slot on a cluster) and one event is published.
+        Each tag's index is read (SMEMBERS), exactly those members are removed from
+        it (SREM), then deleted (one script per hash slot, see
+        :func:`~valkey_redis.cache._batch.delete_all`) and one event is published.
+        Every step is safe to repeat, so a lost reply is retried and the
+        invalidation is applied, never silently skipped.
 
         Raises:
             redis.exceptions.RedisError: the server is unreachable.
         """
         tags_ = tag_list(tags)
-        names = self._tags.pop(tags_)
-        deleted: int = self._client.delete(*names) if names else 0
+        names = self._tags.members(tags_)
+        self._tags.remove(tags_, names)  # first: a member re-added meanwhile stays listed
+        deleted = delete_all(self._client, names) if names else 0
         self._publish(names, tags_)
         return deleted

@@ -172,7 +172,7 @@ def lead_or_wait(
 ) -> tuple[bool, T | None]:
     """Take the load lock of a key, or wait until its holder has stored a value.
 
-    Each attempt is one round trip: ``SET lock token NX PX`` then ``GET value``,
+    Each attempt is one round trip: ``SET lock token NX PX GET`` then ``GET value``,
     pipelined. Reading *after* trying the lock means a load that finished just
     before we got the lock is seen and not repeated. Waiters poll with backoff
     and take the lock over when it expires (its holder crashed).
@@ -200,9 +200,12 @@ def lead_or_wait(
     delays = backoff_delays()
     while True:
         pipe = client.pipeline(transaction=False)
-        pipe.set(lock_key, token, nx=True, px=max(1, int(lock_timeout * 1000)))
+        # SET NX GET answers with the holder's token: after a lost reply, redis-py's
+        # retry finds our own token there and we lead, instead of waiting for ourselves.
+        pipe.set(lock_key, token, nx=True, px=max(1, int(lock_timeout * 1000)), get=True)
         pipe.execute_command("GET", value_key, **{NEVER_DECODE: []})
-        acquired, raw = pipe.execute()
+        holder, raw = pipe.execute()
+        acquired = holder is None or holder in (token, token.encode())
         value = fresh(raw) if raw is not None and raw != seen else None
         if value is not None or acquired or seen is not None:
             return bool(acquired), value

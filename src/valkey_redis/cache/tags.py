@@ -20,7 +20,10 @@ How it fails:
 - Tag sets expire: their TTL only grows, and is always a little longer than the
   longest-lived entry they list, so the index never disappears before its members.
 - Server errors raise ``redis.exceptions.RedisError``: losing an invalidation
-  silently would serve stale data.
+  silently would serve stale data. Each step (read the set, delete the entries,
+  remove exactly those members) is idempotent, so redis-py's retry after a lost
+  reply re-runs it safely; a set that was popped atomically would be empty on
+  the retry, and the entries would stay.
 """
 
 from __future__ import annotations
@@ -72,7 +75,6 @@ class TagIndex:
         self._client = client
         self._namespace = namespace
         self._add = load_script(client, "cache_tag_add.lua")
-        self._pop = load_script(client, "cache_tag_pop.lua")
 
     def key(self, tag: str) -> str:
         """Return the key of ``tag``'s index set."""
@@ -87,15 +89,21 @@ class TagIndex:
         for tag in tags:
             self._add(keys=[self.key(tag)], args=[name, px + TAG_SLACK_MS])
 
-    def pop(self, tags: Iterable[str]) -> list[str]:
-        """Read and remove the sets of ``tags``; return their members, deduplicated.
-
-        Each set is read and deleted atomically (one script per tag), so a member
-        added meanwhile is either returned here or lands in a fresh set.
-        """
+    def members(self, tags: Iterable[str]) -> list[str]:
+        """Return the members of the sets of ``tags`` (full cache keys), deduplicated."""
         members: dict[str, None] = {}
         for tag in tags:
-            found = cast(list[Any], self._pop(keys=[self.key(tag)]))
-            for member in found:
+            for member in cast(set[Any], self._client.smembers(self.key(tag))):
                 members[member.decode() if isinstance(member, bytes) else member] = None
         return list(members)
+
+    def remove(self, tags: Iterable[str], members: list[str]) -> None:
+        """Remove ``members`` (read by :meth:`members`, deleted next) from the sets of ``tags``.
+
+        Only those members: one added meanwhile stays listed, so the next
+        invalidation finds it. SREM is idempotent, so a retried call is harmless.
+        """
+        if not members:
+            return
+        for tag in tags:
+            self._client.srem(self.key(tag), *members)
