@@ -284,7 +284,8 @@ class SessionStore:
         if not secrets_:
             return 0
         session_keys = [self._session_key(bucket, s) for s in secrets_]
-        return int(self._destroy(keys=[index, *session_keys], args=[secrets.token_hex(8), *secrets_]))
+        args = [secrets.token_hex(8), *secrets_]
+        return int(self._destroy(keys=[index, *session_keys], args=args))
 
     def key(self, sid: str) -> str | None:
         """The hash key holding session ``sid`` (for inspection); None if malformed."""
