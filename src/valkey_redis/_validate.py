@@ -29,6 +29,7 @@ class WrongTypeError(TypeError, ValueError):
     and others ``TypeError`` for a wrong type; this class keeps both promises.
     """
 
+
 #: The longest duration a helper accepts: ~31 years, i.e. 1e12 ms, far inside
 #: what Valkey's ``PX``/``PEXPIRE`` accept and exact in Lua's doubles.
 MAX_SECONDS = 1e9
