@@ -22,16 +22,23 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["argument_key", "canonical_json", "escape", "join", "tagged"]
+__all__ = ["ESCAPES", "argument_key", "canonical_json", "escape", "join", "tagged"]
 
-# Characters with a meaning in our keys: the separator, the hash-tag braces, and
-# the escape character itself. Percent-encoding them keeps the mapping one-to-one.
-_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+# Characters with a meaning in our keys: the separator, the hash-tag braces, the
+# escape character itself, and "#", which marks an int part ("#42" is the int 42,
+# "%2342" the string "#42", "42" the string "42"). Percent-encoding them keeps the
+# mapping one-to-one.
+ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D", "#": "%23"})
 _MAX_READABLE = 120
 
 
 def escape(part: str | int) -> str:
     """Escape one key part so it cannot break out of its position.
+
+    An int is written ``#<digits>``, so ``42`` and ``"42"`` are different keys.
+
+    >>> escape(42), escape("42"), escape("#42")
+    ('#42', '42', '%2342')
 
     Args:
         part: a non-empty string, or an int (not a bool).
@@ -43,11 +50,12 @@ def escape(part: str | int) -> str:
     if isinstance(part, bool) or not isinstance(part, str | int):
         msg = f"key parts must be str or int, not {type(part).__name__}"
         raise TypeError(msg)
-    text = str(part)
-    if not text:
+    if isinstance(part, int):
+        return f"#{part:d}"
+    if not part:
         msg = "key parts must not be empty"
         raise ValueError(msg)
-    return text.translate(_ESCAPES)
+    return part.translate(ESCAPES)
 
 
 def join(namespace: str, *parts: str | int) -> str:

@@ -185,6 +185,9 @@ class _Limiter:
     """What every algorithm shares; subclasses name their script."""
 
     _algorithm: ClassVar[str]
+    #: The largest ``limit`` / ``cost`` this algorithm accepts (None: any); see SlidingWindowLog.
+    max_limit: ClassVar[int | None] = None
+    max_cost: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -211,6 +214,13 @@ class _Limiter:
                 an empty ``prefix``, or an unknown ``on_error``.
         """
         self.limit = _positive_int("limit", limit)
+        if self.max_limit is not None and self.limit > self.max_limit:
+            msg = (
+                f"{type(self).__name__} accepts limit <= {self.max_limit} (got {limit}): one "
+                "call may write that many entries while the server waits; use "
+                "SlidingWindowCounter, GCRA or TokenBucket for large limits"
+            )
+            raise ValueError(msg)
         if isinstance(window, bool) or not isinstance(window, int | float):
             msg = f"window must be a number of seconds, not {type(window).__name__}"
             raise TypeError(msg)
@@ -255,11 +265,17 @@ class _Limiter:
 
         Raises:
             TypeError: for a non-str ``key`` or a non-int ``cost``.
-            ValueError: for an empty ``key``, or ``cost`` outside ``1..limit``.
+            ValueError: for an empty ``key``, or ``cost`` outside ``1..limit`` (or over ``max_cost``).
             redis.exceptions.ConnectionError: (or ``TimeoutError``) when the server is
                 unreachable and ``on_error="raise"``.
         """
         cost = _positive_int("cost", cost)
+        if self.max_cost is not None and cost > self.max_cost:
+            msg = (
+                f"{type(self).__name__} accepts cost <= {self.max_cost} per hit (got {cost}): "
+                "each unit is one sorted-set entry written while the server waits"
+            )
+            raise ValueError(msg)
         if cost > self.limit:
             msg = f"cost {cost} exceeds limit {self.limit}: it could never be allowed"
             raise ValueError(msg)
@@ -313,10 +329,15 @@ class SlidingWindowLog(_Limiter):
     """At most ``limit`` units in any ``window``-long interval; exact.
 
     Keeps one sorted-set entry per allowed unit, so memory and time per hit grow
-    with ``limit`` (fine for tens or hundreds, costly for 100k per key).
+    with ``limit`` (fine for tens or hundreds, costly for 100k per key). A script
+    holds the server while it runs, so ``limit`` is capped at :attr:`max_limit`
+    (one call expires at most that many entries) and ``cost`` at :attr:`max_cost`
+    (one call writes at most that many): a few milliseconds of server time at most.
     """
 
     _algorithm = "sliding_log"
+    max_limit = 10_000
+    max_cost = 1_000
 
 
 class SlidingWindowCounter(_Limiter):

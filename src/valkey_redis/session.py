@@ -49,6 +49,7 @@ from pydantic import BaseModel
 from redis.cluster import RedisCluster
 
 from valkey_redis import keys
+from valkey_redis._validate import seconds
 
 __all__ = ["SessionStore"]
 
@@ -102,10 +103,7 @@ class SessionStore:
         prefix: str = "session",
         model: type[BaseModel] | None = None,
     ) -> None:
-        given: object = ttl  # callers may pass anything; check before trusting the hint
-        if isinstance(given, bool) or not isinstance(given, int | float) or not given > 0:
-            msg = f"ttl must be a positive number of seconds, not {ttl!r}"
-            raise ValueError(msg)
+        seconds("ttl", ttl)  # finite, positive, at most ~31 years: never a key without TTL
         keys.escape(prefix)  # validates early: a bad prefix fails here, not mid-request
         self.ttl = ttl
         self.prefix = prefix

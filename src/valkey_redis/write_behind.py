@@ -159,6 +159,7 @@ class WriteBehind:
         # under the same name, a reclaim, or a failed batch; otherwise skip that trip.
         self._maybe_pending = True
         self._thread: threading.Thread | None = None
+        self._unreachable = False  # the worker's last turn failed to reach Valkey
 
     # -- producer -----------------------------------------------------------------
 
@@ -306,12 +307,14 @@ class WriteBehind:
                 self.reclaim()
                 state.next_reclaim = time.monotonic() + max(self.claim_idle, self.poll_interval)
             self.process_batch(block=self.poll_interval)
-        except Exception:
+        except Exception as exc:
+            self._unreachable = isinstance(exc, RedisConnectionError | RedisTimeoutError)
             state.failures += 1
             delay = min(5.0, 0.1 * 2.0**state.failures)
             log.exception("write-behind worker %s failed; retry in %.1fs", self.consumer, delay)
             return delay
         state.failures = 0
+        self._unreachable = False
         return 0.0
 
     def start(self) -> threading.Thread:
@@ -333,17 +336,26 @@ class WriteBehind:
     def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
         """Stop the background thread, apply what is left, and leave the consumer group.
 
-        Bounded: the thread's current read waits at most ``poll_interval`` (or
-        one socket timeout on a dead server), and no read is retried. When Valkey
-        is unreachable, the final flush is skipped with a warning; the writes stay
-        in the stream for the next worker. This worker's consumer is deleted from
+        Bounded: the thread is given ``timeout`` seconds to finish its turn (a
+        read waits at most ``poll_interval``, or one socket timeout on a dead
+        server: reads are not retried). If it is still busy, or its last turn
+        could not reach Valkey, or the final flush cannot, the flush is skipped
+        with a warning; the writes stay in the stream for the next worker. This worker's consumer is deleted from
         the group once it has nothing pending, so start/stop cycles leave no
         dead consumers behind.
         """
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():  # stuck in a call to a hung server; it ends on its own
+                log.warning(
+                    "write-behind: worker still busy after %ss; writes stay queued", timeout
+                )
+                return
+        if self._unreachable:  # the worker's last turn could not reach Valkey: don't wait again
+            log.warning("write-behind: Valkey unreachable at stop(); writes stay queued")
+            return
         try:
             if flush:
                 self.flush()

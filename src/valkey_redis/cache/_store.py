@@ -210,7 +210,14 @@ class CacheStore:
 
         On a cluster the keys are fetched with one MGET per hash slot, sent in one
         pipeline. On a server error: counts ``stats.errors`` and returns ``{}``.
+
+        Raises:
+            TypeError: for a bare ``str`` or ``bytes`` (a common slip for ``[key]``).
         """
+        given: object = keys_
+        if isinstance(given, str | bytes):
+            msg = f"get_many takes an iterable of keys, e.g. [{keys_!r}], not a single string"
+            raise TypeError(msg)
         wanted = list(dict.fromkeys(keys_))
         if not wanted:
             return {}

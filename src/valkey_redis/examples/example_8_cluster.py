@@ -276,7 +276,9 @@ def failover(client: RedisCluster) -> None:
     worker_b = Lock(client, "order:7", timeout=30, prefix=PREFIX, blocking=False)
     got = worker_b.acquire()
     print(f"   worker-b acquires Lock('order:7') -> {got}, fencing token {worker_b.fencing_token}")
-    print("   Two holders at once, with the same token: fencing cannot tell them apart.")
+    newer = worker_b.fencing_token > worker_a.fencing_token
+    print(f"   Two holders at once; worker-b's token is higher -> {newer}: a resource that")
+    print("   refuses tokens below the highest it has seen rejects worker-a's late writes.")
     worker_b.release()
     print(f"   worker-a.release() -> {worker_a.release()} (its lock vanished with the failover)")
     client.set(key, "shipped", ex=300)
@@ -286,7 +288,8 @@ def failover(client: RedisCluster) -> None:
     print(f"   the replica catches up before it takes over -> GET status {client.get(key)!r}")
     print("   Replication is asynchronous: `WAIT n timeout` after a write (or after taking a")
     print("   lock) tells you how many replicas have it; a crash before that can lose it even")
-    print("   though the primary said OK. Locks that must survive failover need more than this.")
+    print("   though the primary said OK. A lock can be held twice across a failover; the")
+    print("   fencing token (never repeated: the server clock is its floor) is the safety net.")
     primary.close()
     replica.close()
 
