@@ -265,7 +265,7 @@ class _Limiter:
 
         Raises:
             TypeError: for a non-str ``key`` or a non-int ``cost``.
-            ValueError: for an empty ``key``, or ``cost`` outside ``1..limit`` (or over ``max_cost``).
+            ValueError: for an empty ``key``, or ``cost`` outside ``1..limit`` or ``max_cost``.
             redis.exceptions.ConnectionError: (or ``TimeoutError``) when the server is
                 unreachable and ``on_error="raise"``.
         """

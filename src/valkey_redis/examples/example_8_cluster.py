@@ -231,6 +231,12 @@ def _replica_port(client: RedisCluster, primary_port: int) -> int | None:
     return None
 
 
+def _fencing(stale: Lock, current: Lock) -> None:
+    newer = current.fencing_token > stale.fencing_token
+    print(f"   Two holders at once; worker-b's token is higher -> {newer}: a resource that")
+    print("   refuses tokens below the highest it has seen rejects worker-a's late writes.")
+
+
 def failover(client: RedisCluster) -> None:
     """A replica takes over: after a crash, acknowledged writes can be lost; after a
     planned switch (CLUSTER FAILOVER) they are not."""
@@ -276,9 +282,7 @@ def failover(client: RedisCluster) -> None:
     worker_b = Lock(client, "order:7", timeout=30, prefix=PREFIX, blocking=False)
     got = worker_b.acquire()
     print(f"   worker-b acquires Lock('order:7') -> {got}, fencing token {worker_b.fencing_token}")
-    newer = worker_b.fencing_token > worker_a.fencing_token
-    print(f"   Two holders at once; worker-b's token is higher -> {newer}: a resource that")
-    print("   refuses tokens below the highest it has seen rejects worker-a's late writes.")
+    _fencing(worker_a, worker_b)
     worker_b.release()
     print(f"   worker-a.release() -> {worker_a.release()} (its lock vanished with the failover)")
     client.set(key, "shipped", ex=300)
