@@ -13,7 +13,7 @@ STAMP := .venv/.synced
 .DEFAULT_GOAL := help
 .PHONY: help setup have-uv examples test faults lint format coverage clean infra-up infra-down \
         infra-status grade hint watch reset check-exercises cluster-up cluster-down \
-        cluster-status bench
+        cluster-status bench app load
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -61,6 +61,15 @@ coverage: $(STAMP) ## the test suite under coverage (fails below 90%)
 	$(RUN) coverage combine
 	$(RUN) coverage report
 
+# `make app PORT=8080`: PORT means the app's port here (8000 unless given), Valkey's for infra-*.
+APP_PORT := $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
+
+app: $(STAMP) ## the capstone web shop on 127.0.0.1:8000 (PORT=, SHOP_RATE_LIMIT=N/S; docs/capstone.md)
+	PORT=$(APP_PORT) $(RUN) python -m valkey_redis.shop
+
+load: $(STAMP) ## load-test the shop: six scenarios, ~20 s each (LOAD_SECONDS=, LOAD_USERS=; docs/capstone.md)
+	$(RUN) python -m valkey_redis.shop.load
+
 bench: $(STAMP) ## benchmarks vs raw redis-py and peer libraries (a few minutes; docs/benchmarks.md)
 	$(RUN) --group bench python -m benchmarks.run
 
@@ -86,14 +95,14 @@ grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff a
 	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
 
 hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
-	@$(if $(EX),,echo "which exercise? make hint EX=N (N = 1..6)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make hint EX=N (`make grade` lists them)"; exit 2)
 	$(RUN) valkey-redis hint $(EX) $(if $(ALL),--all)
 
 watch: $(STAMP) ## re-grade on every save (all, or EX=N); Ctrl-C stops
 	$(RUN) valkey-redis watch $(if $(EX),--ex $(EX))
 
 reset: $(STAMP) ## restore the stub of exercise EX (asks first; FORCE=1 does not)
-	@$(if $(EX),,echo "which exercise? make reset EX=N (N = 1..6)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make reset EX=N (`make grade` lists them)"; exit 2)
 	$(RUN) valkey-redis reset $(EX) $(if $(FORCE),--yes)
 
 check-exercises: $(STAMP) ## CI: stubs not started, solutions pass (both backends), ruff + mypy

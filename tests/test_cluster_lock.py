@@ -7,12 +7,13 @@ slot; locks of different names land on different primaries.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from valkey_redis import Lock, LockNotAcquired
+from valkey_redis import Lock, LockNotAcquired, _run
 
 pytestmark = pytest.mark.cluster
 
@@ -76,13 +77,15 @@ def test_lost_acquire_reply_is_recovered_with_one_slot_read(
 ) -> None:
     """When the acquire reply is lost, the lock reads key and counter together (one slot)."""
     lock = Lock(cluster_client, "flaky", timeout=5)
-    real_script = lock._acquire
+    real_script = _run.eval_script
 
-    def run_then_lose_reply(**kwargs: object) -> object:
-        real_script(**kwargs)
-        raise RedisConnectionError("reply lost")
+    def run_then_lose_reply(client: Any, script: Any, *args: Any, **kwargs: Any) -> object:
+        reply = real_script(client, script, *args, **kwargs)
+        if script.name == "lock_acquire":
+            raise RedisConnectionError("reply lost")
+        return reply
 
-    monkeypatch.setattr(lock, "_acquire", run_then_lose_reply)
+    monkeypatch.setattr(_run, "eval_script", run_then_lose_reply)
     assert lock.acquire() is True
     assert lock.fencing_token == int(cluster_client.get(lock.fence_key))
     assert lock.release() is True

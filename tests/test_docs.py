@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from valkey_redis.examples.runner import example_modules
 from valkey_redis.server import EmbeddedValkey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def _make_targets() -> set[str]:
         text=True,
     ).stdout
     targets = set(re.findall(r"^([a-zA-Z0-9_.-]+):", out, re.MULTILINE))
-    targets |= {f"example-{n}" for n in (*range(1, 10), "N")}
+    targets |= {f"example-{n}" for n in (*example_modules(), "N")}  # `example-%` is a pattern
     return targets
 
 

@@ -22,14 +22,24 @@ def check_narration(out: str) -> None:
     assert re.search(r"^   t=1\.\d\d s  ####  full again$", out, re.MULTILINE)
     expected = [
         "first request -> 200 OK",
-        "      RateLimit-Remaining: 4",
+        '      RateLimit: "default";r=4;t=12\n      RateLimit-Policy: "default";q=5;w=60\n',
         "sixth request -> 429 Too Many Requests",
-        "      RateLimit-Remaining: 0\n      RateLimit-Reset: 60\n      Retry-After: 12",
+        (
+            '      RateLimit: "default";r=0;t=12\n      RateLimit-Policy: "default";q=5;w=60\n'
+            "      Retry-After: 12\n"
+        ),
+        (
+            "      RateLimit-Limit: 5\n      RateLimit-Remaining: 0\n      RateLimit-Reset: 60\n"
+            "      Retry-After: 12\n"
+        ),
         "on_error='raise' (default) -> ConnectionError",
         "on_error='allow' -> allowed=True, fallback=True",
         "on_error='deny' -> allowed=False, fallback=True",
         "Cleaned up",
     ]
+    count = re.search(r"^Cleaned up (\d+) (keys?) under", out, re.MULTILINE)
+    assert count
+    assert count[2] == ("key" if count[1] == "1" else "keys")  # never "1 keys"
     assert [line for line in expected if line not in out] == []
 
 

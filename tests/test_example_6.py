@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 
 import pytest
+
+from valkey_redis.client import connect
+from valkey_redis.examples import example_6_eviction
+from valkey_redis.server import EmbeddedValkey
 
 
 def parse_table(out: str) -> dict[str, tuple[float, int]]:
@@ -39,3 +45,22 @@ def test_on_fakeredis_it_explains_and_exits_zero(run_example) -> None:
     out = run_example(6, backend="fakeredis")
     assert "needs a real Valkey server: eviction needs maxmemory" in out
     assert "hit ratio" not in out
+
+
+@pytest.mark.real
+def test_noeviction_step_adapts_when_no_write_fits() -> None:
+    """A server already at maxmemory (a loaded machine): the step makes room, never crashes."""
+    with EmbeddedValkey() as server:
+        client = connect(server.url)
+        example_6_eviction.empty(client)
+        full = int(client.info("memory")["used_memory"])
+        client.config_set("maxmemory", full)  # not even one SET fits
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            example_6_eviction.noeviction(client, full)
+        text = out.getvalue()
+        assert "only 0 SET(s) fitted; raising maxmemory" in text
+        assert "then: OutOfMemoryError" in text
+        assert "a SET fits again" in text
+        assert client.get("ex6:order:new") == example_6_eviction.VALUE
+        client.close()

@@ -7,6 +7,7 @@ import redis
 
 from valkey_redis.client import connect
 from valkey_redis.cluster import EmbeddedCluster
+from valkey_redis.examples import example_8_cluster
 from valkey_redis.server import free_port
 
 
@@ -25,7 +26,7 @@ def test_example_8_on_the_session_cluster(
     monkeypatch.setenv("VALKEY_CLUSTER_URL", valkey_cluster.url)
     before = _primaries(valkey_cluster.url)
     out = run_example(8)
-    assert f"[cluster] using the Valkey Cluster at {valkey_cluster.url}" in out
+    assert f"[cluster] using the Valkey Cluster at {valkey_cluster.url} (VALKEY_CLUSTER_URL)" in out
     expected = [
         "slots     0-5460  primary 127.0.0.1:",
         "slots 10923-16383 primary 127.0.0.1:",
@@ -80,6 +81,40 @@ def test_example_8_starts_its_own_cluster_when_none_answers(
         with pytest.raises(redis.ConnectionError):
             probe.ping()
         probe.close()
+
+
+@pytest.mark.real
+def test_example_8_talks_to_no_existing_cluster_unless_told(
+    run_example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without VALKEY_CLUSTER_URL it probes no address (not 127.0.0.1:7000) and starts its own."""
+    probed: list[str] = []
+    started: list[bool] = []
+
+    def probe(url: str) -> bool:
+        probed.append(url)
+        return True
+
+    class NoCluster:
+        """Stands in for EmbeddedCluster: records the start, then fails like a missing binary."""
+
+        def __init__(self, **_: object) -> None:
+            started.append(True)
+
+        def __enter__(self) -> NoCluster:
+            raise example_8_cluster.ServerError("not in this test")
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+    monkeypatch.delenv("VALKEY_CLUSTER_URL", raising=False)
+    monkeypatch.setattr(example_8_cluster, "_cluster_answers", probe)
+    monkeypatch.setattr(example_8_cluster, "EmbeddedCluster", NoCluster)
+    out = run_example(8)
+    assert probed == []
+    assert started == [True]
+    assert "VALKEY_CLUSTER_URL is not set" in out
+    assert "VALKEY_CLUSTER_URL=redis://127.0.0.1:7000 make example-8" in out
 
 
 def test_example_8_skips_on_fakeredis(run_example) -> None:

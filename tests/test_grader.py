@@ -1,10 +1,11 @@
 """The grader itself: it fails plausible wrong solutions, accepts other correct ones,
 and its commands (grade, hint, watch, reset, check-exercises) behave.
 
-Wrong solutions live in tests/wrong_solutions/exercise_N_<what_is_wrong>.py, each
-the reference with one mistake and an EXPECTED_FAILURE naming the check that must
-catch it; tests/alt_solutions/exercise_N.py are correct solutions written
-differently (Lua vs MULTI/WATCH, other token formats, extra keys).
+Wrong solutions are edits of the reference in tests/wrong_solutions/wrong.toml
+(graded by tests/test_grader_cases.py); a full file
+tests/wrong_solutions/exercise_N_<what_is_wrong>.py with an EXPECTED_FAILURE is
+still graded here. tests/alt_solutions/exercise_N.py are correct solutions
+written differently (Lua vs MULTI/WATCH, other token formats, extra keys).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import shutil
 import sys
 import threading
+import tomllib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,7 @@ from valkey_redis.grading.runner import (
     run_check,
     tasks_of,
 )
+from valkey_redis.grading.variants import apply_edits, reference_path
 
 ROOT = Path(__file__).resolve().parents[1]
 WRONG = sorted((ROOT / "tests" / "wrong_solutions").glob("exercise_*.py"))
@@ -45,7 +48,7 @@ FAKE = Backend("fakeredis")
 
 
 def _number(path: Path) -> int:
-    match = re.match(r"exercise_(\d)_", path.name)
+    match = re.match(r"exercise_(\d+)_", path.name)
     assert match, path.name
     return int(match.group(1))
 
@@ -64,21 +67,35 @@ def _check_named(name: str) -> runner.Check:
 # --- wrong and alternative solutions -----------------------------------------------
 
 
+def _wrong_file(name: str, folder: Path) -> Path:
+    """Write the wrong.toml case ``exercise_N_<name>`` (the reference, edited) into ``folder``."""
+    number, case_name = int(name.split("_")[1]), name.split("_", 2)[2]
+    cases = tomllib.loads((ROOT / "tests" / "wrong_solutions" / "wrong.toml").read_text("utf-8"))
+    case = next(c for c in cases["wrong"] if c["exercise"] == number and c["name"] == case_name)
+    text = apply_edits(reference_path(ROOT, number).read_text(encoding="utf-8"), case["edit"])
+    path = folder / f"wrong_{name}.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _targeted() -> list[tuple[int, str]]:
+    """(exercise, task) of every wrong solution: full files, and edits in wrong_solutions/*.toml."""
+    names = [load_exercise(path).EXPECTED_FAILURE for path in WRONG]
+    for toml in sorted((ROOT / "tests" / "wrong_solutions").glob("*.toml")):
+        cases = tomllib.loads(toml.read_text("utf-8"))
+        names += [case["first_failure"] for case in cases["wrong"]]
+    return [(_check_named(n).exercise, _check_named(n).task) for n in names]
+
+
 def test_at_least_four_wrong_solutions_per_exercise() -> None:
     """Every exercise has four or more wrong solutions kept as test data."""
-    counts = Counter(_number(path) for path in WRONG)
+    counts = Counter(number for number, _ in _targeted())
     assert all(counts[n] >= 4 for n in EXERCISES), counts
 
 
 def test_every_task_is_targeted_by_a_wrong_solution() -> None:
     """Each task has at least one wrong solution whose expected failure is one of its checks."""
-    targeted = {
-        (
-            _check_named(load_exercise(path).EXPECTED_FAILURE).exercise,
-            _check_named(load_exercise(path).EXPECTED_FAILURE).task,
-        )
-        for path in WRONG
-    }
+    targeted = set(_targeted())
     missing = [(n, t) for n in EXERCISES for t in tasks_of(n) if (n, t) not in targeted]
     assert missing == []
 
@@ -198,9 +215,9 @@ def test_a_hanging_function_times_out(tmp_path: Path, monkeypatch: pytest.Monkey
     assert f"({planned} more checks of load_profile skipped)" in first.failure.got
 
 
-def test_failure_text_says_called_expected_and_got() -> None:
+def test_failure_text_says_called_expected_and_got(tmp_path: Path) -> None:
     """The plain-words failure has the call, the expectation and what came back."""
-    module = load_exercise(ROOT / "tests" / "wrong_solutions" / "exercise_4_release_any_token.py")
+    module = load_exercise(_wrong_file("exercise_4_release_any_token", tmp_path))
     chk = _check_named("release_lock refuses a token that is not the owner's")
     result = run_check(chk, module, FAKE)
     text = "\n".join(render_failure(result, Style()))
@@ -253,7 +270,7 @@ def test_grade_a_stub_exits_1_and_says_where_to_start(workspace: Path) -> None:
 def test_grade_a_wrong_solution_shows_the_first_failing_check(workspace: Path) -> None:
     """A wrong solution: exit 1, the task marked ✗, the failing check in plain words."""
     shutil.copy(
-        ROOT / "tests" / "wrong_solutions" / "exercise_1_claim_check_then_set.py",
+        _wrong_file("exercise_1_claim_check_then_set", workspace),
         workspace / "exercises" / "exercise_1.py",
     )
     lines, out = _collect()
@@ -287,9 +304,9 @@ def test_grade_all_counts_solved_exercises(workspace: Path) -> None:
     assert "[#####-----] 1/2 exercises solved (2/8 tasks)" in "\n".join(lines)
 
 
-def test_cli_grade_needs_ex_with_file_and_exits_by_result() -> None:
+def test_cli_grade_needs_ex_with_file_and_exits_by_result(tmp_path: Path) -> None:
     """`valkey-redis grade --file` needs --ex; a wrong file exits 1."""
-    wrong = ROOT / "tests" / "wrong_solutions" / "exercise_6_xfetch_strict.py"
+    wrong = _wrong_file("exercise_6_xfetch_strict", tmp_path)
     assert cli.main(["grade", "--file", str(wrong)]) == 2
     args = ["grade", "--ex", "6", "--file", str(wrong), "--backend", "fakeredis"]
     assert cli.main(args) == 1
@@ -504,7 +521,7 @@ def test_check_exercises_reports_failing_solutions_thin_hints_and_lint(
     from valkey_redis.grading import maintenance
 
     shutil.copy(
-        ROOT / "tests" / "wrong_solutions" / "exercise_6_xfetch_strict.py",
+        _wrong_file("exercise_6_xfetch_strict", workspace),
         workspace / "exercises" / "solutions" / "exercise_6.py",
     )
     hints_file = workspace / "exercises" / "hints.toml"

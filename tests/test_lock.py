@@ -327,20 +327,19 @@ class _LossyReplies(fakeredis.FakeRedis):
     fail_before = 0
     fail_mget = False
 
-    def evalsha(self, *args: Any, **kwargs: Any) -> Any:
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if args[0] == "MGET" and self.fail_mget:
+            raise redis.ConnectionError("still down")
+        if args[0] != "EVALSHA":
+            return super().execute_command(*args, **kwargs)
         if self.fail_before:
             self.fail_before -= 1
             raise redis.TimeoutError("no reply")
-        result = super().evalsha(*args, **kwargs)
+        result = super().execute_command(*args, **kwargs)
         if self.lose_after:
             self.lose_after -= 1
             raise redis.TimeoutError("reply lost")
         return result
-
-    def mget(self, *args: Any, **kwargs: Any) -> Any:
-        if self.fail_mget:
-            raise redis.ConnectionError("still down")
-        return super().mget(*args, **kwargs)
 
 
 def _lossy() -> _LossyReplies:
@@ -382,9 +381,10 @@ def test_unreachable_check_surfaces_the_error() -> None:
 class _RetriedScripts(fakeredis.FakeRedis):
     """Runs every script twice, as a retry after a lost reply would."""
 
-    def evalsha(self, *args: Any, **kwargs: Any) -> Any:
-        super().evalsha(*args, **kwargs)
-        return super().evalsha(*args, **kwargs)
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if args[0] == "EVALSHA":
+            super().execute_command(*args, **kwargs)
+        return super().execute_command(*args, **kwargs)
 
 
 def test_retried_acquire_counts_once() -> None:

@@ -205,15 +205,41 @@ def test_bucket_refills_one_unit_per_interval(client, algorithm) -> None:
 
 
 def test_headers_for_allowed_and_denied_results() -> None:
-    """RateLimit-* always, Retry-After only when denied; seconds rounded up."""
+    """The draft's RateLimit and RateLimit-Policy fields; Retry-After only when denied."""
     allowed = RateLimitResult(True, 10, 7, 2.1, 0.0)
-    assert rate_limit_headers(allowed) == {
-        "RateLimit-Limit": "10",
-        "RateLimit-Remaining": "7",
-        "RateLimit-Reset": "3",
+    assert rate_limit_headers(allowed, window=60) == {
+        "RateLimit": '"default";r=7;t=3',
+        "RateLimit-Policy": '"default";q=10;w=60',
     }
     denied = RateLimitResult(False, 10, 0, 59.5, 0.2)
-    assert rate_limit_headers(denied) == {
+    assert rate_limit_headers(denied, window=60, policy="per-key") == {
+        "RateLimit": '"per-key";r=0;t=1',  # t agrees with Retry-After, not the full reset
+        "RateLimit-Policy": '"per-key";q=10;w=60',
+        "Retry-After": "1",
+    }
+
+
+def test_headers_without_a_window_leave_out_w_and_round_sub_second_windows_up() -> None:
+    """w is optional (left out without a window) and never 0 (a 0.5 s window says 1)."""
+    result = RateLimitResult(True, 3, 2, 0.4, 0.0)
+    assert rate_limit_headers(result)["RateLimit-Policy"] == '"default";q=3'
+    assert rate_limit_headers(result, window=0.5)["RateLimit-Policy"] == '"default";q=3;w=1'
+
+
+def test_headers_quote_the_policy_name_as_a_structured_field_string() -> None:
+    """A quote or backslash in the policy name is escaped; control characters are refused."""
+    result = RateLimitResult(True, 3, 2, 1.0, 0.0)
+    headers = rate_limit_headers(result, policy='a"b\\c')
+    assert headers["RateLimit"] == '"a\\"b\\\\c";r=2;t=1'
+    for bad in ("", "line\nbreak", "caf\u00e9"):
+        with pytest.raises(ValueError, match="policy"):
+            rate_limit_headers(result, policy=bad)
+
+
+def test_legacy_headers_are_the_old_three_fields() -> None:
+    """legacy=True gives RateLimit-Limit/-Remaining/-Reset (drafts -00 to -06) and Retry-After."""
+    denied = RateLimitResult(False, 10, 0, 59.5, 0.2)
+    assert rate_limit_headers(denied, legacy=True) == {
         "RateLimit-Limit": "10",
         "RateLimit-Remaining": "0",
         "RateLimit-Reset": "60",
@@ -222,13 +248,18 @@ def test_headers_for_allowed_and_denied_results() -> None:
 
 
 def test_limiter_headers_follow_a_real_denial(client) -> None:
-    """limiter.headers turns a hit's result into headers that match it."""
+    """limiter.headers turns a hit's result into headers that match it, window included."""
     limiter = GCRA(client, limit=1, window=30)
     limiter.hit("k")
     denied = limiter.hit("k")
     headers = limiter.headers(denied)
-    assert headers["RateLimit-Remaining"] == "0"
-    assert str(math.ceil(denied.retry_after)) == headers["Retry-After"]
+    retry = str(math.ceil(denied.retry_after))
+    assert headers == {
+        "RateLimit": f'"default";r=0;t={retry}',
+        "RateLimit-Policy": '"default";q=1;w=30',
+        "Retry-After": retry,
+    }
+    assert limiter.headers(denied, legacy=True)["RateLimit-Remaining"] == "0"
     assert "Retry-After" not in limiter.headers(limiter.peek("other"))
 
 

@@ -24,7 +24,7 @@ from valkey_redis import (
     SlidingWindowCounter,
     SlidingWindowLog,
     TokenBucket,
-    ratelimit,
+    _run,
 )
 from valkey_redis.client import connect
 from valkey_redis.server import EmbeddedValkey, free_port
@@ -223,7 +223,7 @@ def test_cluster_down_counts_as_an_outage(fake_client, monkeypatch, policy) -> N
     def cluster_down(*_: object) -> None:
         raise ClusterDownError("CLUSTERDOWN The cluster is down")
 
-    monkeypatch.setattr(ratelimit, "_send_once", cluster_down)
+    monkeypatch.setattr(_run, "_send_once", cluster_down)
     result = GCRA(fake_client, limit=3, window=1, on_error=policy).hit("k")
     assert (result.allowed, result.fallback) == (policy == "allow", True)
     with pytest.raises(ClusterDownError):
@@ -242,7 +242,7 @@ def test_a_connection_error_on_a_cluster_refreshes_the_slot_map(
         sent.append(commands)
         raise redis.ConnectionError("connection reset")
 
-    monkeypatch.setattr(ratelimit, "_send_once", lost)
+    monkeypatch.setattr(_run, "_send_once", lost)
     monkeypatch.setattr(cluster_client.nodes_manager, "initialize", lambda: refreshed.append(True))
     with pytest.raises(redis.ConnectionError):
         FixedWindow(cluster_client, limit=3, window=60).hit("k")

@@ -83,7 +83,11 @@ def grade(
         results = _grade_many(numbers, paths, backends)
     for result in results:
         result.path = shown[result.number]
-    files = ", ".join(str(shown[n]) for n in numbers) if len(numbers) <= 2 else "exercises 1-6"
+    files = (
+        ", ".join(str(shown[n]) for n in numbers)
+        if len(numbers) <= 2
+        else f"exercises {min(numbers)}-{max(numbers)}"
+    )
     header = f"Grading {files} {where} — {time.monotonic() - started:.1f} s"
     hint_dir = None if solutions or file else "exercises/solutions"
     out(render(results, header=header, solutions_hint=hint_dir).rstrip("\n"))
@@ -192,7 +196,7 @@ def reset(
 def _exercise_number(text: str) -> int:
     number = int(text)
     if number not in EXERCISES:
-        msg = f"exercises are numbered 1 to {len(EXERCISES)}"
+        msg = f"there is no exercise {number}: pick one of {', '.join(map(str, EXERCISES))}"
         raise argparse.ArgumentTypeError(msg)
     return number
 

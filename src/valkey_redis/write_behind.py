@@ -340,9 +340,9 @@ class WriteBehind:
         read waits at most ``poll_interval``, or one socket timeout on a dead
         server: reads are not retried). If it is still busy, or its last turn
         could not reach Valkey, or the final flush cannot, the flush is skipped
-        with a warning; the writes stay in the stream for the next worker. This worker's consumer is deleted from
-        the group once it has nothing pending, so start/stop cycles leave no
-        dead consumers behind.
+        with a warning; the writes stay in the stream for the next worker. This
+        worker's consumer is deleted from the group once it has nothing pending,
+        so start/stop cycles leave no dead consumers behind.
         """
         self._stop.set()
         thread, self._thread = self._thread, None

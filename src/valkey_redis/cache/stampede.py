@@ -57,7 +57,7 @@ def should_refresh_early(
         remaining: seconds until the cached entry expires.
         delta: seconds the last computation of the entry took.
         beta: eagerness; 1.0 is the paper's optimum, 0 never refreshes early.
-        rand: a uniform random number in (0, 1]; injectable for tests.
+        rand: a uniform random number in [0, 1) like ``random.random``; injectable for tests.
 
     Returns:
         True when the caller should recompute now.

@@ -11,7 +11,7 @@ from typing import cast
 
 import redis
 
-from valkey_redis.examples.runner import delete_matching, example_backend
+from valkey_redis.examples.runner import delete_matching, example_backend, plural
 
 PREFIX = "ex1:"
 ROUND_TRIPS = 200
@@ -132,7 +132,7 @@ def main() -> int:
         atomic_counters(client)
         pipelining(client)
         removed = cleanup(client)
-        print(f"\nCleaned up {removed} keys under '{PREFIX}'. Done.")
+        print(f"\nCleaned up {plural(removed, 'key')} under '{PREFIX}'. Done.")
     return 0
 
 

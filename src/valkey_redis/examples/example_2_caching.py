@@ -21,7 +21,7 @@ import redis
 
 from valkey_redis import Cache, WriteBehind, keys
 from valkey_redis.examples._sqlite_db import Product, ProductDB
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import example_backend, plural
 
 NAMESPACE = "ex2"
 QUEUE = "ex2-prices"
@@ -168,9 +168,8 @@ def stampede(client: redis.Redis, db: ProductDB) -> None:
         f"{len(results)} of {THREADS} threads got the value"
     )
     results = race(lambda: cache.get_or_set("product:3", lambda: load("protected")))
-    plural = "" if calls["protected"] == 1 else "s"
     print(
-        f"   protected get_or_set:    {calls['protected']} loader call{plural}, "
+        f"   protected get_or_set:    {plural(calls['protected'], 'loader call')}, "
         f"{len(results)} of {THREADS} threads got the value"
     )
     print("   Protected: one thread loads, the others wait for its value (threads of one")
@@ -181,6 +180,7 @@ def hit_ratio(cache: Cache, db: ProductDB) -> None:
     """A skewed read workload, then the counters the cache kept all along."""
     print("\n7. Hit ratio — 100 more reads (popular products more often), then cache.stats")
     rng = random.Random(2)
+    queries_before = db.queries
     for pid in rng.choices([1, 2, 3, 4, 5], weights=[50, 25, 12, 8, 5], k=100):
         cache.get_or_set(f"product:{pid}", functools.partial(db.get, pid))
     stats = cache.stats
@@ -188,7 +188,16 @@ def hit_ratio(cache: Cache, db: ProductDB) -> None:
         f"   hits={stats.hits} misses={stats.misses} loads={stats.loads} "
         f"errors={stats.errors} -> hit ratio {stats.hit_ratio:.0%}"
     )
-    print(f"   every hit is a query the database did not run; it ran {db.queries} in all")
+    print("   (this cache's counters since step 1; loads = the times it called the database)")
+    ran = db.queries - queries_before
+    print(
+        f"   Every hit is a query the database did not run: these 100 reads ran"
+        f" {plural(ran, 'query', 'queries')};"
+    )
+    print(
+        f"   the whole example ran {plural(db.queries, 'query', 'queries')}"
+        " (loads, writes and the stampede of steps 1-6)."
+    )
 
 
 def cleanup(client: redis.Redis) -> int:
@@ -217,7 +226,8 @@ def main() -> int:
         hit_ratio(cache, db)
         removed = cleanup(client)
         print(
-            f"\nCleaned up {removed} keys under '{NAMESPACE}:' and the write-behind stream. Done."
+            f"\nCleaned up {plural(removed, 'key')} under '{NAMESPACE}:'"
+            " and the write-behind stream. Done."
         )
     return 0
 

@@ -10,7 +10,7 @@ import json
 
 import redis
 
-from valkey_redis.examples.runner import delete_matching, example_backend
+from valkey_redis.examples.runner import delete_matching, example_backend, plural
 from valkey_redis.session import SessionStore
 
 PREFIX = "ex3"
@@ -115,7 +115,7 @@ def main() -> int:
         logout(store, sid)
         logout_everywhere(store)
         removed = cleanup(client)
-        print(f"\nCleaned up {removed} keys under '{PREFIX}:'. Done.")
+        print(f"\nCleaned up {plural(removed, 'key')} under '{PREFIX}:'. Done.")
     return 0
 
 

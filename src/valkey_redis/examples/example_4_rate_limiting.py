@@ -19,7 +19,7 @@ from valkey_redis import (
     TokenBucket,
     connect,
 )
-from valkey_redis.examples.runner import delete_matching, example_backend
+from valkey_redis.examples.runner import delete_matching, example_backend, plural
 from valkey_redis.server import free_port
 
 PREFIX = "ex4"
@@ -103,8 +103,8 @@ def refill(client: redis.Redis) -> None:
 
 
 def headers(client: redis.Redis) -> None:
-    """What an HTTP API would send: RateLimit-* always, Retry-After with a 429."""
-    print("\n4. HTTP headers (GCRA, 5 per 60 s)")
+    """What an HTTP API would send: RateLimit and RateLimit-Policy, Retry-After with a 429."""
+    print("\n4. HTTP headers (GCRA, 5 per 60 s; the IETF draft's RateLimit fields)")
     limiter = GCRA(client, limit=5, window=60, prefix=PREFIX)
     result = limiter.hit("api-key-7")
     print("   first request -> 200 OK")
@@ -116,7 +116,13 @@ def headers(client: redis.Redis) -> None:
     print("   sixth request -> 429 Too Many Requests")
     for name, value in limiter.headers(refused).items():
         print(f"      {name}: {value}")
-    print("   Retry-After: one unit comes back every 12 s; RateLimit-Reset: all 5 in 60 s.")
+    print("   RateLimit-Policy: q=5 requests per w=60 s. RateLimit: r requests left now,")
+    print("   t seconds until they are all back (after a 429: until the next one may pass).")
+    print("   Retry-After: one unit comes back every 12 s, so t=12 too.")
+    print("   Clients of drafts -00 to -06 read three fields: headers(result, legacy=True)")
+    for name, value in limiter.headers(refused, legacy=True).items():
+        print(f"      {name}: {value}")
+    print("   There RateLimit-Reset counts until all 5 are back: 60 s.")
 
 
 def failure_policy() -> None:
@@ -150,7 +156,9 @@ def main() -> int:
         headers(client)
         failure_policy()
         removed = cleanup(client)
-        print(f"\nCleaned up {removed} keys under '{PREFIX}:' (the rest had expired: every")
+        print(
+            f"\nCleaned up {plural(removed, 'key')} under '{PREFIX}:' (the rest had expired: every"
+        )
         print("limiter key has a TTL). Done.")
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import redis
 
 from valkey_redis.client import connect
-from valkey_redis.examples.runner import Backend, delete_matching, example_backend
+from valkey_redis.examples.runner import Backend, delete_matching, example_backend, plural
 from valkey_redis.lock import Lock
 
 PREFIX = "ex5"
@@ -86,8 +86,8 @@ def threads_contend(client: redis.Redis) -> None:
 
     _run_threads(unlocked)
     got = int(client.get(unsafe) or 0)
-    print(f"   without a lock: {got} of {expected} (lost {expected - got}:")
-    print("   two threads read the same value, both write value + 1)")
+    print(f"   without a lock: {got} of {expected} ({expected - got} lost)")
+    print("      two threads read the same value, and both write value + 1")
 
     safe = f"{PREFIX}:counter:threads"
 
@@ -187,7 +187,7 @@ def main() -> int:
         processes_contend(backend)
         lease_runs_out(client)
         removed = cleanup(client)
-        print(f"\nCleaned up {removed} keys under '{PREFIX}:'. Done.")
+        print(f"\nCleaned up {plural(removed, 'key')} under '{PREFIX}:'. Done.")
     return 0
 
 

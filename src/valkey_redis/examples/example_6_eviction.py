@@ -20,6 +20,7 @@ import itertools
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import redis
 
 from valkey_redis import keys
 from valkey_redis.client import connect
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import example_backend, plural
 from valkey_redis.server import EmbeddedValkey, ServerError
 
 PRODUCTS, REPORTS = 1_000, 800
@@ -38,6 +39,7 @@ VALUE = "x" * 200
 PRODUCT_TTL, REPORT_TTL = 3600, 600  # one-off report pages get the shorter TTL
 BATCH = 100
 SEED = 7
+_ROOM_TRIES = 8  # how often the noeviction step may raise maxmemory before giving up
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,20 @@ def wait_for_lru_clock() -> None:
     time.sleep(1.0 - time.time() % 1.0 + 0.15)  # +0.15 s: the clock is refreshed by a 10 Hz timer
 
 
+def empty(client: redis.Redis) -> None:
+    """Delete every key and free the memory now.
+
+    Valkey 8+ flushes in a background thread by default (``lazyfree-lazy-user-flush
+    yes``): a plain FLUSHALL returns while the memory is still in use, and on a busy
+    machine the next writes would find the server still full. ``SYNC`` waits.
+    """
+    execute: Callable[..., Any] = client.execute_command  # untyped in redis-py
+    execute("FLUSHALL", "SYNC")
+
+
 def run_policy(client: redis.Redis, policy: str, *, report_ttl: int | None, note: str) -> Outcome:
     """Run the workload from an empty server under ``policy``."""
-    client.flushall()
+    empty(client)
     client.config_set("maxmemory-policy", policy)
     client.config_resetstat()
     rng = random.Random(SEED)
@@ -143,33 +156,73 @@ def explain() -> None:
     print("   - volatile-lru may evict ONLY keys with a TTL. The reports written without")
     print("     one could never leave, filled the memory, and the cache's writes failed")
     print("     with OOM errors: every key a cache writes needs a TTL.")
-    print("   Valkey approximates LRU/LFU by sampling maxmemory-samples (5) keys per")
-    print("   eviction, and its LRU clock ticks once a second — hence the lab's pauses.")
+    print("   Valkey approximates LRU, LFU and volatile-ttl: each eviction samples")
+    print("   maxmemory-samples (5) keys into a pool of the 16 best candidates seen so far")
+    print("   and evicts the best of the pool. Its LRU clock ticks once a second — hence")
+    print("   the lab's pauses.")
 
 
-def noeviction(client: redis.Redis) -> None:
-    """Show ``noeviction``: writes fail with an OOM error once full; reads still work."""
-    print("\n2. noeviction — the server refuses writes instead of dropping data")
-    client.flushall()
-    client.config_set("maxmemory-policy", "noeviction")
+def fill_until_refused(client: redis.Redis) -> tuple[int, redis.exceptions.OutOfMemoryError]:
+    """SET order keys (no TTL) until the server refuses one; return (how many fitted, the error)."""
     written = 0
-    error: redis.exceptions.OutOfMemoryError | None = None
-    while error is None:
+    while True:
         try:
             client.set(keys.join("ex6", "order", written), VALUE)
         except redis.exceptions.OutOfMemoryError as exc:
-            error = exc
-        else:
-            written += 1
+            return written, exc
+        written += 1
+
+
+def noeviction(client: redis.Redis, maxmemory: int) -> None:
+    """Show ``noeviction``: writes fail with an OOM error once full; reads and DEL still work.
+
+    The server's own memory use (client buffers, allocator) moves by tens of KB on a
+    busy machine, so the step adapts instead of assuming how much fits: it raises
+    ``maxmemory`` a little when fewer than two writes fit, and deletes more keys when
+    deleting half of them did not make room.
+    """
+    print("\n2. noeviction — the server refuses writes instead of dropping data")
+    client.config_set("maxmemory-policy", "noeviction")
+    for _ in range(_ROOM_TRIES):
+        empty(client)
+        written, error = fill_until_refused(client)
+        if written >= 2:
+            break
+        maxmemory = make_room(client, maxmemory, f"only {written} SET(s) fitted")
+    else:
+        print("   the server's own memory use left no room for data; skipping this step")
+        return
     first = keys.join("ex6", "order", 0)
-    print(f"   {written} SETs succeeded, then: OutOfMemoryError: {error}")
+    print(f"   {plural(written, 'SET')} succeeded, then: OutOfMemoryError: {error}")
     print(f"   GET {first} still works -> {len(client.get(first) or '')} characters")
-    freed = written // 2
-    client.delete(*(keys.join("ex6", "order", n) for n in range(freed)))
-    client.set(keys.join("ex6", "order", "new"), VALUE)
-    print(f"   DEL is allowed; after deleting {freed} keys a SET fits again.")
+    deleted = 0
+    for _ in range(_ROOM_TRIES + 2):  # at most two deletions, then room-making
+        try:
+            client.set(keys.join("ex6", "order", "new"), VALUE)
+            break
+        except redis.exceptions.OutOfMemoryError:
+            if deleted < written:  # half first, then the rest
+                more = max(1, written // 2) if deleted == 0 else written - deleted
+                client.delete(
+                    *(keys.join("ex6", "order", n) for n in range(deleted, deleted + more))
+                )
+                deleted += more
+            else:
+                maxmemory = make_room(client, maxmemory, "still full after deleting them all")
+    else:
+        print("   the server stayed full even after deleting them; skipping the rest")
+        return
+    print(f"   DEL is allowed; after deleting {plural(deleted, 'key')} a SET fits again.")
     print("   Use noeviction for data that must not vanish (queues, sessions of record),")
     print("   with alerts on used_memory — never for a cache.")
+
+
+def make_room(client: redis.Redis, maxmemory: int, why: str) -> int:
+    """Raise ``maxmemory`` by a quarter of the data budget, say why, and return the new value."""
+    maxmemory += DATA_BUDGET // 4
+    client.config_set("maxmemory", maxmemory)
+    print(f"   {why}; raising maxmemory to {maxmemory / 1024:.0f} KB")
+    return maxmemory
 
 
 def save_chart(outcomes: list[Outcome]) -> None:
@@ -226,7 +279,7 @@ def main() -> int:
             print_table(outcomes, maxmemory)
             explain()
             save_chart(outcomes)
-            noeviction(client)
+            noeviction(client, maxmemory)
             client.close()
         print("\nThe lab's server is stopped; nothing was written to your server. Done.")
     return 0

@@ -17,7 +17,7 @@ import redis
 from redis.client import PubSub
 
 from valkey_redis.cache import Cache
-from valkey_redis.examples.runner import Backend, delete_matching, example_backend
+from valkey_redis.examples.runner import Backend, delete_matching, example_backend, plural
 from valkey_redis.near_cache import NearCache
 
 NAMESPACE, NEAR_NAMESPACE = "ex7", "ex7-near"
@@ -145,7 +145,10 @@ def main() -> int:
         finally:
             pubsub.close()
         removed = cleanup(client)
-        print(f"\nCleaned up {removed} keys under '{NAMESPACE}:' and '{NEAR_NAMESPACE}:'. Done.")
+        print(
+            f"\nCleaned up {plural(removed, 'key')} under '{NAMESPACE}:'"
+            f" and '{NEAR_NAMESPACE}:'. Done."
+        )
     return 0
 
 

@@ -1,11 +1,12 @@
 """Example 8 — Valkey Cluster: hash slots, hash tags, CROSSSLOT, the helpers, a failover.
 
-Run it with ``make example-8`` (real Valkey only). It uses the cluster at
-``VALKEY_CLUSTER_URL`` (default ``redis://127.0.0.1:7000``, where ``make
-cluster-up`` puts one) when a cluster answers there; otherwise it starts a
-throw-away local cluster (3 primaries, a replica each) for this run. Every key
-lives under ``ex8`` and is deleted at the end; a failover demo puts the
-primaries back where they were.
+Run it with ``make example-8`` (real Valkey only). By default it starts a
+throw-away local cluster (3 primaries, a replica each) for this run and talks to
+nothing else: a cluster already running on this machine may be somebody else's.
+To use a cluster of yours, say so: ``VALKEY_CLUSTER_URL=redis://127.0.0.1:7000
+make example-8`` (where ``make cluster-up`` puts one); when nothing answers at
+that URL it says so and starts its own. Every key lives under ``ex8`` and is
+deleted at the end; a failover demo puts the primaries back where they were.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from redis.exceptions import RedisClusterException, ResponseError
 from valkey_redis import Cache, Lock, SessionStore, SlidingWindowCounter, keys
 from valkey_redis.client import connect
 from valkey_redis.cluster import EmbeddedCluster, wait_for_agreement
-from valkey_redis.examples.runner import example_backend
+from valkey_redis.examples.runner import example_backend, plural
 from valkey_redis.server import ServerError
 
 CLUSTER_URL_ENV = "VALKEY_CLUSTER_URL"
-DEFAULT_CLUSTER_URL = "redis://127.0.0.1:7000"
+MAKE_CLUSTER_URL = "redis://127.0.0.1:7000"  # where `make cluster-up` starts one
 PREFIX = "ex8"
 
 # Moves stock from one key to another: a script's keys must all live in one slot.
@@ -53,15 +54,19 @@ def _cluster_answers(url: str) -> bool:
 
 @contextmanager
 def cluster_client() -> Iterator[RedisCluster]:
-    """Yield a RedisCluster client: of the configured cluster, else of one started here."""
-    url = os.environ.get(CLUSTER_URL_ENV) or DEFAULT_CLUSTER_URL
-    if _cluster_answers(url):
-        print(f"[cluster] using the Valkey Cluster at {url}")
+    """Yield a RedisCluster client: of ``VALKEY_CLUSTER_URL`` when set, else of one started here."""
+    url = os.environ.get(CLUSTER_URL_ENV)
+    if url and _cluster_answers(url):
+        print(f"[cluster] using the Valkey Cluster at {url} ({CLUSTER_URL_ENV})")
         client = connect(url, cluster=True)
         yield client
         client.close()
         return
-    print(f"[cluster] no cluster answers at {url}: starting a local one (3 primaries + 3 replicas)")
+    if url:
+        print(f"[cluster] no cluster answers at {url} ({CLUSTER_URL_ENV}):")
+    else:
+        print(f"[cluster] {CLUSTER_URL_ENV} is not set (to use yours: {MAKE_CLUSTER_URL}):")
+    print("[cluster] starting a local one (3 primaries + 3 replicas)")
     with EmbeddedCluster(replicas=1) as cluster:
         print(f"[cluster] started on 127.0.0.1 ports {cluster.ports} for this run")
         client = connect(cluster.url, cluster=True)
@@ -292,8 +297,10 @@ def failover(client: RedisCluster) -> None:
     print(f"   the replica catches up before it takes over -> GET status {client.get(key)!r}")
     print("   Replication is asynchronous: `WAIT n timeout` after a write (or after taking a")
     print("   lock) tells you how many replicas have it; a crash before that can lose it even")
-    print("   though the primary said OK. A lock can be held twice across a failover; the")
-    print("   fencing token (never repeated: the server clock is its floor) is the safety net.")
+    print(
+        "   though the primary said OK. A lock can be held twice across a failover; the\n"
+        "   fencing token (never repeated: the server clock is its floor) is the safety net."
+    )
     primary.close()
     replica.close()
 
@@ -319,10 +326,13 @@ def main() -> int:
                 helpers(client)
                 failover(client)
                 removed = cleanup(client)
-                print(f"\nCleaned up {removed} keys under '{PREFIX}'. Done.")
+                print(f"\nCleaned up {plural(removed, 'key')} under '{PREFIX}'. Done.")
         except ServerError as exc:
             print(f"[cluster] could not start a local cluster: {exc}")
-            print("Start one with `make cluster-up` (or set VALKEY_CLUSTER_URL) and retry.")
+            print(
+                f"Start one with `make cluster-up`, then {CLUSTER_URL_ENV}={MAKE_CLUSTER_URL}"
+                " make example-8."
+            )
     return 0
 
 

@@ -23,7 +23,7 @@ import redis
 from valkey_redis.client import configured_url, connect, describe, redacted
 from valkey_redis.server import EmbeddedValkey, ServerError, binary_can_run
 
-__all__ = ["Backend", "delete_matching", "example_backend", "example_modules", "main"]
+__all__ = ["Backend", "delete_matching", "example_backend", "example_modules", "main", "plural"]
 
 _EMBEDDED_ENV = "VALKEY_REDIS_EMBEDDED"
 
@@ -58,6 +58,14 @@ def delete_matching(client: redis.Redis, *patterns: str) -> int:
     """
     found = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=500)]
     return int(client.delete(*found)) if found else 0
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """Return ``"1 key"`` or ``"3 keys"``: ``count`` and ``noun``, plural unless it is 1.
+
+    ``many`` is the plural when adding an s is wrong (``plural(n, "query", "queries")``).
+    """
+    return f"{count} {noun}" if count == 1 else f"{count} {many or noun + 's'}"
 
 
 def _fake_client() -> redis.Redis:
@@ -148,7 +156,9 @@ def _run_all(numbers: list[int]) -> int:
     if failed:
         print(f"\nexamples failed: {failed}", file=sys.stderr)
         return 1
-    print(f"\nall {len(chosen)} examples finished")
+    print(
+        "\nthe example finished" if len(chosen) == 1 else f"\nall {len(chosen)} examples finished"
+    )
     return 0
 
 

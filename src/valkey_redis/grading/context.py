@@ -15,7 +15,6 @@ raises is reported by the runner with its file and line.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -23,7 +22,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import redis
 
-from valkey_redis.grading.harness import CheckAborted, Env, Probe, ProcessDied, TracedRedis
+from valkey_redis.grading.harness import CheckAborted, Env, Probe, TracedRedis
 
 __all__ = [
     "MAX_STEPS",
@@ -92,8 +91,10 @@ def show(value: object, limit: int = 90) -> str:
 class Ctx:
     """One check's view: the learner's module, a clean server, and the story so far."""
 
-    def __init__(self, module: ModuleType, env: Env) -> None:
+    def __init__(self, module: ModuleType, env: Env, exercise: int | None = None) -> None:
         self.module = module
+        #: Which exercise: every value a call returns is checked against its stub's signature.
+        self.exercise = exercise
         self.env = env
         self.raw: redis.Redis = env.raw
         self.backend = env.backend.name
@@ -143,14 +144,26 @@ class Ctx:
         """Call the learner's ``name(client, *args, **kwargs)`` and remember the call."""
         func = self.func(name)
         self._calls.append(self.describe_call(name, *args, **kwargs))
-        return func(client if client is not None else self.client, *args, **kwargs)
+        return self.returned(
+            name, func(client if client is not None else self.client, *args, **kwargs)
+        )
+
+    def returned(self, name: str, value: T) -> T:
+        """Fail unless ``value`` has the return type of ``name`` in the stub; pass it on."""
+        if self.exercise is not None:
+            from valkey_redis.grading.shapes import return_problem  # noqa: PLC0415
+
+            problem = return_problem(self.exercise, name, value)
+            if problem:
+                self.fail(f"{name} to return what its signature says", problem)
+        return value
 
     def call_pure(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call a learner function that takes no client."""
         func = self.func(name)
         shown = [show(arg, 60) for arg in args] + [f"{k}={show(v, 60)}" for k, v in kwargs.items()]
         self._calls.append(f"{name}({', '.join(shown)})")
-        return func(*args, **kwargs)
+        return self.returned(name, func(*args, **kwargs))
 
     def given(self, text: str) -> None:
         """Describe a piece of state the check set up."""
@@ -305,45 +318,18 @@ def crash(
     *,
     setup: Callable[[], object],
     mine: Callable[[], object],
-    key: str,
+    key: str = "",
 ) -> None:
     """Run ``mine()`` once per position k, its process dying right after its k-th command.
 
-    After each simulated death ``key`` must be absent or carry a TTL: a key
-    that a crash can leave without one lives forever. A MULTI/EXEC block or a
-    Lua script is one command, so an atomic solution has no such gap.
+    Kept for older checks: :func:`valkey_redis.grading.races.interrupted` does this
+    and its twin (the keys expiring after command k); ``key`` is ignored, every
+    key must be absent or carry a TTL after each simulated death.
     """
-    ctx.reset()
-    setup()
-    mine()
-    total = min(len(ctx.probe.steps), MAX_STEPS)
-    for position in range(1, total + 1):
-        ctx.reset()
-        setup()
-        probe = ctx.probe
+    del key
+    from valkey_redis.grading.races import interrupted  # noqa: PLC0415 - races imports us
 
-        def hook(step: int, position: int = position, probe: Probe = probe) -> None:
-            if step == position and not probe.dead:
-                probe.dead = True
-                raise ProcessDied
-
-        probe.after_step = hook
-        with contextlib.suppress(ProcessDied):  # the simulated death, as planned
-            mine()
-        probe.after_step = None
-        if not probe.dead:
-            continue  # this run needed fewer commands
-        ttl = ctx.pttl(key)
-        if ttl == -1:
-            steps = probe.steps
-            ctx.note = (
-                f"your process died right after your command {position} ({steps[position - 1]})"
-            )
-            ctx.fail(
-                f"{key} to be absent or to have a TTL (send the commands that create it and"
-                " set its expiry together: one MULTI/EXEC pipeline, a Lua script, or SET ... EX)",
-                f"{key} exists without a TTL (PTTL = -1): it would never expire",
-            )
+    interrupted(ctx, setup=setup, mine=mine, expire=False)
 
 
 def in_threads(

@@ -16,6 +16,7 @@ it), which stops stray learner threads at their next command.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,13 +25,16 @@ import redis
 from redis.client import Pipeline
 
 __all__ = [
+    "VALKEY_ONLY",
     "Backend",
     "CheckAborted",
     "Env",
+    "NeedsValkey",
     "Probe",
     "ProcessDied",
     "TracedRedis",
     "describe_command",
+    "keys_of",
 ]
 
 # redis-py leaves these untyped; typed aliases keep mypy --strict quiet without ignores.
@@ -45,6 +49,66 @@ class CheckAborted(BaseException):
 
 class ProcessDied(BaseException):
     """Raised inside learner code to simulate its process dying between two commands."""
+
+
+class NeedsValkey(BaseException):
+    """Raised on fakeredis when the learner sends a command only a real Valkey knows.
+
+    The runner then grades that task on Valkey only and the report says why: a
+    correct solution is never failed for a command fakeredis lacks.
+    """
+
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+#: Commands (or SET options) fakeredis does not implement but Valkey 8/9 does.
+VALKEY_ONLY = frozenset({"DELIFEQ", "MSETEX", "COMMANDLOG"})
+_SET_VALKEY_ONLY = frozenset({"IFEQ"})
+
+# Where the keys are in the commands a learner sends (first key, then every
+# `step`-th argument up to `stop`); anything not listed has one key at index 1.
+_MULTI_KEY = {
+    "DEL": (1, None, 1),
+    "UNLINK": (1, None, 1),
+    "EXISTS": (1, None, 1),
+    "TOUCH": (1, None, 1),
+    "MGET": (1, None, 1),
+    "WATCH": (1, None, 1),
+    "MSET": (1, None, 2),
+    "MSETNX": (1, None, 2),
+    "RENAME": (1, 3, 1),
+    "RENAMENX": (1, 3, 1),
+    "COPY": (1, 3, 1),
+    "SMOVE": (1, 3, 1),
+    "LMOVE": (1, 3, 1),
+    "RPOPLPUSH": (1, 3, 1),
+}
+_NO_KEY = frozenset(
+    {"MULTI", "EXEC", "DISCARD", "UNWATCH", "PING", "TIME", "SCRIPT", "INFO", "ECHO", "SELECT"}
+)
+
+
+def keys_of(args: Sequence[Any]) -> tuple[str, ...]:
+    """The keys a command names (Lua: its KEYS), for "every key you touched" checks."""
+    name = str(args[0]).upper()
+    if name in _NO_KEY or len(args) < 2:
+        return ()
+    if name in {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"}:
+        count = int(args[2]) if len(args) > 2 else 0
+        return tuple(str(key) for key in args[3 : 3 + count])
+    start, stop, step = _MULTI_KEY.get(name, (1, 2, 1))
+    return tuple(str(key) for key in args[start:stop:step])
+
+
+def _valkey_only(args: Sequence[Any]) -> str | None:
+    name = str(args[0]).upper()
+    if name in VALKEY_ONLY:
+        return name
+    if name == "SET" and any(str(a).upper() in _SET_VALKEY_ONLY for a in args[3:]):
+        return "SET ... IFEQ"
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,6 +144,8 @@ class Probe:
 
     def __init__(self) -> None:
         self.steps: list[str] = []
+        #: The keys each step named (a MULTI block or script: all of its keys).
+        self.keys: list[tuple[str, ...]] = []
         self.commands: list[str] = []
         self.round_trips = 0
         self.after_step: Callable[[int], None] | None = None
@@ -91,9 +157,16 @@ class Probe:
         if self.dead:
             raise ProcessDied
 
-    def record(self, text: str, names: Sequence[str], *, round_trip: bool) -> None:
+    def touched(self, upto: int | None = None) -> list[str]:
+        """The keys named by the first ``upto`` steps (all steps when None), in order."""
+        return list(dict.fromkeys(k for keys in self.keys[:upto] for k in keys))
+
+    def record(
+        self, text: str, names: Sequence[str], *, round_trip: bool, keys: Sequence[str] = ()
+    ) -> None:
         """Note one step (a command, or a MULTI/EXEC block) and run the hook after it."""
         self.commands.extend(names)
+        self.keys.append(tuple(keys))
         self.round_trips += int(round_trip)
         self.steps.append(text if len(text) <= 110 else text[:109] + "…")
         hook = self.after_step
@@ -130,6 +203,19 @@ class Env:
         if self.aborted:
             raise CheckAborted
 
+    def unknown_to_fakeredis(self, args: Sequence[Any], error: redis.ResponseError) -> None:
+        """On fakeredis, turn "unknown command" (in a script too) into :class:`NeedsValkey`."""
+        found = re.search(r"unknown command '([^']+)'", str(error), re.IGNORECASE)
+        if self.backend.url is None and found:
+            raise NeedsValkey(found.group(1).upper()) from error
+
+    def ensure_known(self, args: Sequence[Any]) -> None:
+        """On fakeredis, raise :class:`NeedsValkey` for a command only Valkey has."""
+        if self.backend.url is None:
+            command = _valkey_only(args)
+            if command is not None:
+                raise NeedsValkey(command)
+
     def traced(self, probe: Probe | None = None) -> TracedRedis:
         """Return a new traced client for learner code."""
         return TracedRedis(self, probe or Probe())
@@ -160,12 +246,18 @@ class TracedRedis(redis.Redis):
         """Execute one command and record it as one step."""
         self.env.ensure_alive()
         self.probe.ensure_alive()
+        self.env.ensure_known(args)
         try:
             return _redis_execute(self, *args, **options)
+        except redis.ResponseError as exc:
+            self.env.unknown_to_fakeredis(args, exc)
+            raise
         finally:
             if not self.env.aborted:
                 name = str(args[0]).upper()
-                self.probe.record(describe_command(args), [name], round_trip=round_trip)
+                self.probe.record(
+                    describe_command(args), [name], round_trip=round_trip, keys=keys_of(args)
+                )
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Every single command of the client passes here."""
@@ -185,12 +277,15 @@ class _TracedPipeline(Pipeline):
         """Commands sent at once after WATCH: one step each."""
         self._owner.env.ensure_alive()
         self._owner.probe.ensure_alive()
+        self._owner.env.ensure_known(args)
         try:
             return _pipeline_immediate(self, *args, **options)
         finally:
             if not self._owner.env.aborted:
                 text = describe_command(args)
-                self._owner.probe.record(text, [str(args[0]).upper()], round_trip=True)
+                self._owner.probe.record(
+                    text, [str(args[0]).upper()], round_trip=True, keys=keys_of(args)
+                )
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         """MULTI/EXEC is one step; a non-transactional batch is one step per command."""
@@ -202,12 +297,15 @@ class _TracedPipeline(Pipeline):
             return []
         names = [str(args[0]).upper() for args, _ in stack]
         if cast(bool, self.transaction) or self.explicit_transaction:
+            for args, _ in stack:
+                owner.env.ensure_known(args)
             text = "MULTI " + "; ".join(describe_command(args) for args, _ in stack) + " EXEC"
+            keys = [key for args, _ in stack for key in keys_of(args)]
             try:
                 return list(super().execute(raise_on_error))
             finally:
                 if not owner.env.aborted:
-                    owner.probe.record(text, ["MULTI", *names, "EXEC"], round_trip=True)
+                    owner.probe.record(text, ["MULTI", *names, "EXEC"], round_trip=True, keys=keys)
         # Without MULTI the server may run other clients' commands between these,
         # so the grader does exactly that: one step per command, one round trip.
         if self.scripts:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,10 +27,11 @@ from pathlib import Path
 from types import ModuleType
 
 from valkey_redis.grading.context import Ctx, Failure
-from valkey_redis.grading.harness import Backend, CheckAborted, Env
+from valkey_redis.grading.harness import Backend, CheckAborted, Env, NeedsValkey
 
 __all__ = [
     "CHECK_TIMEOUT",
+    "SERVERS",
     "Check",
     "CheckResult",
     "ExerciseResult",
@@ -48,6 +50,8 @@ __all__ = [
 
 CHECK_TIMEOUT = 15.0
 CheckFn = Callable[[Ctx], None]
+#: Where a check runs unless it says otherwise: both single-server backends.
+SERVERS = ("fakeredis", "valkey")
 
 
 class Status(StrEnum):
@@ -57,6 +61,7 @@ class Status(StrEnum):
     FAILED = "failed"
     NOT_STARTED = "not started"
     IN_PROGRESS = "in progress"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -67,19 +72,29 @@ class Check:
     task: str
     name: str
     fn: CheckFn = field(repr=False)
+    #: The backends it runs on ("fakeredis", "valkey", "cluster").
+    on: tuple[str, ...] = SERVERS
+    #: Why it runs only there (shown in the report), e.g. "fakeredis has no INFO".
+    why: str = ""
 
 
 _CHECKS: list[Check] = []
 
 
-def check(exercise: int, task: str, name: str) -> Callable[[CheckFn], CheckFn]:
-    """Register the decorated function as a check of ``task`` in ``exercise``."""
+def check(
+    exercise: int, task: str, name: str, *, on: tuple[str, ...] = SERVERS, why: str = ""
+) -> Callable[[CheckFn], CheckFn]:
+    """Register the decorated function as a check of ``task`` in ``exercise``.
+
+    ``on`` restricts it to some backends (say, real Valkey for a command
+    fakeredis lacks), and ``why`` says why, for the report.
+    """
 
     def register(fn: CheckFn) -> CheckFn:
         if any(c.name == name for c in _CHECKS):
             msg = f"duplicate check name: {name}"
             raise ValueError(msg)
-        _CHECKS.append(Check(exercise, task, name, fn))
+        _CHECKS.append(Check(exercise, task, name, fn, on, why))
         return fn
 
     return register
@@ -116,6 +131,9 @@ class CheckResult:
     failure: Failure | None = None
     seconds: float = 0.0
     timed_out: bool = False
+    #: Set on fakeredis when the learner's code used a command only Valkey has
+    #: (the check did not count there: the task is graded on Valkey only).
+    valkey_only: str | None = None
 
 
 @dataclass
@@ -125,15 +143,27 @@ class TaskResult:
     exercise: int
     task: str
     results: list[CheckResult]
+    #: Checks that did not run: none of their backends was available.
+    skipped: list[Check] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
-        """FAILED if any check failed or none ran, NOT_STARTED if not started, else PASSED."""
+        """FAILED if any check failed or none ran, NOT_STARTED if not started, else PASSED.
+
+        SKIPPED when no check could run here (each needs a backend that is missing).
+        """
+        if not self.results and self.skipped:
+            return Status.SKIPPED
         if not self.results or any(r.status is Status.FAILED for r in self.results):
             return Status.FAILED
         if any(r.status is Status.NOT_STARTED for r in self.results):
             return Status.NOT_STARTED
         return Status.PASSED
+
+    @property
+    def valkey_only(self) -> str | None:
+        """The Valkey-only command that made this task skip fakeredis, if any."""
+        return next((r.valkey_only for r in self.results if r.valkey_only), None)
 
     @property
     def first_failure(self) -> CheckResult | None:
@@ -153,10 +183,16 @@ class ExerciseResult:
 
     @property
     def status(self) -> Status:
-        """Solved (PASSED), FAILED, NOT_STARTED, or IN_PROGRESS (some tasks not started)."""
-        states = {t.status for t in self.tasks}
+        """Solved (PASSED), FAILED, NOT_STARTED, or IN_PROGRESS (some tasks not started).
+
+        Tasks that could not be graded here (SKIPPED) do not count; when none
+        could, the exercise is SKIPPED.
+        """
+        states = {t.status for t in self.tasks} - {Status.SKIPPED}
         if self.load_error is not None or Status.FAILED in states:
             return Status.FAILED
+        if not states:
+            return Status.SKIPPED
         if states == {Status.PASSED}:
             return Status.PASSED
         if states == {Status.NOT_STARTED}:
@@ -227,17 +263,22 @@ def run_check(chk: Check, module: ModuleType, backend: Backend) -> CheckResult:
     started = time.monotonic()
     outcome: list[CheckResult] = []
     env = Env(backend)
-    ctx = Ctx(module, env)
+    ctx = Ctx(module, env, chk.exercise)
     filename = getattr(module, "__file__", None)
 
     def target() -> None:
         try:
-            chk.fn(ctx)
+            with warnings.catch_warnings():
+                # redis-py warns about "experimental" options (SET ... IFEQ): correct code.
+                warnings.simplefilter("ignore")
+                chk.fn(ctx)
             outcome.append(CheckResult(chk, backend.name, Status.PASSED))
         except NotImplementedError:
             outcome.append(CheckResult(chk, backend.name, Status.NOT_STARTED))
         except Failure as verdict:
             outcome.append(CheckResult(chk, backend.name, Status.FAILED, verdict))
+        except NeedsValkey as needs:
+            outcome.append(CheckResult(chk, backend.name, Status.PASSED, valkey_only=needs.command))
         except CheckAborted:
             pass
         except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
@@ -264,21 +305,48 @@ def run_check(chk: Check, module: ModuleType, backend: Backend) -> CheckResult:
 
 
 def grade_task(
-    exercise: int, task: str, module: ModuleType, backends: Sequence[Backend]
+    exercise: int,
+    task: str,
+    module: ModuleType,
+    backends: Sequence[Backend],
+    *,
+    stop_on_failure: bool = False,
 ) -> TaskResult:
-    """Run every check of ``task`` on every backend (stopping early if not started or hung)."""
+    """Run every check of ``task`` on its backends (stopping early if not started or hung).
+
+    A check runs on the backends named in its ``on`` that are here; one with none
+    here is noted in ``skipped``. ``stop_on_failure`` stops at the first failed
+    check (the grader's own tests and ``make grader-audit`` need only that one).
+    """
     results: list[CheckResult] = []
-    planned = len(checks_for(exercise, task)) * len(backends)
-    for chk in checks_for(exercise, task):
-        for backend in backends:
+    skipped: list[Check] = []
+    runs = [(c, [b for b in backends if b.name in c.on]) for c in checks_for(exercise, task)]
+    planned = sum(len(where) for _, where in runs)
+    fake_skipped: str | None = None
+    for chk, where in runs:
+        if not where:
+            skipped.append(chk)
+        for backend in where:
+            if fake_skipped and backend.url is None:
+                results.append(
+                    CheckResult(chk, backend.name, Status.PASSED, valkey_only=fake_skipped)
+                )
+                continue
             result = run_check(chk, module, backend)
+            if result.valkey_only:
+                fake_skipped = result.valkey_only
+                # Earlier fakeredis verdicts of this task do not count either.
+                for earlier in results:
+                    if earlier.backend == backend.name:
+                        earlier.status, earlier.failure = Status.PASSED, None
+                        earlier.valkey_only = fake_skipped
             if result.timed_out and result.failure is not None:
                 # Every further check would most likely hang as long: skip them.
-                skipped = planned - len(results) - 1
-                if skipped:
-                    result.failure.got += f" ({skipped} more checks of {task} skipped)"
+                left = planned - len(results) - 1
+                if left:
+                    result.failure.got += f" ({left} more checks of {task} skipped)"
                 results.append(result)
-                return TaskResult(exercise, task, results)
+                return TaskResult(exercise, task, results, skipped)
             if result.status is Status.NOT_STARTED and not results:
                 return TaskResult(exercise, task, [result])  # the stub still raises
             if result.status is Status.NOT_STARTED:
@@ -287,7 +355,9 @@ def grade_task(
                     "the function to be finished", "it raised NotImplementedError"
                 )
             results.append(result)
-    return TaskResult(exercise, task, results)
+            if stop_on_failure and result.status is Status.FAILED:
+                return TaskResult(exercise, task, results, skipped)
+    return TaskResult(exercise, task, results, skipped)
 
 
 def grade_exercise(

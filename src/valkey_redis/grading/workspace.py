@@ -35,7 +35,7 @@ __all__ = [
     "stub_text",
 ]
 
-EXERCISES = (1, 2, 3, 4, 5, 6)
+EXERCISES = (1, 2, 3, 4, 5, 6, 7, 8, 10)
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -5,6 +5,32 @@ task's function (state is set up and inspected with the grader's own client),
 so a learner can solve the tasks of an exercise one at a time.
 """
 
-from valkey_redis.grading.checks import ex1, ex2, ex3, ex4, ex5, ex6
+from valkey_redis.grading.checks import (
+    ex1,
+    ex2,
+    ex3,
+    ex4,
+    ex5,
+    ex6,
+    ex7,
+    ex7_fallback,
+    ex7_faults,
+    ex8,
+    ex10,
+    gaps,
+)
 
-__all__ = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
+__all__ = [
+    "ex1",
+    "ex2",
+    "ex3",
+    "ex4",
+    "ex5",
+    "ex6",
+    "ex7",
+    "ex7_fallback",
+    "ex7_faults",
+    "ex8",
+    "ex10",
+    "gaps",
+]

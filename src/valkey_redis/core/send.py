@@ -1,0 +1,30 @@
+"""What both runners agree on when they send a command: what an outage is, how far to follow.
+
+Use this in a runner or a helper that must tell "the server is unreachable" (a
+fallback may apply) from "the server said no" (an error reply, never a fallback).
+
+Not for: retry policy; that is the client's (:func:`valkey_redis.connect`).
+
+How it fails: nothing here does I/O; :data:`OUTAGE` lists redis-py's exception
+classes, which ``redis.asyncio`` raises too.
+"""
+
+from __future__ import annotations
+
+from redis.exceptions import ClusterDownError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["OUTAGE", "REDIRECTS", "redirect_error"]
+
+#: The server unreachable, or a cluster without a primary for the slot (CLUSTERDOWN
+#: during a failover; the command did not run).
+OUTAGE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
+
+#: MOVED/ASK replies mean the command did not run, so following them is safe.
+REDIRECTS = 3
+
+
+def redirect_error(key: str) -> ResponseError:
+    """The error for a key the cluster kept redirecting."""
+    return ResponseError(f"the cluster kept redirecting the key {key!r}")
