@@ -35,7 +35,7 @@ def test_lab_ordering_and_noeviction(run_example) -> None:
     assert vlru[1] > 0
     # noeviction: a SET fails with the OOM error while GET and DEL still work
     assert "then: OutOfMemoryError: command not allowed when used memory > 'maxmemory'" in out
-    assert "GET ex6:order:#0 still works -> 200 characters" in out
+    assert "GET ex6:order:0 still works -> 200 characters" in out
     assert "a SET fits again" in out
     assert out.rstrip().endswith("Done.")
 

@@ -90,8 +90,10 @@ def connect(
     """Create a client for Valkey; no network traffic happens here.
 
     Args:
-        url: ``redis://`` or ``rediss://`` URL; defaults to ``VALKEY_URL``,
-            ``REDIS_URL``, then ``redis://localhost:6379/0``.
+        url: ``redis://`` or ``rediss://`` URL, or
+            ``redis+sentinel://host:port[,host:port...]/service[/db]`` for a client
+            that asks Sentinel for the primary and follows it after a failover;
+            defaults to ``VALKEY_URL``, ``REDIS_URL``, then ``redis://localhost:6379/0``.
         cluster: return a :class:`redis.cluster.RedisCluster` (URL of any node).
         max_connections: size of the connection pool (per node for a cluster).
         socket_timeout: seconds to wait for a reply before ``TimeoutError``.
@@ -107,7 +109,7 @@ def connect(
 
     Raises:
         ValueError: for a negative timeout or retry count, or a URL without a
-            ``redis://``, ``rediss://`` or ``unix://`` scheme.
+            ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
     """
     if socket_timeout <= 0 or socket_connect_timeout <= 0:
         msg = "timeouts must be positive numbers of seconds"
@@ -126,10 +128,15 @@ def connect(
     if max_connections is not None:
         options["max_connections"] = max_connections
     target = configured_url(url)
+    if target.startswith("redis+sentinel://") and not cluster:
+        from valkey_redis.sentinel import connect_sentinel  # noqa: PLC0415 - optional path
+
+        return connect_sentinel(target, **options)  # follows the primary across failovers
     if not target.startswith(("redis://", "rediss://", "unix://")):
         msg = (
-            f"{target!r} is not a Valkey URL: it must start with redis://, rediss:// or "
-            "unix:// (for example redis://localhost:6379/0); check VALKEY_URL / REDIS_URL"
+            f"{target!r} is not a Valkey URL: it must start with redis://, rediss://, "
+            "unix:// or redis+sentinel:// (for example redis://localhost:6379/0); check "
+            "VALKEY_URL / REDIS_URL"
         )
         raise ValueError(msg)
     if cluster:

@@ -33,7 +33,6 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from valkey_redis import keys
 from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, load_script
 from valkey_redis.cache._stats import Health
 from valkey_redis.cache.stampede import SingleFlight, WaitTimeoutError, lead_or_wait
@@ -145,7 +144,7 @@ class Filler:
         current: V | None,
     ) -> V:
         """Across processes: take the lock and load, or wait for whoever holds it."""
-        lock = (keys.tagged(self._namespace, key, "lock"), secrets.token_hex(16))
+        lock = (f"{name}:lock", secrets.token_hex(16))  # namespace:{key}:lock, one hash tag
         try:
             held, fresh = lead_or_wait(
                 self._client,

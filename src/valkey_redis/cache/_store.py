@@ -98,8 +98,9 @@ class CacheStore:
     def redis_key(self, key: Key) -> str:
         """Return the Valkey key that holds ``key``'s value: ``namespace:{key}``.
 
-        Same result as ``keys.tagged(namespace, key)``, computed faster (this runs
-        on every hit): short string keys are escaped once and remembered.
+        The key part is :func:`valkey_redis.keys.typed` (an int key is ``#<n>``, so
+        ``0`` and ``"0"`` are two entries), computed fast (this runs on every hit):
+        short string keys are escaped once and remembered.
         """
         if type(key) is str:  # not a subclass, not a bool posing as an int
             name = self._names.get(key)
@@ -110,7 +111,7 @@ class CacheStore:
                     self._names.clear()  # crude but bounded; hot keys come back at once
                 name = self._names[key] = f"{self._prefix}{keys.escape(key)}}}"
                 return name
-        return keys.tagged(self.namespace, key)
+        return f"{self._prefix}{keys.typed(key)}}}"  # 0 and "0" are two entries
 
     @property
     def stats(self) -> CacheStats:
