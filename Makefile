@@ -11,7 +11,7 @@ CLUSTER_PORT ?= 7000
 STAMP := .venv/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help setup have-uv examples test faults lint format coverage clean infra-up infra-down \
+.PHONY: help setup have-uv examples test faults failure-modes lint format coverage clean infra-up infra-down \
         infra-status grade hint watch reset check-exercises cluster-up cluster-down \
         cluster-status sentinel-up sentinel-down sentinel-status bench app load
 
@@ -45,6 +45,9 @@ test: $(STAMP) ## run the test suite (fakeredis + real embedded Valkey), without
 
 faults: $(STAMP) ## the fault-injection suite: proxy faults, SIGSTOP, kill -9, failovers (< 5 min)
 	$(RUN) pytest -m faults tests/faults
+
+failure-modes: $(STAMP) ## time every helper on a hung, dead and slow Valkey (docs/failure-modes.md, ~3 min)
+	$(RUN) python -m benchmarks.failure_modes
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(RUN) ruff check .

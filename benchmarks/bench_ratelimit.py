@@ -11,15 +11,21 @@ DESIGN target: one round trip, and at least the ``limits`` strategy's ops/s for
 the same algorithm. Our ``hit`` returns a full result (remaining, reset and
 retry times) where ``limits``' returns a bool. Hits rotate over 64 identities
 under a limit that is never reached, so every hit takes the "allowed" path.
+
+Abuse: one more comparison hammers a key that is over its limit (1 per hour).
+Our limiters know such a hit is denied until ``retry_after`` and answer it in
+process, with no round trip; ``limits`` asks the server every time. DESIGN
+target: >= 10x its throughput.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import (
     FixedWindowRateLimiter,
@@ -65,6 +71,45 @@ def _theirs(strategy: RateLimiter) -> Callable[[int], None]:
             assert strategy.hit(item, next(users))
 
     return run
+
+
+def _denied(hit: Callable[[], object]) -> Callable[[int], None]:
+    def run(n: int) -> None:
+        for _ in range(n):
+            hit()
+
+    return run
+
+
+def _abuse(ctx: BenchContext, storage: Callable[[str], RedisStorage]) -> Comparison:
+    """Hits of a key over its limit: denied locally (ours) vs a round trip each (limits)."""
+    prefix, item = ctx.name("rl-abuse"), RateLimitItemPerHour(1)
+    ours = [kind(ctx.client, limit=1, window=3600, prefix=prefix) for kind in _KINDS]
+    theirs = FixedWindowRateLimiter(storage("abuse"))
+
+    def exhaust() -> None:
+        for limiter in ours:
+            limiter.hit("abuser")
+            limiter.hit("abuser")
+        theirs.hit(item, "abuser")
+
+    return Comparison(
+        name="rate limit: denied hits of a key over its limit",
+        lesson="A denial is certain until retry_after: ours answer it without a round trip.",
+        baseline=Contender(
+            "limits FixedWindowRateLimiter", _denied(lambda: theirs.hit(item, "abuser"))
+        ),
+        contenders=[
+            Contender(type(limiter).__name__, _denied(functools.partial(limiter.hit, "abuser")))
+            for limiter in ours
+        ],
+        ops=ctx.ops(3000),
+        target=Target(">= 10x the limits library on denied hits; 0 round trips", min_ratio=10.0),
+        setup=exhaust,
+    )
+
+
+_KINDS: list[type[Ours]] = [FixedWindow, SlidingWindowCounter, SlidingWindowLog, TokenBucket, GCRA]
 
 
 def build(ctx: BenchContext) -> list[Comparison]:
@@ -124,4 +169,5 @@ def build(ctx: BenchContext) -> list[Comparison]:
             target=Target("1 round trip (no same-algorithm peer)", round_trips=1),
         )
     )
+    comparisons.append(_abuse(ctx, storage))
     return comparisons

@@ -13,6 +13,14 @@ Tasks:
 2. update_product          — save to the source first, then delete the cached entry.
 3. get_product_or_fallback — like get_product, but survives an unreachable cache.
 4. get_products            — one MGET, one `load_many` for the missing ids, one pipeline.
+
+How the grader checks (every task): each return value must have exactly the
+type of the signature (a tuple is not a list, an int is not a bool or a str).
+Where a key has a TTL, it replays your function once per command k that it
+sends: "your process dies right after command k", and "every key you touched
+expired (or another client deleted it) right after command k". No key may ever
+be left without its TTL, and the answer must stay right. One MULTI/EXEC, one
+Lua script or one command like SET ... EX has no such gap.
 """
 
 from __future__ import annotations
@@ -63,7 +71,9 @@ def get_product_or_fallback(
 ) -> dict[str, Any] | None:
     """Like :func:`get_product`, but return ``load(product_id)`` when the cache is unreachable.
 
-    Unreachable means redis-py raises ``redis.ConnectionError`` or
+    ``load`` is called at most once per call, even when the server dies between
+    your GET and your SET: keep what it returned. Unreachable means redis-py
+    raises ``redis.ConnectionError`` or
     ``redis.TimeoutError`` (not Python's builtin ``ConnectionError``).
     """
     # TODO: try the cache; fall back to the source when the server cannot be reached.

@@ -13,6 +13,14 @@ Tasks:
 3. set_session_field — only for an existing session; creates nothing otherwise.
 4. rotate_session    — a new id with the same fields; the old id gone.
 5. destroy_session   — True if a session was removed.
+
+How the grader checks (every task): each return value must have exactly the
+type of the signature (a tuple is not a list, an int is not a bool or a str).
+Where a key has a TTL, it replays your function once per command k that it
+sends: "your process dies right after command k", and "every key you touched
+expired (or another client deleted it) right after command k". No key may ever
+be left without its TTL, and the answer must stay right. One MULTI/EXEC, one
+Lua script or one command like SET ... EX has no such gap.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import redis
 def create_session(client: redis.Redis, user_id: int, data: Mapping[str, str], ttl: int) -> str:
     """Create a session for ``user_id`` holding ``data``; return its id.
 
-    The id is unguessable: at least 128 random bits from the ``secrets`` module.
+    The id is unguessable: at least 128 random bits (16 bytes) from the ``secrets``
+    module. The grader freezes the clock and seeds ``random``: an id computed from
+    the time, the user id or ``random`` comes out the same twice, and fails.
     The hash ``session:{sid}`` holds ``data`` plus a ``user_id`` field, and
     expires after ``ttl`` seconds; it never exists without that TTL.
     """
@@ -37,7 +47,8 @@ def create_session(client: redis.Redis, user_id: int, data: Mapping[str, str], t
 def get_session(client: redis.Redis, sid: str, ttl: int) -> dict[str, str] | None:
     """Return the fields of session ``sid`` and reset its TTL to ``ttl`` (sliding expiry).
 
-    Returns None for an unknown or expired id, and creates no key.
+    Returns None for an unknown or expired id (also when it expires while you
+    read it: never an empty dict), and creates no key.
     """
     # TODO: read the fields and push the expiry back to ttl seconds.
     raise NotImplementedError
@@ -56,7 +67,8 @@ def set_session_field(client: redis.Redis, sid: str, field: str, value: str) -> 
 def rotate_session(client: redis.Redis, sid: str, ttl: int) -> str | None:
     """Move session ``sid`` to a new id with the same fields and TTL ``ttl``.
 
-    The old id is removed. Returns the new id, or None when ``sid`` is unknown.
+    The old id is removed. Returns the new id (from ``secrets``, like
+    :func:`create_session`), or None when ``sid`` is unknown.
     Two rotations of the same session at the same moment must not both succeed.
     """
     # TODO: make a new id; move the fields over and remove the old id, atomically.

@@ -13,6 +13,18 @@ Tasks:
 3. extend_lock           — reset the TTL only for the owner.
 4. acquire_lock_blocking — retry with short sleeps until acquired or `timeout` passed.
 5. next_fencing_token    — strictly increasing per name, counter `fence:{name}`.
+
+How the grader checks (every task): each return value must have exactly the
+type of the signature (a tuple is not a list, an int is not a bool or a str).
+Where a key has a TTL, it replays your function once per command k that it
+sends: "your process dies right after command k", and "every key you touched
+expired (or another client deleted it) right after command k". No key may ever
+be left without its TTL, and the answer must stay right. One MULTI/EXEC, one
+Lua script or one command like SET ... EX has no such gap.
+
+Valkey 9's DELIFEQ and SET ... IFEQ are welcome for release and extend:
+fakeredis lacks them, so a task that uses them is graded on Valkey only (the
+report says so).
 """
 
 from __future__ import annotations
@@ -24,8 +36,8 @@ def acquire_lock(client: redis.Redis, name: str, ttl_ms: int) -> str | None:
     """Try once to take ``lock:{name}`` for ``ttl_ms`` milliseconds.
 
     Returns:
-        A new random token (the proof of ownership), or None when someone else
-        holds the lock.
+        A new random token (the proof of ownership; from ``secrets`` or uuid4, not
+        the clock or a counter), or None when someone else holds the lock.
     """
     # TODO: make a random token; claim the key and set its expiry in one command.
     raise NotImplementedError
@@ -52,6 +64,12 @@ def acquire_lock_blocking(
 ) -> str | None:
     """Like :func:`acquire_lock`, but retry with short sleeps for up to ``timeout`` seconds.
 
+    Sleep between tries with ``time.sleep``, at most 0.1 s at a time and at most
+    200 tries per second; give up (None) once ``timeout`` seconds have passed, no
+    earlier and no more than one short sleep later. Measure time with the
+    ``time`` module (``time.monotonic()``): the grader checks the waiting on a
+    virtual clock that it puts in place of ``time`` in your module.
+
     Returns:
         The token once acquired, or None when ``timeout`` seconds have passed.
     """
@@ -60,6 +78,9 @@ def acquire_lock_blocking(
 
 
 def next_fencing_token(client: redis.Redis, name: str) -> int:
-    """Return the next fencing token for ``name``: strictly increasing, counter ``fence:{name}``."""
+    """Return the next fencing token for ``name``: strictly increasing, counter ``fence:{name}``.
+
+    The counter has no TTL: if it expired, tokens would start over and go backwards.
+    """
     # TODO: one atomic server-side increment.
     raise NotImplementedError

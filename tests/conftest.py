@@ -8,13 +8,18 @@ of the session, even when tests fail.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Iterator
+from typing import Any
 
 import fakeredis
 import pytest
 import redis
 from redis.cluster import RedisCluster
 
+import valkey_redis
+from valkey_redis import aio
 from valkey_redis.client import connect
 from valkey_redis.cluster import EmbeddedCluster
 from valkey_redis.server import EmbeddedValkey, binary_can_run
@@ -115,3 +120,65 @@ def run_example(
 ) -> ExampleRun:
     """Run an example in-process against the session's real server or fakeredis."""
     return ExampleRun(monkeypatch, capsys, request)
+
+
+# -- sync and async faces on one server ------------------------------------------------
+
+
+class Face:
+    """One face ("sync" or "async") of the library on a server shared by both faces.
+
+    ``face(x)`` returns ``x``, awaited first (on the test's event loop) when it is a
+    coroutine, so one test body drives ``Cache`` or ``aio.Cache`` alike.
+    """
+
+    def __init__(self, kind: str, sync_client: Any, async_client: Any, loop: asyncio.Runner):
+        self.kind = kind
+        self.sync_client = sync_client
+        self.async_client = async_client
+        self.loop = loop
+        self.module: Any = aio if kind == "async" else valkey_redis
+        self.client = async_client if kind == "async" else sync_client
+
+    def __call__(self, result: Any) -> Any:
+        """Return ``result``, awaited first when it is awaitable."""
+        return self.loop.run(result) if inspect.isawaitable(result) else result
+
+    def make(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Build ``valkey_redis.<name>`` or ``aio.<name>`` on this face's client."""
+        return getattr(self.module, name)(self.client, *args, **kwargs)
+
+    def other(self) -> Face:
+        """The other face, on the same server."""
+        kind = "sync" if self.kind == "async" else "async"
+        return Face(kind, self.sync_client, self.async_client, self.loop)
+
+
+@pytest.fixture
+def aio_loop() -> Iterator[asyncio.Runner]:
+    """One event loop for the test (async clients are bound to the loop they first ran on)."""
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("valkey", marks=pytest.mark.real)])
+def both_clients(request: pytest.FixtureRequest, aio_loop: asyncio.Runner) -> Iterator[Any]:
+    """A sync and an async client of one server: a fresh fakeredis, or the real Valkey."""
+    if request.param == "fakeredis":
+        server = fakeredis.FakeServer()
+        sync_client: Any = fakeredis.FakeRedis(server=server, decode_responses=True)
+        async_client: Any = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    else:
+        valkey: EmbeddedValkey = request.getfixturevalue("valkey_server")
+        sync_client, async_client = connect(valkey.url), aio.connect(valkey.url)
+        sync_client.flushall()
+    yield sync_client, async_client
+    aio_loop.run(async_client.aclose())
+    sync_client.flushall()
+    sync_client.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def face(request: pytest.FixtureRequest, both_clients: Any, aio_loop: asyncio.Runner) -> Face:
+    """The same test through the sync and the async helpers, on fakeredis and real Valkey."""
+    return Face(request.param, *both_clients, aio_loop)

@@ -186,7 +186,7 @@ def test_set_many_is_one_command_with_a_ttl_per_entry(
 
 def test_xfetch_skip_bound_covers_every_default_draw() -> None:
     """random.random() is a multiple of 2**-53, so -log of any non-zero draw is below the bound."""
-    import valkey_redis.cache.cache as cache_module
+    import valkey_redis.cache._core as cache_module
 
     assert -math.log(2**-53) < cache_module._MAX_DRAW
     assert should_refresh_early(36.0, 1.0, rand=lambda: 2**-53)  # just inside: still due
@@ -470,10 +470,14 @@ def test_write_through_invalidates_when_the_cache_write_fails(
     cache.set("k", "old")
     saved: list[str] = []
 
-    def failing_set(*_args: Any, **_kwargs: Any) -> None:
-        raise redis.exceptions.ConnectionError("cache gone")
+    real = client.execute_command
 
-    monkeypatch.setattr(client, "set", failing_set)
+    def failing_set(*args: Any, **kwargs: Any) -> Any:
+        if args[0] == "SET":
+            raise redis.exceptions.ConnectionError("cache gone")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "execute_command", failing_set)
     assert not cache.write_through("k", "new", saved.append)
     assert saved == ["new"]
     assert cache.get("k") is None

@@ -41,8 +41,8 @@ def test_safe_defaults() -> None:
     """Decoded strings, explicit timeouts, a retry policy and health checks."""
     kwargs = _kwargs(connect("redis://127.0.0.1:1/0", max_connections=20))
     assert kwargs["decode_responses"] is True
-    assert kwargs["socket_timeout"] == 2.0
-    assert kwargs["socket_connect_timeout"] == 2.0
+    assert kwargs["socket_timeout"] == 0.3
+    assert kwargs["socket_connect_timeout"] == 0.3
     assert kwargs["health_check_interval"] == 30
     client = connect("redis://127.0.0.1:1/0", max_connections=20)
     assert client.connection_pool.max_connections == 20

@@ -73,12 +73,20 @@ def get_product_or_fallback(
     load: Callable[[int], dict[str, Any] | None],
     ttl: int,
 ) -> dict[str, Any] | None:
-    """Like :func:`get_product`, but an unreachable cache falls back to ``load``."""
+    """Like :func:`get_product`, but an unreachable cache falls back to ``load`` (once)."""
+    loaded: list[dict[str, Any] | None] = []
+
+    def load_once(pid: int) -> dict[str, Any] | None:
+        loaded.append(load(pid))
+        return loaded[0]
+
     try:
-        return get_product(client, product_id, load, ttl)
+        return get_product(client, product_id, load_once, ttl)
     except (redis.ConnectionError, redis.TimeoutError):
-        # redis.ConnectionError is not Python's builtin ConnectionError.
-        return load(product_id)
+        # redis.ConnectionError is not Python's builtin ConnectionError. If the
+        # server died after the miss (between GET and SET), load already ran:
+        # reuse its answer rather than hitting the source a second time.
+        return loaded[0] if loaded else load(product_id)
 
 
 def get_products(

@@ -5,8 +5,10 @@ The public API is listed in ``__all__``; everything else is an implementation de
 
 from importlib.metadata import PackageNotFoundError, version
 
+from valkey_redis import aio
+from valkey_redis.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
 from valkey_redis.cache import Cache, CachedFunction, CacheStats
-from valkey_redis.client import connect, describe
+from valkey_redis.client import breaker_of, connect, describe
 from valkey_redis.lock import Lock, LockError, LockLost, LockNotAcquired
 from valkey_redis.near_cache import NearCache, NearCacheStats
 from valkey_redis.ratelimit import (
@@ -30,9 +32,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "GCRA",
+    "BreakerSnapshot",
     "Cache",
     "CacheStats",
     "CachedFunction",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "FixedWindow",
     "JsonSerializer",
     "Lock",
@@ -53,6 +58,8 @@ __all__ = [
     "WriteBehind",
     "WriteBehindFullError",
     "__version__",
+    "aio",
+    "breaker_of",
     "connect",
     "describe",
     "rate_limit_headers",

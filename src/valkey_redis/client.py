@@ -9,15 +9,30 @@ with exponential backoff and jitter; after that the error surfaces as
 ``redis.exceptions.ConnectionError`` or ``TimeoutError`` for the caller (or a
 helper's documented fallback) to handle.
 
+Time budgets, on by default (single server): a reply is awaited at most
+``socket_timeout`` (0.3 s), and one call -- every retry, reconnect and handshake
+command included -- at most ``call_timeout`` (1 s). A circuit breaker per client
+(:mod:`valkey_redis.breaker`, shared by every helper built on the client) opens
+after 3 failed attempts in a row or 5 slow replies; while it is open every
+command raises :class:`~valkey_redis.breaker.CircuitOpenError` (a
+``ConnectionError``) at once, and one probe per cool-down (1-8 s, jittered)
+checks whether the server is back. ``breaker_of(client).snapshot()`` shows it.
+Commands that block on purpose (``XREADGROUP BLOCK``, ``BLPOP``...) wait their
+block time on top of the socket timeout.
+
 How it fails: a retried command may run twice if the first attempt reached the
 server and only the reply was lost. That is harmless for reads and idempotent
 writes (GET, SET, DEL, EXPIRE); helpers whose writes are not idempotent (rate
-limiters) do not rely on it.
+limiters) do not rely on it. A reply slower than ``socket_timeout`` is a
+``TimeoutError``: raise the timeouts for commands that are slow on purpose (a
+huge MGET, a long script). Cluster clients keep 2 s timeouts and get no breaker
+yet.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, Literal, overload
 
 import redis
@@ -25,9 +40,22 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
-__all__ = ["DEFAULT_URL", "configured_url", "connect", "describe", "redacted"]
+from valkey_redis._guard import BudgetRetry, guarded
+from valkey_redis.breaker import CircuitBreaker
+
+__all__ = [
+    "BACKOFF",
+    "DEFAULT_URL",
+    "breaker_of",
+    "configured_url",
+    "connect",
+    "describe",
+    "redacted",
+    "settings",
+]
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
@@ -40,12 +68,58 @@ def configured_url(url: str | None = None) -> str:
     return url or os.environ.get("VALKEY_URL") or os.environ.get("REDIS_URL") or DEFAULT_URL
 
 
-def _retry(retries: int) -> Retry:
-    return Retry(
-        ExponentialWithJitterBackoff(base=0.05, cap=1.0),
-        retries,
-        supported_errors=(RedisConnectionError, RedisTimeoutError),
-    )
+#: Single-server defaults (seconds): wait for a reply, a TCP connect, one whole call.
+SOCKET_TIMEOUT, CONNECT_TIMEOUT, CALL_TIMEOUT = 0.3, 0.3, 1.0
+_CLUSTER_TIMEOUT = 2.0  # cluster clients: failovers take seconds, no breaker yet
+
+
+#: The backoff between retries: exponential from 50 ms, capped at 1 s, with jitter.
+BACKOFF = {"base": 0.05, "cap": 1.0}
+
+
+def _retry(retries: int, call_timeout: float | None) -> Retry:
+    backoff = ExponentialWithJitterBackoff(**BACKOFF)
+    if call_timeout is None:  # cluster clients: redis-py's own
+        return Retry(backoff, retries, supported_errors=(RedisConnectionError, RedisTimeoutError))
+    return BudgetRetry(backoff, retries, budget=call_timeout)
+
+
+def breaker_of(client: object) -> CircuitBreaker | None:
+    """Return the circuit breaker :func:`connect` put on ``client``; None if it has none.
+
+    Example: ``breaker_of(client).snapshot().state`` for a ``/healthz`` page.
+    """
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    found = kwargs.get("breaker") if isinstance(kwargs, dict) else None
+    return found if isinstance(found, CircuitBreaker) else None
+
+
+def _guarded_client(
+    target: str, options: dict[str, Any], breaker: CircuitBreaker | bool
+) -> redis.Redis:
+    """A client whose connections report to one breaker (the retry holds the budget)."""
+    # A new connection's handshake is HELLO alone: no CLIENT SETINFO, no
+    # maintenance-notification handshake (Valkey ignores it), no PING before it.
+    options.setdefault("driver_info", None)
+    options.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
+    pool = redis.ConnectionPool.from_url(target, **options)
+    kwargs = pool.connection_kwargs
+    name = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    client = redis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # as from_url does: close() closes the pool
+    return _guard(pool, breaker, name, client)
+
+
+def _guard(
+    pool: Any, breaker: CircuitBreaker | bool, name: str, client: redis.Redis
+) -> redis.Redis:
+    """Make ``pool``'s connections report to one breaker (unless ``breaker`` is False)."""
+    if breaker is not False:
+        kwargs = pool.connection_kwargs
+        kwargs["breaker"] = breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(name)
+        pool.connection_class = guarded(pool.connection_class)
+    return client
 
 
 @overload
@@ -54,10 +128,12 @@ def connect(
     *,
     cluster: Literal[False] = False,
     max_connections: int | None = None,
-    socket_timeout: float = 2.0,
-    socket_connect_timeout: float = 2.0,
+    socket_timeout: float | None = None,
+    socket_connect_timeout: float | None = None,
     retries: int = 3,
     health_check_interval: int = 30,
+    call_timeout: float = CALL_TIMEOUT,
+    breaker: CircuitBreaker | bool = True,
     **kwargs: Any,
 ) -> redis.Redis: ...
 
@@ -68,10 +144,12 @@ def connect(
     *,
     cluster: Literal[True],
     max_connections: int | None = None,
-    socket_timeout: float = 2.0,
-    socket_connect_timeout: float = 2.0,
+    socket_timeout: float | None = None,
+    socket_connect_timeout: float | None = None,
     retries: int = 3,
     health_check_interval: int = 30,
+    call_timeout: float = CALL_TIMEOUT,
+    breaker: CircuitBreaker | bool = True,
     **kwargs: Any,
 ) -> RedisCluster: ...
 
@@ -81,10 +159,12 @@ def connect(
     *,
     cluster: bool = False,
     max_connections: int | None = None,
-    socket_timeout: float = 2.0,
-    socket_connect_timeout: float = 2.0,
+    socket_timeout: float | None = None,
+    socket_connect_timeout: float | None = None,
     retries: int = 3,
     health_check_interval: int = 30,
+    call_timeout: float = CALL_TIMEOUT,
+    breaker: CircuitBreaker | bool = True,
     **kwargs: Any,
 ) -> redis.Redis | RedisCluster:
     """Create a client for Valkey; no network traffic happens here.
@@ -96,12 +176,19 @@ def connect(
             defaults to ``VALKEY_URL``, ``REDIS_URL``, then ``redis://localhost:6379/0``.
         cluster: return a :class:`redis.cluster.RedisCluster` (URL of any node).
         max_connections: size of the connection pool (per node for a cluster).
-        socket_timeout: seconds to wait for a reply before ``TimeoutError``.
-        socket_connect_timeout: seconds to wait for a TCP connection.
+        socket_timeout: seconds to wait for a reply before ``TimeoutError``
+            (default 0.3; 2.0 for a cluster).
+        socket_connect_timeout: seconds to wait for a TCP connection
+            (default 0.3; 2.0 for a cluster).
         retries: attempts after the first on connection errors and timeouts,
             with exponential backoff and jitter (0 disables retrying).
         health_check_interval: seconds of idleness after which a pooled
             connection is PINGed before use.
+        call_timeout: seconds one command (or pipeline) may take in total,
+            retries and reconnects included (single server).
+        breaker: True for a new :class:`~valkey_redis.breaker.CircuitBreaker`
+            on this client, an existing one to share it, False for none
+            (single server; see :func:`breaker_of`).
         **kwargs: passed on to redis-py.
 
     Returns:
@@ -111,7 +198,56 @@ def connect(
         ValueError: for a negative timeout or retry count, or a URL without a
             ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
     """
-    if socket_timeout <= 0 or socket_connect_timeout <= 0:
+    target, options = settings(
+        url,
+        cluster=cluster,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_connect_timeout,
+        retries=retries,
+        health_check_interval=health_check_interval,
+        call_timeout=call_timeout,
+        retry=lambda: _retry(retries, None if cluster else call_timeout),
+        **kwargs,
+    )
+    if cluster:
+        return RedisCluster.from_url(target, **options)
+    if target.startswith("redis+sentinel://"):
+        from valkey_redis.sentinel import connect_sentinel  # noqa: PLC0415 - optional path
+
+        client = connect_sentinel(target, **options)  # follows the primary across failovers
+        return _guard(
+            client.connection_pool, breaker, f"sentinel:{target.rsplit('/', 2)[-2]}", client
+        )
+    return _guarded_client(target, options, breaker)
+
+
+def settings(
+    url: str | None,
+    *,
+    cluster: bool,
+    max_connections: int | None,
+    socket_timeout: float | None,
+    socket_connect_timeout: float | None,
+    retries: int,
+    health_check_interval: int,
+    call_timeout: float,
+    retry: Callable[[], object],
+    **kwargs: Any,
+) -> tuple[str, dict[str, Any]]:
+    """Check :func:`connect`'s arguments; return the URL and the redis-py options.
+
+    Shared by :func:`connect` and :func:`valkey_redis.aio.connect`, which differ in
+    the client class and the ``retry`` object they build (sync or asyncio).
+
+    Raises:
+        ValueError: as documented on :func:`connect`.
+    """
+    if socket_timeout is None:
+        socket_timeout = _CLUSTER_TIMEOUT if cluster else SOCKET_TIMEOUT
+    if socket_connect_timeout is None:
+        socket_connect_timeout = _CLUSTER_TIMEOUT if cluster else CONNECT_TIMEOUT
+    if min(socket_timeout, socket_connect_timeout, call_timeout) <= 0:
         msg = "timeouts must be positive numbers of seconds"
         raise ValueError(msg)
     if retries < 0:
@@ -121,27 +257,22 @@ def connect(
         "decode_responses": True,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_connect_timeout,
-        "retry": _retry(retries),
+        "retry": retry(),
         "health_check_interval": health_check_interval,
         **kwargs,
     }
     if max_connections is not None:
         options["max_connections"] = max_connections
     target = configured_url(url)
-    if target.startswith("redis+sentinel://") and not cluster:
-        from valkey_redis.sentinel import connect_sentinel  # noqa: PLC0415 - optional path
-
-        return connect_sentinel(target, **options)  # follows the primary across failovers
-    if not target.startswith(("redis://", "rediss://", "unix://")):
+    sentinel = target.startswith("redis+sentinel://") and not cluster
+    if not sentinel and not target.startswith(("redis://", "rediss://", "unix://")):
         msg = (
             f"{target!r} is not a Valkey URL: it must start with redis://, rediss://, "
             "unix:// or redis+sentinel:// (for example redis://localhost:6379/0); check "
             "VALKEY_URL / REDIS_URL"
         )
         raise ValueError(msg)
-    if cluster:
-        return RedisCluster.from_url(target, **options)
-    return redis.Redis.from_url(target, **options)
+    return target, options
 
 
 def redacted(url: str) -> str:

@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from valkey_redis.server import EmbeddedValkey
 
@@ -354,7 +354,7 @@ def replication_cut(primary: EmbeddedValkey) -> Iterator[None]:
     """
     import redis  # noqa: PLC0415 - the proxy itself needs no client
 
-    client = redis.Redis(host="127.0.0.1", port=primary.port, socket_timeout=2)
+    client: Any = redis.Redis(host="127.0.0.1", port=primary.port or 0, socket_timeout=2)
     try:
         client.execute_command("ACL", "SETUSER", "default", "-psync", "-sync")
         client.execute_command("CLIENT", "KILL", "TYPE", "replica")

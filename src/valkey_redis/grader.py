@@ -27,6 +27,7 @@ from valkey_redis.grading.hints import hint, load_hints, load_progress, save_pro
 from valkey_redis.grading.maintenance import check_exercises
 from valkey_redis.grading.workspace import (
     EXERCISES,
+    cluster_note,
     exercise_path,
     find_root,
     grading_backends,
@@ -79,8 +80,9 @@ def grade(
     paths = {n: file or exercise_path(root, n, solutions=solutions) for n in numbers}
     shown = {n: relative(p, root) for n, p in paths.items()}
     started = time.monotonic()
-    with grading_backends(which) as (backends, where):
+    with grading_backends(which) as (backends, described):
         results = _grade_many(numbers, paths, backends)
+        where = described + cluster_note(backends)
     for result in results:
         result.path = shown[result.number]
     files = (

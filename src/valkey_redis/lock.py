@@ -22,6 +22,9 @@ How it fails:
   ``TimeoutError``; a lock never pretends to be held. When an acquire's reply is
   lost, we ask the server whether the lock is in fact ours before giving up; if
   even that fails, the error surfaces and any lock we did take expires with its lease.
+  With :func:`~valkey_redis.connect`'s circuit breaker open, ``acquire`` raises
+  ``CircuitOpenError`` at once; ``acquire(blocking_timeout=t)`` never waits on
+  the network longer than ``t`` (plus 0.2 s for the last reply).
 
 Keys: ``lock:{name}`` holds a random token per acquisition; ``lock:{name}:fence``
 counts acquisitions. Both share the hash tag, so one script touches both on
@@ -46,12 +49,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from redis.exceptions import RedisError
-
+from valkey_redis._guard import deadline
 from valkey_redis._run import run
 from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
+
+_GRACE = 0.2  # seconds the last attempt of a bounded acquire may wait for its reply
 
 
 class Lock(LockCore):
@@ -92,7 +96,14 @@ class Lock(LockCore):
             redis.exceptions.ConnectionError: when the server cannot be reached.
         """
         flow = self._acquire_flow(blocking, blocking_timeout)
-        acquired = run(self._client, flow, pause=self._pause)
+        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
+        if (self.blocking if blocking is None else blocking) and wait is not None:
+            # Every network wait fits in blocking_timeout (plus a grace for the last
+            # reply), whatever the server does: a hung server cannot stretch it.
+            with deadline(wait + _GRACE):
+                acquired = run(self._client, flow, pause=self._pause)
+        else:
+            acquired = run(self._client, flow, pause=self._pause)
         if acquired and self.auto_renew:
             self._start_renewing()
         return acquired
@@ -161,27 +172,12 @@ def _renew_loop(ref: weakref.ref[Lock], stop: threading.Event, interval: float) 
 
     The thread holds only a weak reference: a Lock dropped without release() stops
     being renewed and expires with its lease instead of living as long as the process.
-    A renewal that raises (no connection free in the pool, a timeout, a lost reply)
-    is retried a few times per interval while the lease lasts; only the server's
-    refusal, or the lease running out before a renewal got through, means lost.
+    A renewal that fails locally is retried sooner, while the lease lasts.
     """
-    wait = interval
-    while not stop.wait(wait):
+    wait: float | None = interval
+    while wait is not None and not stop.wait(wait):
         lock = ref()
         if lock is None:
             return
-        try:
-            renewed: bool | None = lock.extend()
-        except RedisError:  # a local or network error (a full pool, a timeout): not a refusal
-            renewed = None
-        if renewed is False:
-            return  # extend() set lock.lost: the server says it is someone else's
-        if renewed is None:
-            left = lock._deadline - lock._clock()
-            if left <= 0:
-                lock.lost = True
-                return
-            wait = min(interval / 4, left / 2)
-        else:
-            wait = interval
+        wait = run(lock._client, lock._renew_flow())
         del lock

@@ -23,8 +23,10 @@ prefix, read locally or not: keep the namespace narrow.
 How it fails: when the tracking connection drops (server restart, network,
 ``CLIENT KILL``, output-buffer limit, or no reply to a PING for two
 ``ping_interval``), everything local is flushed and nothing is cached until the
-next :meth:`NearCache.get` turns tracking on again; if Valkey is down, that call
-raises ``redis.exceptions.ConnectionError`` like a plain ``GET``. A read that an
+next :meth:`NearCache.get` turns tracking on again; if Valkey is down or hung,
+that call raises ``redis.exceptions.ConnectionError`` (or ``TimeoutError``) like
+a plain ``GET``, within the client's socket timeout: the tracking handshake is
+bounded too, and with the circuit breaker open it fails at once. A read that an
 invalidation overtakes (the key changed while the ``GET`` was on the wire) returns
 its value but does not store it, so no stale copy survives the race.
 """
@@ -55,6 +57,7 @@ __all__ = ["INVALIDATE_CHANNEL", "NearCache", "NearCacheStats"]
 
 INVALIDATE_CHANNEL = "__redis__:invalidate"
 CLIENT_NAME = "valkey-redis:near-cache"
+_HANDSHAKE_TIMEOUT = 2.0  # seconds, for a client built without a socket timeout
 # keys.escape as one str.translate call: the hit path builds a key per call.
 _ESCAPES = keys.ESCAPES
 
@@ -337,7 +340,9 @@ class NearCache:
             **pool.connection_kwargs,
             "protocol": 2,  # invalidations arrive as ordinary pub/sub messages
             "decode_responses": True,
-            "socket_timeout": None,  # it waits for messages; liveness is checked by PING
+            # The handshake waits at most the client's socket timeout (a hung server
+            # must not block get()); the listener reads with its own ping_interval.
+            "socket_timeout": pool.connection_kwargs.get("socket_timeout") or _HANDSHAKE_TIMEOUT,
             "health_check_interval": 0,
             "retry": Retry(NoBackoff(), 0),  # a reconnect would silently lose tracking
             "client_name": CLIENT_NAME,

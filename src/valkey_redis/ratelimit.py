@@ -28,6 +28,14 @@ which would re-run the script, so limiters send it outside redis-py's retry loop
 a pooled connection: the network may fail before the command is written (then it is
 safe to reconnect, and redis-py does) but never after. A lost reply therefore surfaces
 as an error (or the fallback) and the hit, which the server did count, is not re-sent.
+With :func:`valkey_redis.connect`'s circuit breaker open (a hung or dead server),
+``on_error`` applies at once, with no network wait.
+
+Under abuse: a hit denied with ``retry_after = t`` stays denied until ``t`` (for
+that key and any cost at least as high) unless someone resets the key, so later
+such hits in this process are refused locally, with no round trip
+(:mod:`valkey_redis._denials`; bounded memory). ``reset`` here forgets them; a
+``reset`` by another process does not, and this one keeps refusing until ``t``.
 """
 
 from __future__ import annotations
@@ -73,8 +81,12 @@ class _Limiter(LimiterCore):
         return run(self._client, self._decision(key, 1, dry=True, now=None))
 
     def reset(self, key: str) -> None:
-        """Forget ``key``'s usage (its full ``limit`` is available again); errors propagate."""
-        self._client.delete(self.key_for(key))
+        """Forget ``key``'s usage (its full ``limit`` is available again); errors propagate.
+
+        Denials remembered by *other* processes are not reset: they keep refusing
+        the key until its ``retry_after`` at most (see :mod:`valkey_redis._denials`).
+        """
+        self._client.delete(self._forget(key))
 
     def _decide(self, key: str, cost: int, *, dry: bool, now: int | None = None) -> RateLimitResult:
         return run(self._client, self._decision(key, cost, dry=dry, now=now))

@@ -114,7 +114,8 @@ class _FollowingPool(SentinelConnectionPool):
     """
 
     def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs: Any) -> None:
-        super().__init__(service_name, sentinel_manager, **kwargs)
+        parent: Any = super()  # redis-py's Sentinel classes are untyped
+        parent.__init__(service_name, sentinel_manager, **kwargs)
         self._next_ask = 0.0
         self._asking = threading.Lock()
 
@@ -124,7 +125,7 @@ class _FollowingPool(SentinelConnectionPool):
             try:
                 self._next_ask = now + FOLLOW_EVERY
                 with contextlib.suppress(redis.RedisError):  # no answer: keep what we know
-                    self.get_master_address()  # disconnects idle connections if it moved
+                    cast("Any", self).get_master_address()  # drops idle connections if it moved
             finally:
                 self._asking.release()
         return super().get_connection(*args, **kwargs)
@@ -138,7 +139,8 @@ def connect_sentinel(url: str, **options: Any) -> redis.Redis:
     """
     sentinels, service, db, auth = parse_sentinel_url(url)
     asking = {k: v for k, v in options.items() if k.startswith("socket_")}
-    manager = Sentinel(sentinels, sentinel_kwargs={**asking, "decode_responses": True})
+    factory: Any = Sentinel  # untyped in redis-py
+    manager = factory(sentinels, sentinel_kwargs={**asking, "decode_responses": True})
     client = manager.master_for(
         service, connection_pool_class=_FollowingPool, db=db, **auth, **options
     )
@@ -163,7 +165,8 @@ def wait_for_replicas(client: redis.Redis, replicas: int = 1, timeout: float = 1
             return acked
 
 
-def _node(port: int) -> redis.Redis:
+def _node(port: int) -> Any:
+    """A plain client of one process (its sentinel and ROLE methods are untyped: Any)."""
     return redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=2)
 
 
@@ -182,9 +185,9 @@ def _settled(sentinel_ports: list[int], primary_port: int, replicas: int) -> boo
     for port in sentinel_ports:
         client = _node(port)
         try:
-            addr = client.sentinel_get_master_addr_by_name(SERVICE)
-            seen = client.sentinel_slaves(SERVICE)
-            others = client.sentinel_sentinels(SERVICE)
+            addr: Any = client.sentinel_get_master_addr_by_name(SERVICE)
+            seen: list[Any] = client.sentinel_slaves(SERVICE)
+            others: list[Any] = client.sentinel_sentinels(SERVICE)
         except redis.RedisError:
             return False
         finally:

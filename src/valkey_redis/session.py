@@ -13,7 +13,9 @@ How it fails:
   ``rotate`` and ``destroy`` report them (False/None) and never create a key,
   so an attacker cannot plant a session id (fixation) or resurrect an old one.
 - Sessions expire ``ttl`` seconds after the last ``get`` (sliding expiry).
-- The server is unreachable: ``redis.exceptions.ConnectionError`` surfaces.
+- The server is unreachable: ``redis.exceptions.ConnectionError`` surfaces
+  (``CircuitOpenError``, at once, while :func:`~valkey_redis.connect`'s circuit
+  breaker is open; a hung server costs the first call about a second).
 
 Values: every value (``user_id`` included) is stored as JSON and decoded on
 read, so ``{"cart": [1, 2], "admin": False}`` round-trips with its types; a

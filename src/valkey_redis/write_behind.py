@@ -30,6 +30,9 @@ How it fails, honestly:
 - **A poison write stops progress.** A batch that always fails is retried
   forever and the backlog grows until producers get ``WriteBehindFullError``:
   loud, not silent. Fix the sink, and it drains.
+- **Valkey down: submit raises.** A hung or dead server makes ``submit`` raise
+  (``CircuitOpenError`` at once while :func:`~valkey_redis.connect`'s circuit
+  breaker is open): nothing was queued, so the caller must write elsewhere or fail.
 - **The cache is best effort.** With ``cache=...``, ``submit`` sets the entry
   after the stream took the write; if that fails, it deletes the entry (best
   effort). Two writers racing on one key may leave the older value cached until

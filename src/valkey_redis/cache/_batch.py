@@ -17,117 +17,92 @@ atomic on its own, and a failure may leave some slots written, each entry with
 its TTL.
 
 On Valkey Cluster one command may only touch keys of one hash slot, so both
-functions group the keys by slot and send one command per slot, all in one
-pipeline (one round trip per node).
+flows group the keys by slot and send one command per slot, all in one
+pipeline (one round trip per node). Both are flows (:mod:`valkey_redis.core.flow`):
+the sync and the async cache run the same code.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from importlib import resources
-from typing import Any, cast
 
-import redis
-from redis.client import NEVER_DECODE
-from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
-__all__ = ["BYTES", "delete_all", "read_all", "write_all"]
+from valkey_redis.core.flow import Command, Flow, Pipeline
+from valkey_redis.core.scripts import script
 
-#: Pass as ``**BYTES`` to ``execute_command``: the reply stays bytes even on a
-#: ``decode_responses=True`` client, so the cache decodes it and bad UTF-8 is a miss.
-BYTES: dict[str, Any] = {NEVER_DECODE: []}
+__all__ = ["delete_all", "read_all", "write_all"]
 
 # Sent with EVAL, not EVALSHA: the text is tiny next to a batch of entries, and
 # EVAL is one round trip even on a server that has never seen the script (an
-# EVALSHA would fail with NOSCRIPT there and need two more).
-_SET_MANY = (
-    (resources.files("valkey_redis") / "scripts" / "cache_set_many.lua")
-    .read_text(encoding="utf-8")
-    .strip()
-)
-
-
-_DELETE = (
-    (resources.files("valkey_redis") / "scripts" / "cache_delete.lua")
-    .read_text(encoding="utf-8")
-    .strip()
-)
+# EVALSHA would fail with NOSCRIPT there and need a second one).
+_SET_MANY = script("cache_set_many")
+_DELETE = script("cache_delete")
 # How long a delete remembers its count for a retry of the same call (redis-py
 # retries within seconds); the memo key is the first entry's key + ":deleted".
 _MEMO_MS = 60_000
 
 
-def _by_slot(cluster: Any, names: Sequence[str]) -> list[list[int]]:
+def _by_slot(names: Sequence[str]) -> list[list[int]]:
     groups: dict[int, list[int]] = {}
     for index, name in enumerate(names):
-        groups.setdefault(cluster.keyslot(name), []).append(index)
+        groups.setdefault(key_slot(name.encode()), []).append(index)
     return list(groups.values())
 
 
-def read_all(client: redis.Redis | RedisCluster, names: Sequence[str]) -> list[bytes | None]:
+def read_all(names: Sequence[str], *, cluster: bool) -> Flow[list[bytes | None]]:
     """Return the raw bytes stored at ``names`` (None where missing), in order."""
-    if not isinstance(client, RedisCluster):
-        execute: Any = client.execute_command  # untyped in redis-py 8
-        return cast(list[bytes | None], execute("MGET", *names, **BYTES))
-    cluster: Any = client  # RedisCluster's methods are untyped in redis-py 8
-    groups = _by_slot(cluster, names)
-    pipe = cluster.pipeline()
-    for indexes in groups:
-        pipe.execute_command("MGET", *(names[i] for i in indexes), **BYTES)
+    if not cluster:
+        return list((yield Command(("MGET", *names), raw=True)))
+    groups = _by_slot(names)
+    replies = yield Pipeline([Command(("MGET", *(names[i] for i in g)), raw=True) for g in groups])
     out: list[bytes | None] = [None] * len(names)
-    for indexes, reply in zip(groups, pipe.execute(), strict=True):
+    for indexes, reply in zip(groups, replies, strict=True):
         for index, raw in zip(indexes, reply, strict=True):
             out[index] = raw
     return out
 
 
 def write_all(
-    client: redis.Redis | RedisCluster,
-    names: Sequence[str],
-    entries: Sequence[str],
-    pxs: Sequence[int],
-) -> None:
+    names: Sequence[str], entries: Sequence[str], pxs: Sequence[int], *, cluster: bool
+) -> Flow[None]:
     """Store ``entries[i]`` at ``names[i]`` for ``pxs[i]`` milliseconds, in one round trip.
 
     Raises:
         redis.exceptions.RedisError: the server is unreachable or refused.
     """
-    if not isinstance(client, RedisCluster):
+    if not cluster:
         args: list[object] = [0] * (2 * len(names))  # entry, px, entry, px, ...
         args[::2] = entries
         args[1::2] = pxs
-        execute: Any = client.execute_command  # untyped in redis-py 8
-        execute("EVAL", _SET_MANY, len(names), *names, *args)
+        yield Command(("EVAL", _SET_MANY.text, len(names), *names, *args))
         return
-    cluster: Any = client
-    pipe = cluster.pipeline()
-    for indexes in _by_slot(cluster, names):
+    commands = []
+    for indexes in _by_slot(names):  # one script per slot, all in one pipeline
         group = [names[i] for i in indexes]
         pairs = [value for i in indexes for value in (entries[i], pxs[i])]
-        pipe.execute_command("EVAL", _SET_MANY, len(group), *group, *pairs)
-    pipe.execute()
+        commands.append(Command(("EVAL", _SET_MANY.text, len(group), *group, *pairs)))
+    yield Pipeline(commands)
 
 
-def delete_all(client: redis.Redis | RedisCluster, names: Sequence[str]) -> int:
-    """Delete the entries at ``names``; return how many existed. Safe to retry.
+def delete_all(names: Sequence[str], *, cluster: bool) -> Flow[int]:
+    """Delete ``names``; return how many existed. Safe to retry.
 
     A lost reply makes redis-py re-send the command, and a plain ``DEL`` would then
     answer 0 for entries its first run deleted. Each call carries a random token
     and leaves ``<first key>:deleted`` (``token|count``, 60 s) behind, so the retry
-    returns the first run's count. One script per hash slot on a cluster.
-
-    Raises:
-        redis.exceptions.RedisError: the server is unreachable or refused.
+    returns the first run's count (``cache_delete.lua``). One script per hash slot
+    on a cluster, all in one pipeline.
     """
     token = secrets.token_hex(8)
-    if not isinstance(client, RedisCluster):
-        groups = [list(names)]
-    else:
-        groups = [[names[i] for i in indexes] for indexes in _by_slot(client, names)]
-    execute: Any = client.execute_command  # untyped in redis-py 8
-    total = 0
-    for group in groups:
+
+    def command(group: list[str]) -> Command:
         memo = f"{group[0]}:deleted"
-        total += int(execute("EVAL", _DELETE, len(group) + 1, *group, memo, token, _MEMO_MS))
-    return total
+        return Command(("EVAL", _DELETE.text, len(group) + 1, *group, memo, token, _MEMO_MS))
+
+    if not cluster:
+        return int((yield command(list(names))))
+    groups = [[names[i] for i in indexes] for indexes in _by_slot(names)]
+    replies = yield Pipeline([command(group) for group in groups])
+    return sum(int(reply) for reply in replies)

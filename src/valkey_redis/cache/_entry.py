@@ -4,8 +4,7 @@ Use this when a cache reads or writes its own entries: :class:`EntryCodec` turns
 a value into ``c1:<expires at, unix ms>:<load time, ms>:<payload>`` and back, and
 picks each entry's jittered TTL. Keeping the XFetch inputs (expiry and load
 time) inside the value means one GET answers both "is it cached?" and "should I
-refresh it early?" -- no second round trip for PTTL. :func:`load_script` registers
-the cache's Lua files.
+refresh it early?" -- no second round trip for PTTL.
 
 Not for: values other programs read (they would have to parse the envelope);
 store plain JSON for those. The payload after the third ``:`` is the serializer's
@@ -24,17 +23,12 @@ import math
 import random
 import time
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from typing import Any, Final
-
-import redis
-from redis.cluster import RedisCluster
-from redis.commands.core import Script
 
 from valkey_redis._validate import seconds
 from valkey_redis.serializers import SerializationError, Serializer
 
-__all__ = ["NOT_FOUND", "Entry", "EntryCodec", "load_script", "seconds"]
+__all__ = ["NOT_FOUND", "Entry", "EntryCodec", "seconds"]
 
 FORMAT = "c1"
 _NOT_FOUND_PAYLOAD = "-"
@@ -53,16 +47,6 @@ NOT_FOUND: Final = _NotFound()
 #: ``(value, expires at in unix ms, load time in ms)``. A plain tuple because the
 #: hit path builds one per call; ``value`` is :data:`NOT_FOUND` for a cached miss.
 Entry = tuple[Any, int, int]
-
-
-def load_script(client: redis.Redis | RedisCluster, name: str) -> Script:
-    """Register ``scripts/<name>`` (one of the cache's Lua files) on ``client``.
-
-    The script is hashed locally; redis-py loads it on first use and again after a
-    NOSCRIPT error (a restarted or flushed server).
-    """
-    text = (resources.files("valkey_redis") / "scripts" / name).read_text(encoding="utf-8")
-    return client.register_script(text)
 
 
 class EntryCodec:

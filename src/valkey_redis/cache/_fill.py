@@ -1,11 +1,12 @@
 """Fill a missed cache key once, across threads and processes, then store it with its TTL.
 
-Use this behind ``Cache.get_or_set``: when a key is missing (or due for an early
-refresh), :meth:`Filler.load` makes sure one caller runs the loader while the
-others wait for its result -- threads of this process through
-:class:`~valkey_redis.cache.stampede.SingleFlight`, other processes through a lock key
-in Valkey (:func:`~valkey_redis.cache.stampede.lead_or_wait`) -- and stores the result
-with one script that also releases the lock.
+Use this behind ``Cache.get_or_set`` and ``aio.Cache.get_or_set``: when a key is
+missing (or due for an early refresh), the :meth:`Filler.load` flow makes sure one
+caller runs the loader while the others wait for its result -- threads or tasks of
+this process through the face's single-flight (a
+:class:`~valkey_redis.core.flow.Merge` effect), other processes through a lock key
+in Valkey (:func:`~valkey_redis.cache.stampede.lead_or_wait`) -- and stores the
+result with one script that also releases the lock.
 
 Not for: loaders with side effects that must run exactly once. The lock expires
 after ``lock_timeout``; a loader slower than that can run twice. Use
@@ -13,7 +14,10 @@ after ``lock_timeout``; a loader slower than that can run twice. Use
 
 How it fails:
 - A failing loader caches nothing, releases its lock at once, and its exception
-  propagates -- to every thread of this process that was waiting on the same key.
+  propagates -- to every thread or task of this process waiting on the same key.
+- A cancelled loader (a task cancelled, ``asyncio.timeout()``) releases its lock
+  at once too; waiting tasks of this process start over (one of them loads) and
+  other processes take the lock at their next poll: nobody waits for its TTL.
 - A crashed loader's lock blocks other processes until it expires
   (``lock_timeout``); a waiter gives up after ``wait_timeout`` and loads itself.
 - Server unreachable: the loader's value is served uncached (``stats.errors``
@@ -27,34 +31,43 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
-import redis
-from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, load_script
+from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec
 from valkey_redis.cache._stats import Health
-from valkey_redis.cache.stampede import SingleFlight, WaitTimeoutError, lead_or_wait
+from valkey_redis.cache.stampede import WaitTimeoutError, lead_or_wait
+from valkey_redis.core.flow import Call, Eval, Flow, Merge
+from valkey_redis.core.scripts import script
 from valkey_redis.serializers import SerializationError
 
-__all__ = ["Filler"]
+__all__ = ["Filler", "Flight"]
 
 V = TypeVar("V")
 Lock = tuple[str, str]  # (lock key, our token)
-#: Stores (full key, entry, px, tags, lock to release or None); see ``CacheStore._write``.
-Write = Callable[[str, str, int, list[str], Lock | None], None]
+#: Stores (full key, entry, px, tags, lock to release or None); see ``StoreCore._write``.
+Write = Callable[[str, str, int, list[str], Lock | None], Flow[None]]
+_UNLOCK = script("cache_unlock")
+
+
+class Flight(Protocol):
+    """The face's single-flight: ``SingleFlight`` (threads) or ``TaskFlight`` (tasks)."""
+
+    def busy(self, key: str) -> bool:
+        """Return True while a call for ``key`` is in flight in this process."""
+        ...
 
 
 class Filler:
-    """Loads and stores the missed entries of one cache; see the module docstring.
+    """The miss path of one cache, as flows; see the module docstring.
 
     Args:
-        client: the cache's client.
+        flight: merges concurrent loads of one key in this process.
         namespace: the cache's namespace (lock keys are ``namespace:{key}:lock``).
         codec: encodes loaded values and picks their TTLs.
         health: counts loads and errors, and warns.
-        write: stores an entry and its tags, releasing a lock (``CacheStore._write``).
+        write: stores an entry and its tags, releasing a lock (``StoreCore._write``).
         negative_ttl: how long to cache a ``None`` result; None: not at all.
         lock_timeout: lifetime of the cross-process lock.
         wait_timeout: how long to wait for someone else's load before loading.
@@ -62,7 +75,7 @@ class Filler:
 
     def __init__(
         self,
-        client: redis.Redis | RedisCluster,
+        flight: Flight,
         *,
         namespace: str,
         codec: EntryCodec,
@@ -72,7 +85,7 @@ class Filler:
         lock_timeout: float,
         wait_timeout: float,
     ) -> None:
-        self._client = client
+        self._flight = flight
         self._namespace = namespace
         self._codec = codec
         self._health = health
@@ -80,16 +93,14 @@ class Filler:
         self._negative_ttl = negative_ttl
         self._lock_timeout = lock_timeout
         self._wait_timeout = wait_timeout
-        self._flight: SingleFlight[Any] = SingleFlight()
-        self._unlock = load_script(client, "cache_unlock.lua")
 
     def busy(self, name: str) -> bool:
         """Return True while this process is loading the entry at ``name``."""
         return self._flight.busy(name)
 
-    def call(self, loader: Callable[[], V]) -> V:
+    def call(self, loader: Callable[[], V]) -> Flow[V]:
         """Run ``loader`` uncached and count it."""
-        value = loader()
+        value = cast(V, (yield Call(loader)))
         self._health.loaded()
         return value
 
@@ -103,13 +114,13 @@ class Filler:
         tags: list[str],
         seen: bytes | None = None,
         current: V | None = None,
-    ) -> V:
+    ) -> Flow[V]:
         """Load ``key`` once for every concurrent caller of this process, and store it.
 
         Args:
             key: the key within the namespace (it names the lock).
             name: the full Valkey key of the entry.
-            loader: computes the value.
+            loader: computes the value (a plain or, in the async face, an async callable).
             ttl: lifetime in seconds (None: the cache's ttl).
             tags: validated tags for the entry.
             seen: for an early refresh, the bytes read on the hit: only a
@@ -120,17 +131,14 @@ class Filler:
         Raises:
             Exception: whatever ``loader`` raises (nothing is cached).
         """
-
-        def once() -> V:
-            return self._lead_or_wait(key, name, loader, ttl, tags, seen=seen, current=current)
-
+        once = self._lead_or_wait(key, name, loader, ttl, tags, seen=seen, current=current)
         try:
-            return cast(V, self._flight.run(name, once, timeout=self._wait_timeout))
+            return cast(V, (yield Merge(self._flight, name, once, self._wait_timeout)))
         except WaitTimeoutError:
             if seen is not None:
                 return cast(V, current)
             self._health.warn(f"waited {self._wait_timeout}s for another load of {name!r}; loading")
-            return self._load_and_store(name, loader, ttl, tags, None)
+            return (yield from self._load_and_store(name, loader, ttl, tags, None))
 
     def _lead_or_wait(
         self,
@@ -142,12 +150,11 @@ class Filler:
         *,
         seen: bytes | None,
         current: V | None,
-    ) -> V:
+    ) -> Flow[V]:
         """Across processes: take the lock and load, or wait for whoever holds it."""
         lock = (f"{name}:lock", secrets.token_hex(16))  # namespace:{key}:lock, one hash tag
         try:
-            held, fresh = lead_or_wait(
-                self._client,
+            held, fresh = yield from lead_or_wait(
                 name,
                 *lock,
                 lock_timeout=self._lock_timeout,
@@ -157,18 +164,18 @@ class Filler:
             )
         except RedisError as exc:
             self._health.failed(exc, "get_or_set")
-            return self.call(loader)
+            return (yield from self.call(loader))
         if fresh is not None:
             if held:
-                self._release(lock)
+                yield from self._release(lock)
             value = fresh[0]
             return cast(V, None if value is NOT_FOUND else value)
         if held:
-            return self._load_and_store(name, loader, ttl, tags, lock)
+            return (yield from self._load_and_store(name, loader, ttl, tags, lock))
         if seen is not None:  # an early refresh is already running elsewhere
             return cast(V, current)
         self._health.warn(f"waited {self._wait_timeout}s for another load of {name!r}; loading")
-        return self._load_and_store(name, loader, ttl, tags, None)
+        return (yield from self._load_and_store(name, loader, ttl, tags, None))
 
     def _readable(self, raw: bytes) -> Entry | None:
         try:
@@ -183,33 +190,35 @@ class Filler:
         ttl: float | None,
         tags: list[str],
         lock: Lock | None,
-    ) -> V:
+    ) -> Flow[V]:
         started = time.monotonic()
         entry = None
         try:
-            value = self.call(loader)
+            value = yield from self.call(loader)
             if value is not None:
                 px = self._codec.px(ttl)
                 entry = self._codec.encode(value, px, time.monotonic() - started)
             elif self._negative_ttl is not None:
                 px = self._codec.px(self._negative_ttl)
                 entry = self._codec.encode(NOT_FOUND, px)
+        except GeneratorExit:
+            raise  # the flow was closed, not interrupted: nothing may be sent now
         except BaseException:
             if lock is not None:
-                self._release(lock)  # let the next caller load at once
+                yield from self._release(lock)  # failed or cancelled: next caller loads at once
             raise
         if entry is None:
             if lock is not None:
-                self._release(lock)
+                yield from self._release(lock)
             return value
         try:
-            self._write(name, entry, px, tags, lock)
+            yield from self._write(name, entry, px, tags, lock)
         except RedisError as exc:
             self._health.failed(exc, "storing a loaded value")  # the lock expires by itself
         return value
 
-    def _release(self, lock: Lock) -> None:
+    def _release(self, lock: Lock) -> Flow[None]:
         try:
-            self._unlock(keys=[lock[0]], args=[lock[1]])
+            yield Eval(_UNLOCK, (lock[0],), (lock[1],))
         except RedisError as exc:
             self._health.failed(exc, "lock release")

@@ -1,8 +1,10 @@
 """The explicit cache operations: get, set, delete, batches and tags, each entry with a TTL.
 
-Use this through :class:`valkey_redis.Cache`, which adds ``get_or_set``, the
-decorator and write-through on top: :class:`CacheStore` holds the settings, the
-keys and the plain operations -- you decide when to read and when to write.
+Use this through :class:`valkey_redis.Cache` or :class:`valkey_redis.aio.Cache`,
+which add ``get_or_set``, the decorator and write-through on top:
+:class:`StoreCore` holds the settings, the keys and the plain operations as flows
+(:mod:`valkey_redis.core.flow`) that both faces run -- you decide when to read and
+when to write.
 
 Not for: deciding *when* to load (that is ``Cache.get_or_set``: a plain
 ``get``-then-``set`` lets every concurrent miss hit the database), or for data
@@ -10,7 +12,8 @@ that must never be stale.
 
 How it fails:
 - Reads degrade: on a server error ``get`` returns its default and ``get_many``
-  returns ``{}``; each counts ``stats.errors`` and warns (rate-limited).
+  returns ``{}``; each counts ``stats.errors`` and warns (rate-limited). With the
+  client's circuit breaker open that happens with no network wait.
 - Writes and invalidations (``set``, ``set_many``, ``delete``,
   ``invalidate_tags``) raise the redis error: losing an invalidation silently
   would serve stale data.
@@ -24,48 +27,63 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-import redis
-from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from valkey_redis import keys
-from valkey_redis.cache._batch import BYTES, delete_all, read_all, write_all
-from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, load_script, seconds
+from valkey_redis.cache._batch import delete_all, read_all, write_all
+from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, seconds
+from valkey_redis.cache._fill import Flight
 from valkey_redis.cache._stats import CacheStats, Health
+from valkey_redis.cache.stampede import WaitTimeoutError
 from valkey_redis.cache.tags import TagIndex, tag_list
+from valkey_redis.core.flow import Command, Eval, Flow, Merge
+from valkey_redis.core.scripts import script
+from valkey_redis.core.send import is_cluster
 from valkey_redis.serializers import JsonSerializer, SerializationError, Serializer
 
-__all__ = ["CacheStore", "Key"]
+__all__ = ["Key", "StoreCore"]
 
 Key = str | int
 # redis_key remembers the full keys of up to this many str keys of up to this length.
 _NAMES_SIZE = 4096
 _NAME_MAX = 200
+_FILL = script("cache_fill")
+#: Seconds a task waits for a GET of the same key sent by another task.
+LOOKUP_WAIT = 5.0
 
 
-class CacheStore:
-    """Namespaced entries with TTLs, tags and stats; the base of :class:`valkey_redis.Cache`.
+def _one(effect: Command) -> Flow[Any]:
+    """A flow of one command (what a merged GET runs)."""
+    return (yield effect)
+
+
+class StoreCore:
+    """Namespaced entries with TTLs, tags and stats: settings, keys and flows; no I/O.
 
     The arguments are those of :class:`valkey_redis.Cache` that concern storage.
+    A face sets ``_CLIENTS`` (the client classes it can drive) and runs the flows.
     """
 
     #: Seconds between two warnings about an unreachable server.
     log_every: float = 30.0
+    _CLIENTS: ClassVar[tuple[type, ...]]
+    _CLIENT_HINT: ClassVar[str]
 
     def __init__(
         self,
-        client: redis.Redis | RedisCluster,
+        client: Any,
         *,
         namespace: str,
         ttl: float,
         jitter: float,
         serializer: Serializer | None,
         publish_events: bool,
+        reads: Flight | None = None,
     ) -> None:
-        if not isinstance(client, redis.Redis | RedisCluster):
-            msg = f"client must be a redis.Redis or RedisCluster, not {type(client).__name__}"
+        if not isinstance(client, self._CLIENTS):
+            msg = f"client must be {self._CLIENT_HINT}, not {type(client).__name__}"
             raise TypeError(msg)
         if not isinstance(namespace, str):
             msg = f"namespace must be a str, not {type(namespace).__name__}"
@@ -86,12 +104,15 @@ class CacheStore:
         self.events_channel = keys.join("cache-events", namespace)
         self.publish_events = publish_events
         self._client = client
+        self._cluster = is_cluster(client)
         self._prefix = keys.tagged(namespace, "x")[:-2]  # "namespace:{"
         self._names: dict[str, str] = {}  # str key -> full key; bounded
         self._codec = EntryCodec(serializer or JsonSerializer(), self.ttl, self.jitter)
         self._health = Health(namespace, lambda: self.log_every)
-        self._tags = TagIndex(client, namespace)
-        self._fill_script = load_script(client, "cache_fill.lua")
+        self._tags = TagIndex(namespace)
+        # The async face merges concurrent GETs of one key (1,000 tasks on a cold key
+        # send one GET, not 1,000 on 1,000 connections); threads each send their own.
+        self._reads = reads
 
     # --- keys, stats, the one read every hit makes ----------------------------
 
@@ -122,16 +143,22 @@ class CacheStore:
         """Set every counter back to zero."""
         self._health.reset()
 
-    def _lookup(self, name: str) -> tuple[bytes | None, Entry | None]:
+    def _lookup(self, name: str) -> Flow[tuple[bytes | None, Entry | None]]:
         """GET one entry, count a hit or a miss, delete it if unreadable."""
-        execute: Any = self._client.execute_command  # untyped in redis-py 8
-        raw = execute("GET", name, **BYTES)
+        get = Command(("GET", name), raw=True)
+        if self._reads is None:
+            raw = yield get
+        else:
+            try:
+                raw = yield Merge(self._reads, name, _one(get), LOOKUP_WAIT)
+            except WaitTimeoutError:
+                raw = yield get  # the merged GET is stuck: try our own
         if raw is not None:
             try:
                 entry = self._codec.decode(raw)
             except SerializationError as exc:
                 self._health.warn(f"dropped unreadable entry {name!r} ({exc})")
-                self._client.delete(name)
+                yield Command(("DEL", name))
             else:
                 self._health.hit()
                 return raw, entry
@@ -140,33 +167,32 @@ class CacheStore:
 
     def _write(
         self, name: str, entry: str, px: int, tags: list[str], lock: tuple[str, str] | None
-    ) -> None:
+    ) -> Flow[None]:
         """Store ``entry`` for ``px`` ms under ``tags``; release ``lock`` (key, token) if given.
 
         Tags are indexed first: a crash in between leaves a harmless dangling
         member, never an entry that ``invalidate_tags`` cannot find.
         """
-        self._tags.add(name, px, tags)
+        yield from self._tags.add(name, px, tags)
         if lock is None:
-            self._client.set(name, entry, px=px)
+            yield Command(("SET", name, entry, "PX", px))
         else:  # one script: SET ... PX, then delete the lock if it still holds our token
-            self._fill_script(keys=[name, lock[0]], args=[entry, px, lock[1]])
+            yield Eval(_FILL, (name, lock[0]), (entry, px, lock[1]))
 
-    def _publish(self, full_keys: Sequence[str], tags: Sequence[str]) -> None:
+    def _publish(self, full_keys: Sequence[str], tags: Sequence[str]) -> Flow[None]:
         if self.publish_events:
             event = {"namespace": self.namespace, "keys": list(full_keys), "tags": list(tags)}
-            self._client.publish(self.events_channel, json.dumps(event))
+            yield Command(("PUBLISH", self.events_channel, json.dumps(event)))
 
-    # --- plain operations -----------------------------------------------------
+    def _delete_names(self, names: Sequence[str]) -> Flow[int]:
+        """DEL ``names`` (one DEL per hash slot on a cluster, pipelined)."""
+        return (yield from delete_all(names, cluster=self._cluster))
 
-    def get(self, key: Key, default: Any = None) -> Any:
-        """Return the cached value of ``key``, or ``default`` when missing or unreadable.
+    # --- plain operations (the faces document them) ---------------------------
 
-        A cached "not found" also returns ``default``. On a server error this counts
-        ``stats.errors``, logs (rate-limited) and returns ``default``.
-        """
+    def _get_flow(self, key: Key, default: Any) -> Flow[Any]:
         try:
-            entry = self._lookup(self.redis_key(key))[1]
+            entry = (yield from self._lookup(self.redis_key(key)))[1]
         except RedisError as exc:
             self._health.failed(exc, "get")
             return default
@@ -174,47 +200,20 @@ class CacheStore:
             return default
         return entry[0]
 
-    def set(
-        self, key: Key, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()
-    ) -> None:
-        """Store ``value`` under ``key`` for ``ttl`` seconds (default: the cache's ttl).
-
-        Args:
-            key: the key within the namespace.
-            value: anything the serializer accepts.
-            ttl: lifetime in seconds before jitter.
-            tags: labels for :meth:`invalidate_tags`, e.g. ``["user:42"]``.
-
-        Raises:
-            TypeError: the value cannot be serialized (nothing is written).
-            redis.exceptions.RedisError: the server is unreachable or refused.
-        """
+    def _set_flow(self, key: Key, value: Any, ttl: float | None, tags: Iterable[str]) -> Flow[None]:
         tags_ = tag_list(tags)
         px = self._codec.px(ttl)
-        self._write(self.redis_key(key), self._codec.encode(value, px), px, tags_, None)
+        yield from self._write(self.redis_key(key), self._codec.encode(value, px), px, tags_, None)
 
-    def delete(self, *keys_: Key) -> int:
-        """Delete entries; publish an invalidation event; return how many existed.
-
-        Raises:
-            redis.exceptions.RedisError: the server is unreachable.
-        """
+    def _delete_flow(self, keys_: Sequence[Key]) -> Flow[int]:
         if not keys_:
             return 0
         full = [self.redis_key(key) for key in keys_]
-        deleted = delete_all(self._client, full)
-        self._publish(full, [])
+        deleted = yield from self._delete_names(full)
+        yield from self._publish(full, [])
         return deleted
 
-    def get_many(self, keys_: Iterable[Key]) -> dict[Key, Any]:
-        """Return ``{key: value}`` for the keys found, in one round trip (MGET).
-
-        On a cluster the keys are fetched with one MGET per hash slot, sent in one
-        pipeline. On a server error: counts ``stats.errors`` and returns ``{}``.
-
-        Raises:
-            TypeError: for a bare ``str`` or ``bytes`` (a common slip for ``[key]``).
-        """
+    def _get_many_flow(self, keys_: Iterable[Key]) -> Flow[dict[Key, Any]]:
         given: object = keys_
         if isinstance(given, str | bytes):
             msg = f"get_many takes an iterable of keys, e.g. [{keys_!r}], not a single string"
@@ -224,7 +223,7 @@ class CacheStore:
             return {}
         full = [self.redis_key(key) for key in wanted]
         try:
-            raws = read_all(self._client, full)
+            raws = yield from read_all(full, cluster=self._cluster)
         except RedisError as exc:
             self._health.failed(exc, "get_many")
             return {}
@@ -247,44 +246,25 @@ class CacheStore:
                 f"dropped {len(unreadable)} unreadable entries, e.g. {unreadable[0]!r}"
             )
             try:
-                self._client.delete(*unreadable)
+                yield from self._delete_names(unreadable)
             except RedisError as exc:
                 self._health.failed(exc, "delete of unreadable entries")
         return found
 
-    def set_many(self, mapping: Mapping[Key, Any], *, ttl: float | None = None) -> None:
-        """Store several entries in one round trip (one script: ``SET ... PX`` per entry).
-
-        Every value is serialized before anything is sent, so a bad value writes
-        nothing. On a single server the batch is atomic; on a cluster, per hash slot.
-
-        Raises:
-            TypeError: a value cannot be serialized.
-            redis.exceptions.RedisError: the server is unreachable or refused.
-        """
+    def _set_many_flow(self, mapping: Mapping[Key, Any], ttl: float | None) -> Flow[None]:
         if ttl is not None:
             seconds("ttl", ttl)
         if not mapping:
             return
         pxs = self._codec.pxs(len(mapping), ttl)
         entries = self._codec.encode_many(mapping.values(), pxs)
-        write_all(self._client, [self.redis_key(key) for key in mapping], entries, pxs)
+        names = [self.redis_key(key) for key in mapping]
+        yield from write_all(names, entries, pxs, cluster=self._cluster)
 
-    def invalidate_tags(self, *tags: str) -> int:
-        """Delete every entry stored with any of ``tags``; return how many were deleted.
-
-        Each tag's index is read (SMEMBERS), exactly those members are removed from
-        it (SREM), then deleted (one script per hash slot, see
-        :func:`~valkey_redis.cache._batch.delete_all`) and one event is published.
-        Every step is safe to repeat, so a lost reply is retried and the
-        invalidation is applied, never silently skipped.
-
-        Raises:
-            redis.exceptions.RedisError: the server is unreachable.
-        """
+    def _invalidate_tags_flow(self, tags: Sequence[str]) -> Flow[int]:
         tags_ = tag_list(tags)
-        names = self._tags.members(tags_)
-        self._tags.remove(tags_, names)  # first: a member re-added meanwhile stays listed
-        deleted = delete_all(self._client, names) if names else 0
-        self._publish(names, tags_)
+        names = yield from self._tags.members(tags_)
+        yield from self._tags.remove(tags_, names)  # first: a member re-added meanwhile stays
+        deleted = (yield from self._delete_names(names)) if names else 0
+        yield from self._publish(names, tags_)
         return deleted

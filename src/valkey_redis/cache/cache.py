@@ -17,7 +17,11 @@ How it fails:
   per :attr:`Cache.log_every` seconds. Writes and invalidations (``set``,
   ``set_many``, ``delete``, ``invalidate_tags``) raise the redis error: losing
   an invalidation silently would serve stale data. ``write_through`` is the
-  exception: the source is already saved, so it returns False instead.
+  exception: the source is already saved, so it returns False instead. On a
+  :func:`~valkey_redis.connect` client a hung or dead server costs the first call
+  about a second (the call budget); then the circuit breaker is open and every
+  fallback is immediate, every write raises ``CircuitOpenError`` at once, until
+  a probe finds the server again (see docs/failure-modes.md).
 - Unreadable entries (garbage, another format, a planted pickle, bad UTF-8) are
   a miss and are deleted; nothing in them is ever executed.
 - A failing loader caches nothing, releases its lock at once and its exception
@@ -38,31 +42,26 @@ Layout: the value lives at ``namespace:{key}`` as ``c1:<expires ms>:<load ms>:<p
 sets at ``namespace:tags:<tag>``. Every key has a TTL, set in the same command
 as its value.
 
-This module holds ``get_or_set`` (the hit path and XFetch) and write-through;
-each other part is its own module: the plain operations (``_store``), the entry
-format (``_entry``), the miss path (``_fill``, built on ``stampede``), batches
-(``_batch``), tags (``tags``), the decorator (``cached``) and the counters (``_stats``).
+This module is the sync face: :class:`Cache` runs the flows of the cache's core
+(:mod:`valkey_redis.cache._core`) with blocking calls; :class:`valkey_redis.aio.Cache`
+runs the same flows with awaits, so both read and write the same entries.
 """
 
 from __future__ import annotations
 
-import math
-import random
-import time
-from collections.abc import Callable, Iterable
-from typing import ParamSpec, TypeVar, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisError
 
-from valkey_redis.cache._entry import NOT_FOUND, seconds
-from valkey_redis.cache._fill import Filler
+from valkey_redis._run import run
+from valkey_redis.cache._core import CacheCore
+from valkey_redis.cache._entry import seconds
 from valkey_redis.cache._stats import CacheStats
-from valkey_redis.cache._store import CacheStore, Key
+from valkey_redis.cache._store import Key
 from valkey_redis.cache.cached import CachedFunction, decorate
-from valkey_redis.cache.stampede import should_refresh_early
-from valkey_redis.cache.tags import tag_list
+from valkey_redis.cache.stampede import SingleFlight
 from valkey_redis.serializers import Serializer
 
 __all__ = ["Cache", "CacheStats", "CachedFunction"]
@@ -71,13 +70,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 V = TypeVar("V")
 
-# random.random() returns k / 2**53, so -log(rand()) <= 53 * log(2) < 37 unless it
-# returns exactly 0. An entry with more than 37 * delta * beta left cannot be due for
-# an early refresh: a hit skips the draw (and the call) then.
-_MAX_DRAW = 37.0
 
-
-class Cache(CacheStore):
+class Cache(CacheCore):
     """Cache-aside with stampede protection, refresh-ahead, tags and stats.
 
     Args:
@@ -103,6 +97,9 @@ class Cache(CacheStore):
             constructor never talks to the server.
     """
 
+    _CLIENTS = (redis.Redis, RedisCluster)
+    _CLIENT_HINT = "a redis.Redis or RedisCluster (for asyncio use valkey_redis.aio.Cache)"
+
     def __init__(
         self,
         client: redis.Redis | RedisCluster,
@@ -120,32 +117,87 @@ class Cache(CacheStore):
     ) -> None:
         super().__init__(
             client,
+            flight=SingleFlight(),
             namespace=namespace,
             ttl=ttl,
             jitter=jitter,
             serializer=serializer,
+            negative_ttl=negative_ttl,
+            lock_timeout=lock_timeout,
+            wait_timeout=wait_timeout,
+            early_refresh_beta=early_refresh_beta,
             publish_events=publish_events,
-        )
-        self.negative_ttl = None if negative_ttl is None else seconds("negative_ttl", negative_ttl)
-        self.lock_timeout = seconds("lock_timeout", lock_timeout)
-        self.wait_timeout = seconds("wait_timeout", wait_timeout, allow_zero=True)
-        self.early_refresh_beta = seconds("early_refresh_beta", early_refresh_beta, allow_zero=True)
-        self._rand = rand or random.random
-        # An injected rand is asked on every hit (tests rely on that); the default one
-        # is skipped when its answer cannot matter (see _MAX_DRAW).
-        self._skip_after = None if rand is not None else _MAX_DRAW * self.early_refresh_beta
-        self._fill = Filler(
-            client,
-            namespace=namespace,
-            codec=self._codec,
-            health=self._health,
-            write=self._write,
-            negative_ttl=self.negative_ttl,
-            lock_timeout=self.lock_timeout,
-            wait_timeout=self.wait_timeout,
+            rand=rand,
         )
 
-    # --- cache-aside with stampede protection ----------------------------------
+    def get(self, key: Key, default: Any = None) -> Any:
+        """Return the cached value of ``key``, or ``default`` when missing or unreadable.
+
+        A cached "not found" also returns ``default``. On a server error this counts
+        ``stats.errors``, logs (rate-limited) and returns ``default``.
+        """
+        return run(self._client, self._get_flow(key, default))
+
+    def set(
+        self, key: Key, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (default: the cache's ttl).
+
+        Args:
+            key: the key within the namespace.
+            value: anything the serializer accepts.
+            ttl: lifetime in seconds before jitter.
+            tags: labels for :meth:`invalidate_tags`, e.g. ``["user:42"]``.
+
+        Raises:
+            TypeError: the value cannot be serialized (nothing is written).
+            redis.exceptions.RedisError: the server is unreachable or refused.
+        """
+        run(self._client, self._set_flow(key, value, ttl, tags))
+
+    def delete(self, *keys_: Key) -> int:
+        """Delete entries; publish an invalidation event; return how many existed.
+
+        Raises:
+            redis.exceptions.RedisError: the server is unreachable.
+        """
+        return run(self._client, self._delete_flow(keys_))
+
+    def get_many(self, keys_: Iterable[Key]) -> dict[Key, Any]:
+        """Return ``{key: value}`` for the keys found, in one round trip (MGET).
+
+        On a cluster the keys are fetched with one MGET per hash slot, sent in one
+        pipeline. On a server error: counts ``stats.errors`` and returns ``{}``.
+
+        Raises:
+            TypeError: for a bare ``str`` or ``bytes`` (a common slip for ``[key]``).
+        """
+        return run(self._client, self._get_many_flow(keys_))
+
+    def set_many(self, mapping: Mapping[Key, Any], *, ttl: float | None = None) -> None:
+        """Store several entries in one round trip (one script: ``SET ... PX`` per entry).
+
+        Every value is serialized before anything is sent, so a bad value writes
+        nothing. On a single server the batch is atomic; on a cluster, per hash slot.
+
+        Raises:
+            TypeError: a value cannot be serialized.
+            redis.exceptions.RedisError: the server is unreachable or refused.
+        """
+        run(self._client, self._set_many_flow(mapping, ttl))
+
+    def invalidate_tags(self, *tags: str) -> int:
+        """Delete every entry stored with any of ``tags``; return how many were deleted.
+
+        Each tag's index is read (SMEMBERS), exactly those members are removed from
+        it (SREM), then deleted (retry-safe, one script per hash slot) and one event
+        is published. Every step is safe to repeat, so a lost reply is retried and
+        the invalidation is applied, never silently skipped.
+
+        Raises:
+            redis.exceptions.RedisError: the server is unreachable.
+        """
+        return run(self._client, self._invalidate_tags_flow(tags))
 
     def get_or_set(
         self,
@@ -172,37 +224,16 @@ class Cache(CacheStore):
         Raises:
             Exception: whatever ``loader`` raises (nothing is cached).
         """
-        tags_ = tag_list(tags) if tags else []
-        if ttl is not None and not (type(ttl) in (int, float) and 0 < ttl < math.inf):
-            seconds("ttl", ttl)  # fail on a hit too, not only on the next miss
-        return self._get_or_set(key, self.redis_key(key), loader, ttl, tags_)
+        tags_ = self._check(ttl, tags)
+        return run(
+            self._client, self._get_or_set_flow(key, self.redis_key(key), loader, ttl, tags_)
+        )
 
     def _get_or_set(
         self, key: Key, name: str, loader: Callable[[], V], ttl: float | None, tags: list[str]
     ) -> V:
         """get_or_set once the key is built and the arguments checked (the decorator's entry)."""
-        try:
-            raw, entry = self._lookup(name)
-        except RedisError as exc:
-            self._health.failed(exc, "get_or_set")
-            return self._fill.call(loader)
-        if entry is None:
-            return self._fill.load(key, name, loader, ttl=ttl, tags=tags)
-        value, expires_ms, delta_ms = entry
-        if value is NOT_FOUND:
-            value = None
-        remaining_ms = expires_ms - time.time() * 1000
-        skip_after = self._skip_after
-        if skip_after is not None and remaining_ms > delta_ms * skip_after:
-            return cast(V, value)  # far from expiry: no early refresh is possible
-        due = should_refresh_early(
-            remaining_ms / 1000, delta_ms / 1000, self.early_refresh_beta, self._rand
-        )
-        if not due or self._fill.busy(name):
-            return cast(V, value)
-        return self._fill.load(
-            key, name, loader, ttl=ttl, tags=tags, seen=raw, current=cast(V, value)
-        )
+        return run(self._client, self._get_or_set_flow(key, name, loader, ttl, tags))
 
     def write_through(
         self,
@@ -231,24 +262,7 @@ class Cache(CacheStore):
         Raises:
             TypeError: the value cannot be serialized (checked before ``save``).
         """
-        tags_ = tag_list(tags)
-        px = self._codec.px(ttl)
-        entry = self._codec.encode(value, px)
-        name = self.redis_key(key)
-        save(value)
-        try:
-            self._write(name, entry, px, tags_, None)
-            self._publish([name], [])
-        except RedisError as exc:
-            self._health.failed(exc, "write_through")
-            try:
-                self._client.delete(name)
-            except RedisError as again:
-                self._health.failed(again, "write_through invalidation")
-            return False
-        return True
-
-    # --- the decorator --------------------------------------------------------
+        return run(self._client, self._write_through_flow(key, value, save, ttl, tags))
 
     def cached(
         self,
@@ -280,6 +294,6 @@ class Cache(CacheStore):
         seconds("ttl", ttl)
 
         def decorator(func: Callable[P, R]) -> CachedFunction[P, R]:
-            return decorate(self, func, ttl=ttl, key=key, tags=tags)
+            return cast(CachedFunction[P, R], decorate(self, func, ttl=ttl, key=key, tags=tags))
 
         return decorator

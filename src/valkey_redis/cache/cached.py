@@ -35,7 +35,6 @@ __all__ = ["CachedFunction", "decorate"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-V = TypeVar("V")
 
 # The decorator remembers the keys of calls whose arguments are all of these types.
 # Not float: 0.0 == -0.0 (and NaN != NaN) in a dict, while their JSON keys differ.
@@ -47,7 +46,7 @@ class _Owner(Protocol):
     """What the decorator needs from its cache (a Protocol: no import of ``Cache``)."""
 
     def redis_key(self, key: str | int) -> str: ...
-    def delete(self, *keys_: str | int) -> int: ...
+    def delete(self, *keys_: str | int) -> Any: ...
     def _get_or_set(
         self,
         key: str | int,
@@ -83,8 +82,14 @@ def decorate(
     ttl: float,
     key: Callable[..., str | int] | None,
     tags: Iterable[str] | Callable[..., Iterable[str]],
-) -> CachedFunction[P, R]:
-    """Wrap ``func`` for :meth:`Cache.cached`; the arguments are documented there."""
+    asynchronous: bool = False,
+) -> Any:
+    """Wrap ``func`` for :meth:`Cache.cached`; the arguments are documented there.
+
+    With ``asynchronous`` (``aio.Cache.cached``) the wrapper is a coroutine function
+    and ``invalidate`` returns an awaitable; the keys are the same either way, so a
+    sync and an async process share the cached results of one function.
+    """
     prefix = f"{func.__module__}.{func.__qualname__}"
     # Memo of scalar calls: (argument types, arguments[, keyword names]) -> (cache key,
     # full Valkey key). The types are part of it so that 1, 1.0 and True (equal in
@@ -117,28 +122,29 @@ def decorate(
             memo[remembered] = found
         return found
 
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         part, name = keys_of(args, kwargs)
         chosen = tags(*args, **kwargs) if callable(tags) else tags
         # The key is built and the ttl checked already: skip get_or_set's checks.
-        loaded: R = cache._get_or_set(
-            part,
-            name,
-            lambda: func(*args, **kwargs),
-            ttl,
-            tag_list(chosen) if chosen else [],
-        )
-        return loaded
+        tags_ = tag_list(chosen) if chosen else []
+        return cache._get_or_set(part, name, lambda: func(*args, **kwargs), ttl, tags_)
+
+    async def awaiting(*args: Any, **kwargs: Any) -> Any:  # a coroutine function, as
+        return await call(args, kwargs)  # frameworks (FastAPI) check for
+
+    def blocking(*args: Any, **kwargs: Any) -> Any:
+        return call(args, kwargs)
+
+    wrapper = functools.wraps(func)(awaiting if asynchronous else blocking)
 
     def cache_key(*args: P.args, **kwargs: P.kwargs) -> str:
         return keys_of(args, kwargs)[0]
 
-    def invalidate(*args: P.args, **kwargs: P.kwargs) -> int:
+    def invalidate(*args: P.args, **kwargs: P.kwargs) -> Any:  # an int, or its awaitable
         return cache.delete(keys_of(args, kwargs)[0])
 
     decorated = cast(Any, wrapper)
     decorated.__signature__ = inspect.signature(func)
     decorated.invalidate = invalidate
     decorated.cache_key = cache_key
-    return cast(CachedFunction[P, R], wrapper)
+    return wrapper

@@ -6,7 +6,8 @@ while the others wait for its result, and :func:`should_refresh_early` lets a
 hot key be recomputed shortly *before* it expires, by one caller chosen at
 random, so it never expires under load. :class:`valkey_redis.Cache` combines
 both with :func:`lead_or_wait`: a short-lived lock key in Valkey that does the
-same across processes.
+same across processes (a flow, so :class:`valkey_redis.aio.Cache` runs the same
+code; its tasks merge in :class:`valkey_redis.aio._flight.TaskFlight`).
 
 Not for: long jobs or mutual exclusion with side effects; use
 :class:`valkey_redis.Lock` (fencing tokens) for that.
@@ -30,9 +31,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
-from redis.client import NEVER_DECODE
+from valkey_redis.core.flow import Command, Flow, Pipeline, Sleep
 
 __all__ = [
     "SingleFlight",
@@ -160,7 +161,6 @@ class SingleFlight(Generic[T]):
 
 
 def lead_or_wait(
-    client: Any,
     value_key: str,
     lock_key: str,
     token: str,
@@ -169,7 +169,7 @@ def lead_or_wait(
     wait_timeout: float,
     fresh: Callable[[bytes], T | None],
     seen: bytes | None = None,
-) -> tuple[bool, T | None]:
+) -> Flow[tuple[bool, T | None]]:
     """Take the load lock of a key, or wait until its holder has stored a value.
 
     Each attempt is one round trip: ``SET lock token NX PX GET`` then ``GET value``,
@@ -178,9 +178,8 @@ def lead_or_wait(
     and take the lock over when it expires (its holder crashed).
 
     Args:
-        client: a redis-py client; ``value_key`` and ``lock_key`` share a hash slot.
         value_key: where the loaded value is stored.
-        lock_key: the lock; it holds ``token`` while we own it.
+        lock_key: the lock (same hash slot as ``value_key``); it holds ``token`` while ours.
         token: a random value identifying this caller.
         lock_timeout: seconds the lock lives unless released.
         wait_timeout: seconds to wait before giving up.
@@ -198,13 +197,17 @@ def lead_or_wait(
     """
     deadline = time.monotonic() + wait_timeout
     delays = backoff_delays()
+    # SET NX GET answers with the holder's token: after a lost reply, redis-py's
+    # retry finds our own token there and we lead, instead of waiting for ourselves.
+    px = max(1, int(lock_timeout * 1000))
+    attempt = Pipeline(
+        (
+            Command(("SET", lock_key, token, "NX", "PX", px, "GET")),
+            Command(("GET", value_key), raw=True),
+        )
+    )
     while True:
-        pipe = client.pipeline(transaction=False)
-        # SET NX GET answers with the holder's token: after a lost reply, redis-py's
-        # retry finds our own token there and we lead, instead of waiting for ourselves.
-        pipe.set(lock_key, token, nx=True, px=max(1, int(lock_timeout * 1000)), get=True)
-        pipe.execute_command("GET", value_key, **{NEVER_DECODE: []})
-        holder, raw = pipe.execute()
+        holder, raw = yield attempt
         acquired = holder is None or holder in (token, token.encode())
         value = fresh(raw) if raw is not None and raw != seen else None
         if value is not None or acquired or seen is not None:
@@ -212,4 +215,4 @@ def lead_or_wait(
         left = deadline - time.monotonic()
         if left <= 0:
             return False, None
-        time.sleep(min(next(delays), left))
+        yield Sleep(min(next(delays), left))

@@ -20,10 +20,10 @@ How it fails:
 - Tag sets expire: their TTL only grows, and is always a little longer than the
   longest-lived entry they list, so the index never disappears before its members.
 - Server errors raise ``redis.exceptions.RedisError``: losing an invalidation
-  silently would serve stale data. Each step (read the set, delete the entries,
-  remove exactly those members) is idempotent, so redis-py's retry after a lost
-  reply re-runs it safely; a set that was popped atomically would be empty on
-  the retry, and the entries would stay.
+  silently would serve stale data. Each step (read the set, remove exactly those
+  members, delete the entries) is idempotent, so redis-py's retry after a lost
+  reply re-runs it safely; a set popped atomically would be empty on the retry,
+  and the entries would stay.
 """
 
 from __future__ import annotations
@@ -31,17 +31,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-import redis
-from redis.cluster import RedisCluster
-
 from valkey_redis import keys
-from valkey_redis.cache._entry import load_script
+from valkey_redis.core.flow import Command, Eval, Flow
+from valkey_redis.core.scripts import script
 
 __all__ = ["TagIndex", "tag_list"]
 
 # Tag sets are written just before their entry: this slack keeps them alive a little
 # longer than it, so an entry is never left without its index.
 TAG_SLACK_MS = 5_000
+_ADD = script("cache_tag_add")
 
 
 def tag_list(tags: Iterable[str]) -> list[str]:
@@ -64,40 +63,38 @@ def tag_list(tags: Iterable[str]) -> list[str]:
 
 
 class TagIndex:
-    """The tag sets of one cache namespace.
+    """The tag sets of one cache namespace (flows: both cache faces run them).
 
     Args:
-        client: the cache's client.
         namespace: the cache's namespace; tag sets live at ``namespace:tags:<tag>``.
     """
 
-    def __init__(self, client: redis.Redis | RedisCluster, namespace: str) -> None:
-        self._client = client
+    def __init__(self, namespace: str) -> None:
         self._namespace = namespace
-        self._add = load_script(client, "cache_tag_add.lua")
 
     def key(self, tag: str) -> str:
         """Return the key of ``tag``'s index set."""
         return keys.join(self._namespace, "tags", tag)
 
-    def add(self, name: str, px: int, tags: Iterable[str]) -> None:
+    def add(self, name: str, px: int, tags: Iterable[str]) -> Flow[None]:
         """List the cache key ``name`` (living ``px`` ms) in each tag's set.
 
         One script per tag (tag sets hash to their own slots on a cluster); each
         adds the member and stretches the set's TTL to outlive it.
         """
         for tag in tags:
-            self._add(keys=[self.key(tag)], args=[name, px + TAG_SLACK_MS])
+            yield Eval(_ADD, (self.key(tag),), (name, px + TAG_SLACK_MS))
 
-    def members(self, tags: Iterable[str]) -> list[str]:
+    def members(self, tags: Iterable[str]) -> Flow[list[str]]:
         """Return the members of the sets of ``tags`` (full cache keys), deduplicated."""
         members: dict[str, None] = {}
         for tag in tags:
-            for member in cast(set[Any], self._client.smembers(self.key(tag))):
+            found = cast(list[Any], (yield Command(("SMEMBERS", self.key(tag)))))
+            for member in found:
                 members[member.decode() if isinstance(member, bytes) else member] = None
         return list(members)
 
-    def remove(self, tags: Iterable[str], members: list[str]) -> None:
+    def remove(self, tags: Iterable[str], members: list[str]) -> Flow[None]:
         """Remove ``members`` (read by :meth:`members`, deleted next) from the sets of ``tags``.
 
         Only those members: one added meanwhile stays listed, so the next
@@ -106,4 +103,4 @@ class TagIndex:
         if not members:
             return
         for tag in tags:
-            self._client.srem(self.key(tag), *members)
+            yield Command(("SREM", self.key(tag), *members))

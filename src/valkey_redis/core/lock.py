@@ -238,6 +238,25 @@ class LockCore:
             self._deadline = sent + lease_ms / 1000
         return extended
 
+    def _renew_flow(self) -> Flow[float | None]:
+        """One auto-renewal; returns the seconds until the next one, or None to stop.
+
+        A refusal (the lock is someone else's) sets :attr:`lost`. An error -- a full
+        pool (``MaxConnectionsError``), a timeout, a lost reply -- is not a refusal:
+        retry soon, while the lease (by the local clock) has not run out; only then
+        is the lock lost.
+        """
+        interval = self._lease_ms / 3000
+        try:
+            renewed = yield from self._extend_flow(None)
+        except RedisError:
+            left = self._deadline - self._clock()
+            if left <= 0:
+                self.lost = True
+                return None
+            return min(interval / 4, left / 2)
+        return interval if renewed else None  # a refusal: _extend_flow set lost
+
     def _owned_flow(self) -> Flow[bool]:
         return self._token is not None and (yield Command(("GET", self.key))) == self._token
 

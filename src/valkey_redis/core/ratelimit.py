@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, cast
 
 from valkey_redis import keys
+from valkey_redis._denials import Denials
 from valkey_redis.core.flow import Eval, Flow
 from valkey_redis.core.scripts import script
 from valkey_redis.core.send import OUTAGE
@@ -189,6 +190,7 @@ class LimiterCore:
         self.on_error: OnError = on_error
         self._client = client
         self._script = script(f"ratelimit_{self._algorithm}")
+        self._denials = Denials()  # keys certain to be denied until some time
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(limit={self.limit}, window={self.window:g})"
@@ -235,7 +237,12 @@ class LimiterCore:
         sequences against a reference model without sleeping.
         """
         name = self.key_for(key)
+        if now is None:
+            known = self._denials.check(name, cost)
+            if known is not None:  # certain until retry_after: no round trip
+                return RateLimitResult(False, self.limit, known[2], known[1], known[0])
         args = [self.limit, self._window_us, cost, "1" if dry else "0", "" if now is None else now]
+        sent = self._denials.clock()
         try:
             reply = cast("list[int]", (yield Eval(self._script, (name,), args, once=True)))
         except OUTAGE:
@@ -247,6 +254,16 @@ class LimiterCore:
                 False, self.limit, 0, FALLBACK_RETRY_AFTER, FALLBACK_RETRY_AFTER, fallback=True
             )
         allowed, remaining, reset_us, retry_us = reply
-        return RateLimitResult(
+        result = RateLimitResult(
             allowed == 1, self.limit, max(0, remaining), reset_us / _MICROS, retry_us / _MICROS
         )
+        if not result.allowed and now is None:
+            denied = (result.retry_after, result.reset_after, result.remaining)
+            self._denials.remember(name, cost, sent, denied)
+        return result
+
+    def _forget(self, key: str) -> str:
+        """Drop the local denial of ``key`` (before a reset); return its server key."""
+        name = self.key_for(key)
+        self._denials.forget(name)
+        return name

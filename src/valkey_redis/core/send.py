@@ -28,3 +28,11 @@ REDIRECTS = 3
 def redirect_error(key: str) -> ResponseError:
     """The error for a key the cluster kept redirecting."""
     return ResponseError(f"the cluster kept redirecting the key {key!r}")
+
+
+def is_cluster(client: object) -> bool:
+    """True for a sync or asyncio ``RedisCluster`` (keys must then be grouped by slot)."""
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster  # noqa: PLC0415 - lazy
+    from redis.cluster import RedisCluster  # noqa: PLC0415 - lazy
+
+    return isinstance(client, RedisCluster | AsyncCluster)

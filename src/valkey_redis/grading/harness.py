@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from redis.client import Pipeline
+
+if TYPE_CHECKING:
+    from valkey_redis.grading.cluster_env import ClusterEnv
 
 __all__ = [
     "VALKEY_ONLY",
@@ -113,11 +116,26 @@ def _valkey_only(args: Sequence[Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Backend:
-    """Where checks run: fakeredis (``url`` None) or the real server at ``url``."""
+    """Where checks run: fakeredis (``url`` None), the real server at ``url``, or a cluster.
+
+    The cluster backend (name "cluster") has no ``url`` until a check needs it:
+    ``start()`` then starts the grader's cluster, once per run, and returns a
+    node's URL.
+    """
 
     name: str
     url: str | None = None
     description: str = ""
+    start: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def fake(self) -> bool:
+        """Is this fakeredis?"""
+        return self.name == "fakeredis"
+
+    def address(self) -> str | None:
+        """The URL to connect to (starting a lazy cluster first); None for fakeredis."""
+        return self.start() if self.start is not None else self.url
 
 
 def _short(value: object, limit: int = 40) -> str:
@@ -185,16 +203,24 @@ class Env:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.aborted = False
-        if backend.url is None:
+        #: On the cluster backend: the grader's own cluster client (all primaries flushed).
+        self.cluster: ClusterEnv | None = None
+        url = backend.address()
+        if url is None:
             import fakeredis  # noqa: PLC0415 - a dev dependency, only needed here
 
             fake = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
             self.pool: redis.ConnectionPool = fake.connection_pool
         else:
             self.pool = redis.ConnectionPool.from_url(
-                backend.url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
+                url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
             )
-        #: The grader's own client: setup and inspection, never traced.
+        if backend.name == "cluster" and url is not None:
+            from valkey_redis.grading.cluster_env import ClusterEnv  # noqa: PLC0415
+
+            self.cluster = ClusterEnv(self, url)
+        #: The grader's own client: setup and inspection, never traced (on the
+        #: cluster backend, one node; use ``cluster`` for the whole cluster).
         self.raw = redis.Redis(connection_pool=self.pool)
         self.raw.flushall()
 
@@ -206,12 +232,12 @@ class Env:
     def unknown_to_fakeredis(self, args: Sequence[Any], error: redis.ResponseError) -> None:
         """On fakeredis, turn "unknown command" (in a script too) into :class:`NeedsValkey`."""
         found = re.search(r"unknown command '([^']+)'", str(error), re.IGNORECASE)
-        if self.backend.url is None and found:
+        if self.backend.fake and found:
             raise NeedsValkey(found.group(1).upper()) from error
 
     def ensure_known(self, args: Sequence[Any]) -> None:
         """On fakeredis, raise :class:`NeedsValkey` for a command only Valkey has."""
-        if self.backend.url is None:
+        if self.backend.fake:
             command = _valkey_only(args)
             if command is not None:
                 raise NeedsValkey(command)
@@ -232,6 +258,8 @@ class Env:
         """Abort stragglers and close the connections."""
         self.aborted = True
         self.pool.disconnect()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 class TracedRedis(redis.Redis):

@@ -30,10 +30,12 @@ TITLES = {
     6: "stampede protection",
     7: "circuit breaker",
     8: "transactions and pipelines",
+    9: "write-behind on a Stream",
     10: "pub/sub invalidation and a local cache",
+    12: "keys for a cluster",
 }
 #: The example to run before each exercise (`make example-N`).
-EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 2, 8: 1, 10: 7}
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 9, 8: 1, 9: 2, 10: 7, 12: 8}
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,14 @@ def _exercise_block(result: ExerciseResult, style: Style, solutions_hint: str | 
         lines += textwrap.wrap(
             "  ".join(marks), 96, initial_indent="    ", subsequent_indent="    "
         )
+    for task in result.tasks:
+        if task.valkey_only:
+            real = any(r.backend != "fakeredis" for r in task.results)
+            lines.append(
+                f"    {task.task}: graded on Valkey only (fakeredis lacks {task.valkey_only})"
+                if real
+                else f"    {task.task}: not graded (fakeredis lacks {task.valkey_only}; no Valkey)"
+            )
     if status is Status.PASSED and solutions_hint:
         lines.append(
             f"    compare with the reference: {solutions_hint}/exercise_{result.number}.py"

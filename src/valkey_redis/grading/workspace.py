@@ -15,7 +15,7 @@ grading goes on with the other backend and the description says why.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -23,11 +23,13 @@ from typing import Any
 
 import redis
 
+from valkey_redis.grading.cluster_env import PRIMARIES, ClusterHandle
 from valkey_redis.grading.harness import Backend
 from valkey_redis.server import EmbeddedValkey, ServerError, binary_can_run
 
 __all__ = [
     "EXERCISES",
+    "cluster_note",
     "exercise_path",
     "find_root",
     "grading_backends",
@@ -35,7 +37,7 @@ __all__ = [
     "stub_text",
 ]
 
-EXERCISES = (1, 2, 3, 4, 5, 6, 7, 8, 10)
+EXERCISES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -69,6 +71,7 @@ def grading_backends(which: str = "both") -> Iterator[tuple[list[Backend], str]]
         else:
             backends.append(Backend("fakeredis", None, "fakeredis"))
     server: EmbeddedValkey | None = None
+    cluster = ClusterHandle()
     if which in {"both", "valkey"}:
         try:
             if not binary_can_run():
@@ -78,14 +81,28 @@ def grading_backends(which: str = "both") -> Iterator[tuple[list[Backend], str]]
             version = _server_version(server.url)
             text = f"Valkey {version} (embedded, port {server.port})"
             backends.append(Backend("valkey", server.url, text))
+            # Started by the first check that needs it (exercise 12), stopped below.
+            text = f"a {PRIMARIES}-primary Valkey Cluster (embedded, started when needed)"
+            backends.append(Backend("cluster", None, text, start=cluster.url))
         except ServerError as exc:
             notes.append(f"real Valkey skipped: {str(exc).splitlines()[0]}")
     try:
-        names = " and ".join(b.description for b in backends) or "nothing"
+        names = " and ".join(b.description for b in backends if b.name != "cluster") or "nothing"
         yield backends, f"on {names}" + (f" ({'; '.join(notes)})" if notes else "")
     finally:
+        cluster.stop()
         if server is not None:
             server.stop()
+
+
+def cluster_note(backends: Sequence[Backend]) -> str:
+    """ ", and a 3-primary Valkey Cluster on ports ..." once a check started it; else ""."""
+    for backend in backends:
+        handle = getattr(backend.start, "__self__", None)
+        if isinstance(handle, ClusterHandle) and handle.started:
+            ports = ", ".join(map(str, handle.ports))
+            return f", and a {PRIMARIES}-primary Valkey Cluster (embedded, ports {ports})"
+    return ""
 
 
 def _server_version(url: str) -> str:

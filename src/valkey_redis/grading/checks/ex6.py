@@ -203,10 +203,14 @@ def _xfetch_boundary(ctx: Ctx) -> None:
 
 @check(E, "should_refresh_early", "should_refresh_early draws its randomness from rand")
 def _xfetch_rand(ctx: Ctx) -> None:
-    rand = Named("rand", lambda: 0.5)
-    ctx.call_pure("should_refresh_early", 10.0, 1.0, 1.0, rand=rand)
-    ctx.expect(
-        len(rand.calls) >= 1,
-        "rand() to be called",
-        "rand was never called (random.random used directly?)",
-    )
+    for remaining in (10.0, 0.1):
+        rand = Named("rand", lambda: 0.5)
+        ctx.call_pure("should_refresh_early", remaining, 1.0, 1.0, rand=rand)
+        calls = len(rand.calls)
+        ctx.expect(
+            calls == 1,
+            "rand() called exactly once per decision",
+            "rand was never called (random.random used directly?)"
+            if calls == 0
+            else f"rand called {calls} times: each call is a new draw, so the odds change",
+        )

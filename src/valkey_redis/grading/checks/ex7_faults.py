@@ -23,13 +23,17 @@ from valkey_redis.grading.runner import check
 from valkey_redis.server import EmbeddedValkey, free_port
 
 
-def _fast_pool(url: str) -> redis.ConnectionPool:
-    """A pool that gives up after 0.25 s and never retries (the breaker decides)."""
+def _fast_pool(url: str, timeout: float = 0.25) -> redis.ConnectionPool:
+    """A pool that gives up after ``timeout`` s and never retries (the breaker decides).
+
+    While the server is up the checks use ``timeout=5`` (a loaded machine must
+    not look like a hung server); while it hangs, 0.25 s keeps them quick.
+    """
     return redis.ConnectionPool.from_url(
         url,
         decode_responses=True,
-        socket_timeout=0.25,
-        socket_connect_timeout=0.25,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
 
@@ -62,10 +66,10 @@ def _hung(ctx: Ctx) -> None:
         def switch(down: bool) -> None:
             fake.down = down
 
-        _hung_story(ctx, fake, switch, "a client that times out while the server hangs")
+        _hung_story(ctx, (fake, fake), switch, "a client that times out while the server hangs")
         return
     with EmbeddedValkey() as server, contextlib.ExitStack() as frozen:
-        pool = _fast_pool(server.url)
+        pool, patient = _fast_pool(server.url), _fast_pool(server.url, 5.0)
 
         def freeze(down: bool) -> None:
             if down:
@@ -74,14 +78,20 @@ def _hung(ctx: Ctx) -> None:
                 frozen.close()
 
         try:
-            where = "a real Valkey (socket_timeout 0.25 s) that gets SIGSTOP, then SIGCONT"
-            _hung_story(ctx, redis.Redis(connection_pool=pool), freeze, where)
+            where = "a real Valkey: SIGSTOP (socket_timeout 0.25 s while stopped), SIGCONT"
+            clients = redis.Redis(connection_pool=patient), redis.Redis(connection_pool=pool)
+            _hung_story(ctx, clients, freeze, where)
         finally:
             frozen.close()
             pool.disconnect()
+            patient.disconnect()
 
 
-def _hung_story(ctx: Ctx, client: redis.Redis, down: Callable[[bool], None], where: str) -> None:
+Clients = tuple[redis.Redis, redis.Redis]
+
+
+def _hung_story(ctx: Ctx, clients: Clients, down: Callable[[bool], None], where: str) -> None:
+    client, impatient = clients
     client.set(KEY, "cached", ex=100)
     breaker, load = Breaker(threshold=2, reset=10.0), loader()
     get = ctx.func(T)
@@ -91,7 +101,7 @@ def _hung_story(ctx: Ctx, client: redis.Redis, down: Callable[[bool], None], whe
     ctx.expect(first == "cached", "'cached' while the server is up", first)
     down(True)
     ctx.called("... the server hangs; 4 more calls")
-    hung = [get(client, breaker, KEY, load, 100) for _ in range(4)]
+    hung = [get(impatient, breaker, KEY, load, 100) for _ in range(4)]
     ctx.expect(hung == ["from-source"] * 4, "load's value while it hangs", show(hung))
     ctx.expect(breaker.state == "open", "the breaker open after 2 timeouts", breaker.state)
     down(False)
@@ -118,7 +128,8 @@ class _FakeNetwork(Switchable):
         return result
 
 
-def _network_story(ctx: Ctx, client: redis.Redis, fault: Callable[[str], None]) -> None:
+def _network_story(ctx: Ctx, clients: Clients, fault: Callable[[str], None]) -> None:
+    client, impatient = clients
     breaker, load = Breaker(threshold=2, reset=10.0), loader()
     get = ctx.func(T)
     fault("lose the SET's reply")
@@ -133,7 +144,7 @@ def _network_story(ctx: Ctx, client: redis.Redis, fault: Callable[[str], None]) 
     ctx.raw.set(KEY, "cached", ex=100)
     fault("silent")
     ctx.called("... the network goes silent (no replies); 4 more calls")
-    hung = [get(client, breaker, KEY, load, 100) for _ in range(4)]
+    hung = [get(impatient, breaker, KEY, load, 100) for _ in range(4)]
     ctx.expect(hung == ["from-source"] * 4, "load's value while nothing answers", show(hung))
     ctx.expect(breaker.state == "open", "the breaker open after 2 timeouts", breaker.state)
     fault("heal")
@@ -153,13 +164,13 @@ def _network(ctx: Ctx) -> None:
             fake.lose_set = what == "lose the SET's reply"
             fake.down = what == "silent"
 
-        _network_story(ctx, fake, switch)
+        _network_story(ctx, (fake, fake), switch)
         return
     url = ctx.env.backend.url or ""
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     with FaultProxy("127.0.0.1", port) as proxy:
-        pool = _fast_pool(proxy.url)
-        ctx.given("a real Valkey behind a fault proxy; the client's socket_timeout is 0.25 s")
+        pool, patient = _fast_pool(proxy.url), _fast_pool(proxy.url, 5.0)
+        ctx.given("a real Valkey behind a fault proxy; socket_timeout 0.25 s while it is silent")
 
         def switch(what: str) -> None:
             if what == "silent":
@@ -170,6 +181,8 @@ def _network(ctx: Ctx) -> None:
                 proxy.reset_before_reply(times=1, match="\r\nSET\r\n")  # not CLIENT SETINFO
 
         try:
-            _network_story(ctx, redis.Redis(connection_pool=pool), switch)
+            clients = redis.Redis(connection_pool=patient), redis.Redis(connection_pool=pool)
+            _network_story(ctx, clients, switch)
         finally:
             pool.disconnect()
+            patient.disconnect()

@@ -7,6 +7,7 @@ and with real threads counting exact outcomes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from valkey_redis.grading.context import Ctx, in_threads, observe, race, show
@@ -198,8 +199,20 @@ def _transfer_invalid(ctx: Ctx) -> None:
     ctx.expect(not sent, "no command sent", f"sent {sent}")
 
 
+def _transfer_race(ctx: Ctx, ada: int, verify: Callable[[Any, Any], None]) -> None:
+    """ada -> bob 7 (yours) racing ada -> cy 7 (theirs), ada starting at ``ada``."""
+    race(
+        ctx,
+        setup=lambda: _points(ctx, ada=ada),
+        mine=lambda: ctx.call("transfer_points", "ada", "bob", 7),
+        theirs=lambda: ctx.func("transfer_points")(ctx.raw, "ada", "cy", 7),
+        theirs_text="another caller's transfer_points(client, 'ada', 'cy', 7)",
+        verify=verify,
+    )
+
+
 @check(E, "transfer_points", "transfer_points never lets two transfers spend the same points")
-def _transfer_race(ctx: Ctx) -> None:
+def _transfer_race_one(ctx: Ctx) -> None:
     def verify(mine: Any, theirs: Any) -> None:
         ada, bob, cy = (_balance(ctx, u) for u in ("ada", "bob", "cy"))
         ok = [mine, theirs].count(True) == 1 and ada == 3 and (bob or 0) + (cy or 0) == 7
@@ -209,14 +222,7 @@ def _transfer_race(ctx: Ctx) -> None:
             f"yours {show(mine)}, theirs {show(theirs)}; ada {ada}, bob {bob}, cy {cy}",
         )
 
-    race(
-        ctx,
-        setup=lambda: _points(ctx, ada=10),
-        mine=lambda: ctx.call("transfer_points", "ada", "bob", 7),
-        theirs=lambda: ctx.func("transfer_points")(ctx.raw, "ada", "cy", 7),
-        theirs_text="another caller's transfer_points(client, 'ada', 'cy', 7)",
-        verify=verify,
-    )
+    _transfer_race(ctx, 10, verify)
 
 
 @check(E, "transfer_points", "transfer_points retries after a conflict when there is enough")
@@ -225,14 +231,7 @@ def _transfer_race_both(ctx: Ctx) -> None:
         got = (mine, theirs, _balance(ctx, "ada"), _balance(ctx, "bob"), _balance(ctx, "cy"))
         ctx.expect(got == (True, True, 6, 7, 7), "both True; ada 6, bob 7, cy 7", show(got))
 
-    race(
-        ctx,
-        setup=lambda: _points(ctx, ada=20),
-        mine=lambda: ctx.call("transfer_points", "ada", "bob", 7),
-        theirs=lambda: ctx.func("transfer_points")(ctx.raw, "ada", "cy", 7),
-        theirs_text="another caller's transfer_points(client, 'ada', 'cy', 7)",
-        verify=verify,
-    )
+    _transfer_race(ctx, 20, verify)
 
 
 @check(E, "transfer_points", "transfer_points never shows the points in neither or both keys")

@@ -214,6 +214,13 @@ def _set_gaps(ctx: Ctx) -> None:
         mine=lambda: ctx.call("set_session_field", SID, "theme", "light"),
         verify=verify,
     )
+    # A write then a compensating DEL for an unknown id: a crash in between plants a session.
+    interrupted(
+        ctx,
+        setup=lambda: ctx.given("no session 'nope'"),
+        mine=lambda: ctx.call("set_session_field", "nope", "theme", "light"),
+        verify=lambda got: _is(ctx, not ctx.all_keys(), "no key created", ctx.all_keys()),
+    )
 
 
 @check(3, "rotate_session", "rotate_session keeps TTLs and one session when keys expire midway")

@@ -16,6 +16,14 @@ Tasks:
 4. top_players    — highest first, at most `n`.
 5. claim_username — `username:{username}` = user id; True only for the first claimant.
 6. count_hit      — counter `hits:{page}`; the window starts at the first hit.
+
+How the grader checks (every task): each return value must have exactly the
+type of the signature (a tuple is not a list, an int is not a bool or a str).
+Where a key has a TTL, it replays your function once per command k that it
+sends: "your process dies right after command k", and "every key you touched
+expired (or another client deleted it) right after command k". No key may ever
+be left without its TTL, and the answer must stay right. One MULTI/EXEC, one
+Lua script or one command like SET ... EX has no such gap.
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ def save_profile(client: redis.Redis, user_id: int, profile: Mapping[str, str], 
 
 
 def load_profile(client: redis.Redis, user_id: int) -> dict[str, str] | None:
-    """Return the profile stored in ``user:{user_id}``, or None when there is none."""
+    """Return the profile stored in ``user:{user_id}``, or None when there is none.
+
+    None also when the profile expires while you read it: never an empty dict.
+    """
     # TODO: read the hash; mind what HGETALL answers for a key that does not exist.
     raise NotImplementedError
 
@@ -46,14 +57,18 @@ def add_points(client: redis.Redis, board: str, player: str, points: float) -> f
     """Add ``points`` to ``player`` in the sorted set ``leaderboard:{board}``.
 
     Returns:
-        The player's new total. Two concurrent calls must never lose an update.
+        The player's new total, as a float. Two concurrent calls must never lose
+        an update.
     """
     # TODO: let the server do the addition.
     raise NotImplementedError
 
 
 def top_players(client: redis.Redis, board: str, n: int) -> list[tuple[str, float]]:
-    """Return at most ``n`` ``(player, score)`` pairs of ``leaderboard:{board}``, highest first."""
+    """Return at most ``n`` ``(player, score)`` pairs of ``leaderboard:{board}``, highest first.
+
+    Each pair is a tuple ``(str, float)``; ``n <= 0`` gives an empty list.
+    """
     # TODO: read the sorted set from the top, with scores; count the range ends carefully.
     raise NotImplementedError
 
@@ -62,7 +77,9 @@ def claim_username(client: redis.Redis, username: str, user_id: int) -> bool:
     """Claim ``username`` for ``user_id``: key ``username:{username}`` holds the user id.
 
     Returns True only for the first claimant; never overwrites an existing claim,
-    even when two callers try at the same moment.
+    even when two callers try at the same moment. Errors from the server
+    (``redis.ConnectionError``, ``redis.TimeoutError``) propagate: a dead server
+    must never read as "name taken".
     """
     # TODO: check and write in one command.
     raise NotImplementedError

@@ -1,6 +1,6 @@
 """Exercise 7 — circuit breaker.
 
-Before you start: read the FAQ on connection errors (docs/faq.md), run `make example-2`.
+Before you start: read docs/failure-modes.md, run `make example-9` (when Valkey fails).
 Then replace each `raise NotImplementedError` and run `make grade EX=7`.
 Stuck? `make hint EX=7`. Solved? Compare with exercises/solutions/exercise_7.py.
 

@@ -1,0 +1,252 @@
+"""The breaker and the time budget on redis-py's sync connections (what ``connect()`` installs).
+
+Use this through :func:`valkey_redis.connect`; it is the glue between redis-py
+and the I/O-free :class:`~valkey_redis.breaker.CircuitBreaker`:
+
+- :func:`guarded` wraps a connection class (TCP, TLS or Unix socket) so that
+  every socket connect and every command first asks the breaker, and every
+  reply or network error is reported to it. Replies to blocking commands
+  (``XREADGROUP BLOCK``, ``BLPOP``, ``WAIT``...) wait their own block time on top
+  of the socket timeout and never count as slow.
+- :class:`BudgetRetry` is redis-py's retry with two changes: a
+  :class:`~valkey_redis.breaker.CircuitOpenError` is never retried, and no
+  attempt starts after the call's total budget (``call_timeout``) is spent.
+  Retries nested inside one call (redis-py retries the socket connect inside a
+  command's retry) share that one budget.
+- :func:`deadline` gives a block of code one budget (``Lock.acquire`` uses it):
+  every reply inside it is awaited at most until the deadline.
+
+Not for: RedisCluster clients (each node has its own pool; not wired yet) or
+clients you build yourself with ``redis.Redis(...)``: those have no breaker.
+
+How it fails: a command cut short by the budget raises ``TimeoutError``; like any
+timeout its reply may have been lost after the server ran it (see
+:mod:`valkey_redis.client` on retries). The budget bounds waiting on the
+network, not time spent in this process (a slow loader, a GIL held elsewhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from functools import cache
+from typing import Any, TypeVar
+
+from redis.backoff import AbstractBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
+
+__all__ = ["BudgetRetry", "deadline", "guarded"]
+
+T = TypeVar("T")
+
+# The monotonic time by which the current call must be done; None outside a call.
+_DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
+_NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
+# Blocking commands: where their block time is, and in which unit (ms or s).
+_BLOCKING_LAST_S = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX"})
+_BLOCKING_FIRST_S = frozenset({"BLMPOP", "BZMPOP"})
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Bound every network wait inside the block to ``seconds`` from now in total."""
+    end = time.monotonic() + max(0.0, seconds)
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(end if outer is None else min(outer, end))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+class BudgetRetry(Retry):
+    """Retry with backoff inside a total budget; never retry an open circuit.
+
+    Args:
+        backoff: redis-py backoff between attempts.
+        retries: attempts after the first.
+        budget: seconds one call may spend, every attempt and pause included.
+        supported_errors: the errors worth another attempt.
+    """
+
+    def __init__(
+        self,
+        backoff: AbstractBackoff,
+        retries: int,
+        *,
+        budget: float,
+        supported_errors: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError),
+    ) -> None:
+        super().__init__(backoff, retries, supported_errors)
+        self.budget = budget
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        """Run ``do`` like redis-py does, within the budget (shared when nested)."""
+        outer = _DEADLINE.get()
+        end = time.monotonic() + self.budget
+        token = _DEADLINE.set(end if outer is None else min(outer, end))
+        try:
+            return self._attempts(do, fail, is_retryable, with_failure_count)
+        finally:
+            _DEADLINE.reset(token)
+
+    def _attempts(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None,
+        with_failure_count: bool,
+    ) -> T:
+        backoff: Any = self._backoff  # untyped in redis-py
+        backoff.reset()
+        failures = 0
+        while True:
+            try:
+                return do()
+            except CircuitOpenError:
+                raise  # nothing was sent; waiting would not help
+            except self._supported_errors as error:
+                if is_retryable and not is_retryable(error):
+                    raise
+                failures += 1
+                if with_failure_count:
+                    fail(error, failures)
+                else:
+                    fail(error)
+                pause = float(backoff.compute(failures))
+                end = _DEADLINE.get()
+                if failures > self._retries or (
+                    end is not None and time.monotonic() + pause >= end
+                ):
+                    raise
+                if pause > 0:
+                    time.sleep(pause)
+
+
+def _text(arg: object) -> str:
+    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+
+
+def _block_seconds(args: tuple[Any, ...]) -> float | None:
+    """Seconds a blocking command may wait on the server; None: not blocking; inf: forever."""
+    name = _text(args[0]).upper() if args else ""
+    try:
+        if name in ("XREAD", "XREADGROUP"):
+            upper = [_text(a).upper() for a in args]
+            raw, scale = (args[upper.index("BLOCK") + 1], 1000) if "BLOCK" in upper else (None, 1)
+        elif name in _BLOCKING_LAST_S or name in _BLOCKING_FIRST_S:
+            raw, scale = (args[-1] if name in _BLOCKING_LAST_S else args[1]), 1
+        elif name in ("WAIT", "WAITAOF"):
+            raw, scale = args[-1], 1000
+        else:
+            return None
+        if raw is None:
+            return None
+        seconds = float(_text(raw)) / scale
+    except (IndexError, TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else float("inf")
+
+
+class _Guard:
+    """Mixed in front of a redis-py connection class; see :func:`guarded`."""
+
+    breaker: CircuitBreaker
+    socket_timeout: float | None  # the mixed-in connection's
+    _sent_at: float | None
+    _block: float | None
+    next_health_check: float  # the mixed-in connection's
+
+    def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.breaker = breaker
+        self._sent_at = None
+        self._block = None
+
+    def _connect(self) -> Any:
+        breaker = self.breaker
+        if not breaker.allow():
+            raise breaker.open_error()
+        try:
+            sock = super()._connect()  # type: ignore[misc]  # the mixed-in base has it
+        except OSError as exc:  # socket.timeout is an OSError
+            breaker.record_failure(exc)
+            raise
+        interval = getattr(self, "health_check_interval", 0)
+        if interval:  # a connection made this instant needs no PING before its handshake
+            self.next_health_check = time.monotonic() + interval
+        return sock
+
+    def send_command(self, *args: Any, **kwargs: Any) -> None:
+        self._block = _block_seconds(args)
+        super().send_command(*args, **kwargs)  # type: ignore[misc]
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        breaker = self.breaker
+        if not breaker.allow():
+            raise breaker.open_error()
+        end = _DEADLINE.get()
+        if end is not None and time.monotonic() >= end:
+            msg = "the call's time budget is spent; not sending"
+            raise RedisTimeoutError(msg)
+        try:
+            super().send_packed_command(command, check_health)  # type: ignore[misc]
+        except _NETWORK as exc:
+            breaker.record_failure(exc)
+            raise
+        if self._sent_at is None:
+            self._sent_at = breaker.clock()
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        started, block = self._sent_at, self._block
+        if "timeout" not in kwargs and started is not None:
+            self._bound_wait(kwargs, block)
+        try:
+            reply = super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except _NETWORK as exc:
+            self._sent_at = self._block = None
+            if started is not None:
+                self.breaker.record_failure(exc)
+            raise
+        if started is not None:
+            self._sent_at = self._block = None
+            # A blocking command's wait was the point: only a plain reply can be slow.
+            self.breaker.record_success(started if block is None else self.breaker.clock())
+        return reply
+
+    def _bound_wait(self, kwargs: dict[str, Any], block: float | None) -> None:
+        """Set the read timeout of the reply in flight: block time, or the call's deadline."""
+        timeout = self.socket_timeout
+        if timeout is None:
+            return
+        if block is not None:
+            kwargs["timeout"] = None if block == float("inf") else block + timeout
+            return
+        end = _DEADLINE.get()
+        if end is not None:
+            kwargs["timeout"] = max(0.001, min(timeout, end - time.monotonic()))
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> None:
+        self._sent_at = self._block = None
+        super().disconnect(*args, **kwargs)  # type: ignore[misc]
+
+
+@cache
+def guarded(base: type[T]) -> type[T]:
+    """Return ``base`` (a redis-py connection class) with the breaker and budget mixed in.
+
+    The new class takes one more keyword argument, ``breaker``.
+    """
+    return type(f"Guarded{base.__name__}", (_Guard, base), {})

@@ -1,0 +1,178 @@
+"""The async runner: performs a flow's effects with ``redis.asyncio`` awaits.
+
+Use this from the async faces (``aio.Cache``, ``aio.Lock``, the async limiters,
+...): ``await run(client, flow)`` drives the same :mod:`valkey_redis.core.flow`
+generators as :mod:`valkey_redis._run`, and :func:`eval_script` is the one way
+any async helper runs a Lua script.
+
+Not for: sync code; :mod:`valkey_redis._run` is the same runner with blocking calls.
+
+How it fails: an effect's error -- a ``CancelledError`` from ``task.cancel()`` or
+``asyncio.timeout()`` included -- is thrown into the flow at its ``yield``, so its
+cleanup (releasing a fill lock or a lock) runs, then the error propagates.
+redis-py drops a connection whose command was interrupted before its reply was
+read, so the pool never hands out a connection with a late reply in it; the
+``once`` path here does the same with its own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
+
+from redis.asyncio.cluster import RedisCluster
+from redis.client import NEVER_DECODE
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisError, ResponseError
+
+from valkey_redis.core.flow import Call, Command, Eval, Flow, Merge, Pipeline, Sleep, resume
+from valkey_redis.core.scripts import Script
+from valkey_redis.core.send import OUTAGE, REDIRECTS, redirect_error
+
+__all__ = ["eval_script", "run"]
+
+T = TypeVar("T")
+_BYTES: dict[str, Any] = {NEVER_DECODE: []}
+
+
+async def run(
+    client: Any, flow: Flow[T], *, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> T:
+    """Drive ``flow`` to its return value, awaiting each effect on ``client``."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        done, out = resume(flow, result, error)
+        if done:
+            return cast(T, out)
+        try:
+            if type(out) is Sleep:
+                await pause(out.seconds)
+                result, error = None, None
+            else:
+                result, error = await _PERFORM[type(out)](client, out), None
+        except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which decides
+            result, error = None, exc
+
+
+async def _command(client: Any, effect: Command) -> Any:
+    if effect.once:  # outside the retry loop; the command's key is its first argument
+        cluster: Any = client  # untyped routing
+        node: Any = (
+            cluster.get_node_from_key(effect.args[1])
+            if isinstance(client, RedisCluster)
+            else client
+        )
+        pooled = hasattr(node, "connection_pool")
+        conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
+        try:
+            return await _send_on(conn, node.parse_response, [effect.args])
+        finally:
+            await node.connection_pool.release(conn) if pooled else node.release(conn)
+    return await client.execute_command(*effect.args, **(_BYTES if effect.raw else {}))
+
+
+async def _pipeline(client: Any, effect: Pipeline) -> Any:
+    pipe = client.pipeline() if isinstance(client, RedisCluster) else client.pipeline(False)
+    for command in effect.commands:
+        pipe.execute_command(*command.args, **(_BYTES if command.raw else {}))
+    return await pipe.execute()
+
+
+async def _eval(client: Any, effect: Eval) -> Any:
+    return await eval_script(client, effect.script, effect.keys, effect.args, once=effect.once)
+
+
+async def _call(client: Any, effect: Call) -> Any:
+    value = effect.func()
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _merge(client: Any, effect: Merge) -> Any:
+    return await effect.flight.run(
+        effect.name, lambda: run(client, effect.flow), timeout=effect.timeout
+    )
+
+
+_PERFORM: dict[type[Any], Callable[[Any, Any], Awaitable[Any]]] = {
+    Command: _command,
+    Pipeline: _pipeline,
+    Eval: _eval,
+    Call: _call,
+    Merge: _merge,
+}
+
+
+async def eval_script(
+    client: Any, script: Script, keys: Sequence[str], args: Sequence[Any], *, once: bool = False
+) -> Any:
+    """Run ``script`` on ``keys`` with ``args``: EVALSHA, then EVAL after NOSCRIPT.
+
+    Args:
+        client: a ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``.
+        once: never re-send after the command was written; on a cluster, MOVED and
+            ASK are followed (the script did not run).
+    """
+    evalsha = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    if once:
+        return await _once(client, script, evalsha, keys[0])
+    try:
+        return await client.execute_command(*evalsha)
+    except NoScriptError:  # it did not run; EVAL runs it and caches it for next time
+        return await client.execute_command("EVAL", script.text, *evalsha[2:])
+
+
+async def _send_on(conn: Any, parse: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
+    """Send ``commands`` on ``conn``; drop the connection if interrupted mid-command."""
+    reply: Any = None
+    try:
+        for command in commands:
+            await conn.send_command(*command)
+            reply = await parse(conn, str(command[0]))
+    except ResponseError:
+        raise  # an error reply: the connection is still in step with the server
+    except BaseException:
+        # Cancelled or cut off after writing: a late reply must never answer another command.
+        await conn.disconnect(nowait=True)
+        raise
+    return reply
+
+
+async def _eval_on(node: Any, script: Script, evalsha: tuple[Any, ...], *, asking: bool) -> Any:
+    """Run the script on one server (a ``Redis``) or cluster node, outside any retry loop."""
+    first: list[tuple[Any, ...]] = [("ASKING",)] if asking else []
+    for command in (evalsha, ("EVAL", script.text, *evalsha[2:])):
+        pooled = hasattr(node, "connection_pool")
+        conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
+        try:
+            return await _send_on(conn, node.parse_response, [*first, command])
+        except NoScriptError:
+            continue  # it did not run; EVAL runs it and caches it under the same SHA
+        finally:
+            await node.connection_pool.release(conn) if pooled else node.release(conn)
+    raise AssertionError  # pragma: no cover - EVAL never answers NOSCRIPT
+
+
+async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str) -> Any:
+    if not isinstance(client, RedisCluster):
+        return await _eval_on(client, script, evalsha, asking=False)
+    node, asking = client.get_node_from_key(key), False
+    for _ in range(REDIRECTS):
+        try:
+            return await _eval_on(node, script, evalsha, asking=asking)
+        except MovedError:  # the slot moved: the script did not run; reload the map, follow
+            await client.nodes_manager.initialize()
+            node, asking = client.get_node_from_key(key), False
+        except AskError as exc:  # the slot is migrating and the key has left: ask the target
+            node, asking = client.get_node(host=exc.host, port=exc.port), True
+            if node is None:
+                raise
+        except OUTAGE:
+            # The node may have died: reload the slot map for the next call. This call
+            # is not re-sent: the server may have run it.
+            with contextlib.suppress(RedisError):
+                await client.nodes_manager.initialize()
+            raise
+    raise redirect_error(key)

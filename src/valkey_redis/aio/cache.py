@@ -1,0 +1,191 @@
+"""Cache-aside for asyncio: :class:`valkey_redis.Cache`'s API with ``await``, on the same entries.
+
+Use this in async code: ``cache = aio.Cache(aio.connect(), namespace="demo", ttl=60)``,
+then ``await cache.get_or_set(key, loader)`` where ``loader`` is an async or a plain
+callable. On a miss the loader runs *once* for every task of this event loop
+(they share its result) and, through the fill lock in Valkey, once across
+processes -- sync processes included: the keys, the entry format
+(``c1:<expires ms>:<load ms>:<payload>``) and the Lua scripts are those of
+:class:`valkey_redis.Cache`, so what one writes the other reads.
+
+Not for: blocking loaders that take long (they run on the event loop; wrap them in
+``asyncio.to_thread``), or values that must never be stale.
+
+How it fails: as :class:`valkey_redis.Cache` (reads degrade to the loader or a
+default, writes and invalidations raise). Cancellation: a task cancelled while it
+fills a key (``task.cancel()``, ``asyncio.timeout()``) releases the fill lock at
+once; the tasks waiting on it start over (one of them loads) and other processes
+take the lock at their next poll. A cancelled command drops its connection, so
+the pool never hands out one with a late reply in it.
+
+Every method runs a flow of the cache's core (:mod:`valkey_redis.cache._core`)
+with the async runner; the arguments are documented on :class:`valkey_redis.Cache`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
+
+import redis.asyncio
+from redis.asyncio.cluster import RedisCluster
+
+from valkey_redis.aio._flight import TaskFlight
+from valkey_redis.aio._run import run
+from valkey_redis.cache._core import CacheCore
+from valkey_redis.cache._entry import seconds
+from valkey_redis.cache._stats import CacheStats
+from valkey_redis.cache._store import Key
+from valkey_redis.cache.cached import decorate
+from valkey_redis.serializers import Serializer
+
+__all__ = ["AsyncCachedFunction", "Cache", "CacheStats"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+V = TypeVar("V")
+
+#: A loader: a plain callable or a coroutine function, called with no arguments.
+Loader = Callable[[], V] | Callable[[], Awaitable[V]]
+
+
+class AsyncCachedFunction(Protocol[P, R]):
+    """An async function wrapped by :meth:`Cache.cached`."""
+
+    __wrapped__: Callable[P, Awaitable[R]]
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Return the cached result, calling the function on a miss."""
+        ...
+
+    async def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> int:
+        """Delete the cached result for these arguments; return 1 if it existed."""
+        ...
+
+    def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """Return the cache key (as passed to ``Cache.get``) for these arguments."""
+        ...
+
+
+class Cache(CacheCore):
+    """:class:`valkey_redis.Cache` for asyncio; same arguments, same entries.
+
+    Args:
+        client: a ``redis.asyncio.Redis`` (e.g. from :func:`valkey_redis.aio.connect`),
+            a ``redis.asyncio.cluster.RedisCluster`` or a ``fakeredis.FakeAsyncRedis``.
+        **settings: as for :class:`valkey_redis.Cache`.
+    """
+
+    _CLIENTS = (redis.asyncio.Redis, RedisCluster)
+    _CLIENT_HINT = "a redis.asyncio.Redis or RedisCluster (e.g. from valkey_redis.aio.connect())"
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis | RedisCluster,
+        *,
+        namespace: str,
+        ttl: float,
+        jitter: float = 0.1,
+        serializer: Serializer | None = None,
+        negative_ttl: float | None = None,
+        lock_timeout: float = 10.0,
+        wait_timeout: float = 10.0,
+        early_refresh_beta: float = 1.0,
+        publish_events: bool = True,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(
+            client,
+            flight=TaskFlight(),
+            reads=TaskFlight(),
+            namespace=namespace,
+            ttl=ttl,
+            jitter=jitter,
+            serializer=serializer,
+            negative_ttl=negative_ttl,
+            lock_timeout=lock_timeout,
+            wait_timeout=wait_timeout,
+            early_refresh_beta=early_refresh_beta,
+            publish_events=publish_events,
+            rand=rand,
+        )
+
+    async def get(self, key: Key, default: Any = None) -> Any:
+        """:meth:`valkey_redis.Cache.get`, awaited."""
+        return await run(self._client, self._get_flow(key, default))
+
+    async def set(
+        self, key: Key, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> None:
+        """:meth:`valkey_redis.Cache.set`, awaited."""
+        await run(self._client, self._set_flow(key, value, ttl, tags))
+
+    async def delete(self, *keys_: Key) -> int:
+        """:meth:`valkey_redis.Cache.delete`, awaited."""
+        return await run(self._client, self._delete_flow(keys_))
+
+    async def get_many(self, keys_: Iterable[Key]) -> dict[Key, Any]:
+        """:meth:`valkey_redis.Cache.get_many`, awaited (one MGET)."""
+        return await run(self._client, self._get_many_flow(keys_))
+
+    async def set_many(self, mapping: Mapping[Key, Any], *, ttl: float | None = None) -> None:
+        """:meth:`valkey_redis.Cache.set_many`, awaited (one script call)."""
+        await run(self._client, self._set_many_flow(mapping, ttl))
+
+    async def invalidate_tags(self, *tags: str) -> int:
+        """:meth:`valkey_redis.Cache.invalidate_tags`, awaited."""
+        return await run(self._client, self._invalidate_tags_flow(tags))
+
+    async def get_or_set(
+        self, key: Key, loader: Loader[V], *, ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> V:
+        """:meth:`valkey_redis.Cache.get_or_set`; ``loader`` may be async or plain.
+
+        One loader call per key across the tasks of this loop and across processes.
+
+        Raises:
+            Exception: whatever ``loader`` raises (nothing is cached).
+        """
+        tags_ = self._check(ttl, tags)
+        return await self._get_or_set(key, self.redis_key(key), loader, ttl, tags_)
+
+    async def _get_or_set(
+        self, key: Key, name: str, loader: Loader[V], ttl: float | None, tags: list[str]
+    ) -> V:
+        """get_or_set once the key is built and the arguments checked (the decorator's entry)."""
+        plain = cast(Callable[[], V], loader)  # the runner awaits what an async loader returns
+        return await run(self._client, self._get_or_set_flow(key, name, plain, ttl, tags))
+
+    async def write_through(
+        self,
+        key: Key,
+        value: V,
+        save: Callable[[V], object],
+        *,
+        ttl: float | None = None,
+        tags: Iterable[str] = (),
+    ) -> bool:
+        """:meth:`valkey_redis.Cache.write_through`; ``save`` may be async or plain."""
+        return await run(self._client, self._write_through_flow(key, value, save, ttl, tags))
+
+    def cached(
+        self,
+        *,
+        ttl: float,
+        key: Callable[..., Key] | None = None,
+        tags: Iterable[str] | Callable[..., Iterable[str]] = (),
+    ) -> Callable[[Callable[P, Awaitable[R]]], AsyncCachedFunction[P, R]]:
+        """:meth:`valkey_redis.Cache.cached` for async functions.
+
+        The wrapper is a coroutine function; ``await f.invalidate(*args)`` drops one
+        result. Keys are those of the sync decorator, so both share results.
+        """
+        seconds("ttl", ttl)
+
+        def decorator(func: Callable[P, Awaitable[R]]) -> AsyncCachedFunction[P, R]:
+            wrapped: AsyncCachedFunction[P, R] = decorate(
+                self, func, ttl=ttl, key=key, tags=tags, asynchronous=True
+            )
+            return wrapped
+
+        return decorator

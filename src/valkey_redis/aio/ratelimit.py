@@ -1,0 +1,81 @@
+"""Rate limiting for asyncio: the five limiters of :mod:`valkey_redis.ratelimit`, awaited.
+
+Use this in async handlers: ``r = await aio.GCRA(client, limit=10, window=60).hit(key)``
+returns the same :class:`~valkey_redis.RateLimitResult`. Keys, scripts and
+arguments come from :mod:`valkey_redis.core.ratelimit`, shared with the sync
+limiters, so sync and async processes count together against one limit.
+
+Not for: choosing an algorithm; :mod:`valkey_redis.ratelimit` compares them.
+
+How it fails: as the sync limiters (``on_error`` decides on an outage). A hit is
+sent once, outside redis-py's retry loop: a lost reply raises (or falls back)
+and is never re-sent, so it is never counted twice; a cancelled hit drops its
+connection, so no late reply is read as another command's answer.
+"""
+
+from __future__ import annotations
+
+from valkey_redis.aio._run import run
+from valkey_redis.core.ratelimit import LimiterCore, OnError, RateLimitResult, rate_limit_headers
+
+__all__ = [
+    "GCRA",
+    "FixedWindow",
+    "OnError",
+    "RateLimitResult",
+    "SlidingWindowCounter",
+    "SlidingWindowLog",
+    "TokenBucket",
+    "rate_limit_headers",
+]
+
+
+class _Limiter(LimiterCore):
+    """The async face: each call awaits the core's flow."""
+
+    async def hit(self, key: str, cost: int = 1) -> RateLimitResult:
+        """Take ``cost`` units for ``key`` if available; see :meth:`valkey_redis.GCRA.hit`."""
+        return await run(self._client, self._decision(key, self._cost(cost), dry=False, now=None))
+
+    async def peek(self, key: str) -> RateLimitResult:
+        """Report what a hit of cost 1 would get now, consuming nothing."""
+        return await run(self._client, self._decision(key, 1, dry=True, now=None))
+
+    async def reset(self, key: str) -> None:
+        """Forget ``key``'s usage; errors propagate (see :meth:`valkey_redis.GCRA.reset`)."""
+        await self._client.delete(self._forget(key))
+
+    async def _decide(
+        self, key: str, cost: int, *, dry: bool, now: int | None = None
+    ) -> RateLimitResult:
+        return await run(self._client, self._decision(key, cost, dry=dry, now=now))
+
+
+class FixedWindow(_Limiter):
+    """:class:`valkey_redis.FixedWindow` for asyncio."""
+
+    _algorithm = "fixed_window"
+
+
+class SlidingWindowLog(_Limiter):
+    """:class:`valkey_redis.SlidingWindowLog` for asyncio."""
+
+    _algorithm = "sliding_log"
+
+
+class SlidingWindowCounter(_Limiter):
+    """:class:`valkey_redis.SlidingWindowCounter` for asyncio."""
+
+    _algorithm = "sliding_counter"
+
+
+class TokenBucket(_Limiter):
+    """:class:`valkey_redis.TokenBucket` for asyncio."""
+
+    _algorithm = "token_bucket"
+
+
+class GCRA(_Limiter):
+    """:class:`valkey_redis.GCRA` for asyncio."""
+
+    _algorithm = "gcra"

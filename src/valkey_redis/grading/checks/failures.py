@@ -1,0 +1,135 @@
+"""Checks of failure paths and unpredictability in exercises 1-4.
+
+A dead server must surface as an error, not as an answer; a fallback must not
+hit the source twice; ids and tokens must come from the operating system's
+CSPRNG (``secrets``), which the grader taps: with the clock frozen and the
+``random`` module seeded, an id made from anything else stays the same.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import redis
+
+from valkey_redis.grading.clock import VirtualClock
+from valkey_redis.grading.context import Ctx, Named, show
+from valkey_redis.grading.entropy import tapped
+from valkey_redis.grading.runner import check
+
+P1 = {"id": 1, "name": "Lamp", "price": 19.5, "tags": ["home", "light"]}
+SID = "old-sid-Qm9vYmFy"
+
+
+# --- exercise 1 --------------------------------------------------------------------
+
+
+@check(1, "claim_username", "claim_username raises when the server is down (never 'name taken')")
+def _claim_dead_server(ctx: Ctx) -> None:
+    ctx.given("the server is down: every command raises redis.ConnectionError")
+    client = ctx.env.broken(redis.ConnectionError("Error 111 connecting. Connection refused."))
+    try:
+        got = ctx.call("claim_username", "ada", 7, client=client)
+    except (redis.ConnectionError, redis.TimeoutError):
+        return
+    ctx.fail(
+        "redis.ConnectionError to propagate (the caller must not tell the user the name is taken)",
+        f"it returned {show(got)}",
+    )
+
+
+# --- exercise 2 --------------------------------------------------------------------
+
+
+@check(
+    2,
+    "get_product_or_fallback",
+    "get_product_or_fallback calls load once, even when the server dies between GET and SET",
+)
+def _fallback_loads_once(ctx: Ctx) -> None:
+    for healthy, story in (
+        (1, "the server answers the GET (a miss), then raises redis.ConnectionError"),
+        (0, "the server is down: every command raises redis.ConnectionError"),
+    ):
+        ctx.reset()
+        ctx.given(story)
+        load = Named("load", {1: P1}.get)
+        client = ctx.env.broken(redis.ConnectionError("Connection closed."), healthy=healthy)
+        got = ctx.call("get_product_or_fallback", 1, load, 300, client=client)
+        ctx.expect(got == P1, show(P1), got)
+        ctx.expect(
+            len(load.calls) == 1,
+            "load called once: keep what it returned, do not load again in the fallback",
+            f"load called {len(load.calls)} times",
+        )
+
+
+# --- exercise 3 and 4: ids from the CSPRNG ----------------------------------------
+
+
+def _from_csprng(ctx: Ctx, make: Any, what: str) -> None:
+    """``make()`` reads >= 16 CSPRNG bytes and its result changes with them (clock frozen)."""
+    with tapped() as tap:
+        make()
+    ctx.expect(
+        tap.read >= 16,
+        f"{what} made from at least 16 random bytes of secrets (128 bits of the OS CSPRNG)",
+        f"{tap.read} bytes read from the OS CSPRNG (the clock, a counter, `random`: guessable)",
+    )
+    made = []
+    state = random.getstate()
+    try:
+        with VirtualClock().installed(ctx.module):
+            for seed in (b"stream A", b"stream B"):
+                random.seed(1234)
+                with tapped(seed):
+                    made.append(make())
+    finally:
+        random.setstate(state)
+    ctx.given("the clock frozen and random.seed(1234), the OS CSPRNG giving two different streams")
+    ctx.expect(
+        made[0] != made[1],
+        f"two different {what}s: they must come from the random bytes",
+        f"{made[0]!r} both times: computable without them",
+    )
+
+
+@check(3, "create_session", "create_session ids come from secrets, not the clock or the user id")
+def _create_csprng(ctx: Ctx) -> None:
+    _from_csprng(ctx, lambda: ctx.call("create_session", 42, {"theme": "dark"}, 60), "id")
+
+
+@check(3, "rotate_session", "rotate_session ids come from secrets, not the clock or the old id")
+def _rotate_csprng(ctx: Ctx) -> None:
+    def make() -> Any:
+        ctx.put_hash(f"session:{SID}", {"user_id": "42"}, ttl_s=100)
+        new = ctx.call("rotate_session", SID, 60)
+        ctx.raw.delete(f"session:{new}")
+        return new
+
+    _from_csprng(ctx, make, "id")
+
+
+@check(4, "acquire_lock", "acquire_lock tokens are random, not from the clock or a counter")
+def _acquire_random(ctx: Ctx) -> None:
+    def make() -> Any:
+        token = ctx.call("acquire_lock", "jobs", 10_000)
+        ctx.raw.delete("lock:jobs")
+        return token
+
+    tokens = []
+    state = random.getstate()
+    try:
+        with VirtualClock().installed(ctx.module):
+            for _ in range(2):
+                random.seed(1234)
+                tokens.append(make())
+    finally:
+        random.setstate(state)
+    ctx.given("the clock frozen and random.seed(1234) before each acquisition")
+    ctx.expect(
+        tokens[0] != tokens[1],
+        "two different tokens (from secrets or uuid4)",
+        f"{tokens[0]!r} both times: another worker can forge it",
+    )

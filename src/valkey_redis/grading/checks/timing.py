@@ -1,0 +1,197 @@
+"""Checks of the waits in exercises 4 and 6, on a virtual clock: bounded time, bounded tries.
+
+The learner's module gets a :class:`~valkey_redis.grading.clock.VirtualClock`:
+``time.sleep`` advances virtual time at once and the holder's lock expires (or
+the value appears) at a chosen virtual moment. So "returns within one short
+sleep after the timeout", "sleeps at most 0.1 s at a time" and "at most 200
+tries per second" are exact, whatever the machine's load, and take no real time.
+A loop that never sleeps is stopped after its first few commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from valkey_redis.grading.clock import BusyLoop, VirtualClock
+from valkey_redis.grading.context import Ctx, Named, show
+from valkey_redis.grading.runner import check
+
+LOCK = "lock:jobs"
+THEIRS = "their-token-9a2e"
+REPORT, REPORT_LOCK = "report", "lock:report"
+#: The longest single sleep a "short sleep" may be, and the virtual slack after a deadline.
+MAX_SLEEP = 0.1
+RATE = 200
+
+
+def _on_clock(ctx: Ctx, clock: VirtualClock, call: Callable[[], Any]) -> Any:
+    """Run ``call`` with the virtual clock in the learner's module and the rate watched."""
+    with clock.installed(ctx.module):
+        clock.watch(ctx.probe)
+        try:
+            return call()
+        except BusyLoop as busy:
+            ctx.note = "the grader's virtual clock only moves when your code sleeps"
+            ctx.fail(
+                f"at most {RATE} tries per second: a short time.sleep between tries",
+                f"{busy.commands} commands in {busy.seconds:.3f} s: a busy loop hammers the server",
+            )
+        finally:
+            ctx.probe.after_step = None
+
+
+def _sleeps_short(ctx: Ctx, clock: VirtualClock) -> None:
+    longest = max(clock.sleeps, default=0.0)
+    ctx.expect(
+        longest <= MAX_SLEEP,
+        f"short sleeps between tries (at most {MAX_SLEEP} s each)",
+        f"a time.sleep({longest:g})",
+    )
+
+
+def _held(ctx: Ctx, key: str, token: str = THEIRS) -> None:
+    ctx.raw.set(key, token, px=60_000)
+    ctx.given(f"{key} is held by someone else (PTTL 60 000 ms)")
+
+
+# --- acquire_lock_blocking ---------------------------------------------------------
+
+
+def _blocking_call(ctx: Ctx, timeout: float) -> Callable[[], Any]:
+    return lambda: ctx.call("acquire_lock_blocking", "jobs", 10_000, timeout)
+
+
+@check(4, "acquire_lock_blocking", "acquire_lock_blocking gives up after the timeout")
+def _blocking_gives_up(ctx: Ctx) -> None:
+    for timeout in (0.3, 1.0, 0.05):
+        ctx.reset()
+        _held(ctx, LOCK)
+        clock = VirtualClock()
+        got = _on_clock(ctx, clock, _blocking_call(ctx, timeout))
+        took = clock.elapsed
+        ctx.expect(got is None, f"None after {timeout} s", got)
+        ctx.expect(
+            timeout - 1e-6 <= took <= timeout + MAX_SLEEP,
+            f"to give up after {timeout} s, within one short sleep (by {timeout + MAX_SLEEP:g} s)",
+            f"it returned after {took:.3f} s (virtual clock)",
+        )
+        tries = len(ctx.probe.steps)
+        ctx.expect(
+            tries >= 2, f"several tries during the {timeout} s", f"{tries}: {ctx.probe.steps}"
+        )
+        _sleeps_short(ctx, clock)
+        ctx.expect(ctx.get(LOCK) == THEIRS, "their lock untouched", f"{LOCK} = {ctx.get(LOCK)!r}")
+
+
+@check(4, "acquire_lock_blocking", "acquire_lock_blocking takes the lock soon after it is freed")
+def _blocking_soon(ctx: Ctx) -> None:
+    _held(ctx, LOCK)
+    clock = VirtualClock()
+    clock.at(0.25, lambda: ctx.raw.delete(LOCK))
+    ctx.given("the holder releases it 0.25 s later")
+    token = _on_clock(ctx, clock, lambda: ctx.call("acquire_lock_blocking", "jobs", 10_000, 2.0))
+    ctx.expect(isinstance(token, str), "a token once the lock is free", token)
+    ctx.expect(ctx.get(LOCK) == token, "the lock holding your token", f"{LOCK} = {ctx.get(LOCK)!r}")
+    ctx.expect(
+        clock.elapsed <= 0.25 + MAX_SLEEP,
+        f"the lock within one short sleep of its release (by {0.25 + MAX_SLEEP:g} s)",
+        f"it took {clock.elapsed:.3f} s (virtual clock)",
+    )
+    _sleeps_short(ctx, clock)
+
+
+# --- get_or_compute ----------------------------------------------------------------
+
+
+def _compute(fail: bool = False) -> Named:
+    def compute() -> str:
+        if fail:
+            msg = "report query failed"
+            raise RuntimeError(msg)
+        return "fresh"
+
+    return Named("compute", compute)
+
+
+@check(6, "get_or_compute", "get_or_compute waits for the value, polling with short sleeps")
+def _waits_for_value(ctx: Ctx) -> None:
+    _held(ctx, REPORT_LOCK)
+    clock = VirtualClock()
+    clock.at(0.3, lambda: ctx.raw.set(REPORT, "theirs", ex=100))
+    ctx.given(f"the holder stores {REPORT} = 'theirs' 0.3 s later")
+    compute = _compute()
+    got = _on_clock(ctx, clock, lambda: ctx.call("get_or_compute", REPORT, compute, 100, wait=5.0))
+    ctx.expect(
+        got == "theirs" and not compute.calls,
+        "'theirs', without computing",
+        f"{got!r}, compute called {len(compute.calls)} times",
+    )
+    ctx.expect(
+        clock.elapsed <= 0.3 + MAX_SLEEP,
+        f"the value within one short sleep of its arrival (by {0.3 + MAX_SLEEP:g} s)",
+        f"it took {clock.elapsed:.3f} s (virtual clock)",
+    )
+    _sleeps_short(ctx, clock)
+
+
+@check(6, "get_or_compute", "get_or_compute takes over soon after the holder's lock expires")
+def _takes_over_soon(ctx: Ctx) -> None:
+    _held(ctx, REPORT_LOCK)
+    clock = VirtualClock()
+    clock.at(0.2, lambda: ctx.raw.delete(REPORT_LOCK))
+    ctx.given(f"the holder died: {REPORT_LOCK} expires 0.2 s later, no value ever comes")
+    compute = _compute()
+    got = _on_clock(ctx, clock, lambda: ctx.call("get_or_compute", REPORT, compute, 100, wait=5.0))
+    ctx.expect(
+        got == "fresh" and len(compute.calls) == 1,
+        "'fresh', computed once by you",
+        f"{got!r}, compute called {len(compute.calls)} times",
+    )
+    ctx.expect(
+        clock.elapsed <= 0.2 + MAX_SLEEP,
+        f"to take over within one short sleep (by {0.2 + MAX_SLEEP:g} s)",
+        f"it took {clock.elapsed:.3f} s (virtual clock)",
+    )
+
+
+@check(6, "get_or_compute", "get_or_compute stops waiting after wait seconds")
+def _stops_waiting(ctx: Ctx) -> None:
+    _held(ctx, REPORT_LOCK)
+    ctx.given("no value ever comes, and the lock never expires")
+    clock = VirtualClock()
+    outcome: list[Any] = []
+
+    def call() -> None:
+        try:
+            outcome.append(ctx.call("get_or_compute", REPORT, _compute(), 100, wait=0.5))
+        except Exception as exc:  # noqa: BLE001 - raising after `wait` is allowed
+            outcome.append(exc)
+
+    _on_clock(ctx, clock, call)
+    ctx.expect(
+        clock.elapsed <= 0.5 + MAX_SLEEP,
+        f"to return or raise by {0.5 + MAX_SLEEP:g} s (wait=0.5)",
+        f"it took {clock.elapsed:.3f} s (virtual clock): {show(outcome[0] if outcome else None)}",
+    )
+    _sleeps_short(ctx, clock)
+
+
+@check(6, "get_or_compute", "get_or_compute releases its lock at once when compute raises")
+def _compute_raises(ctx: Ctx) -> None:
+    ctx.given("compute raises RuntimeError('report query failed')")
+    try:
+        ctx.call("get_or_compute", REPORT, _compute(fail=True), 100, lock_ttl_ms=30_000)
+    except RuntimeError:
+        pass
+    else:
+        ctx.fail("the RuntimeError to propagate", "get_or_compute returned normally")
+    left = ctx.get(REPORT_LOCK)
+    ctx.expect(
+        left is None,
+        f"{REPORT_LOCK} released (in a finally block): others should not wait 30 s",
+        f"{REPORT_LOCK} = {left!r}, PTTL {ctx.pttl(REPORT_LOCK)} ms",
+    )
+    ctx.expect(
+        ctx.get(REPORT) is None, f"nothing cached at {REPORT}", f"{REPORT} = {ctx.get(REPORT)!r}"
+    )
