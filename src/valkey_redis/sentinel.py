@@ -156,12 +156,14 @@ def wait_for_replicas(client: redis.Redis, replicas: int = 1, timeout: float = 1
     client's socket timeout.
     """
     execute = cast("Callable[..., object]", client.execute_command)
+    reply_timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or 1.0
+    longest = min(0.5, reply_timeout / 2)
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
-        step = max(1, round(min(left, 0.5) * 1000))  # WAIT n 0 would block for ever
+        step = max(1, round(min(left, longest) * 1000))  # WAIT n 0 would block for ever
         acked = int(cast("int", execute("WAIT", replicas, step)))
-        if acked >= replicas or left <= 0.5:
+        if acked >= replicas or left <= longest:
             return acked
 
 
@@ -292,12 +294,33 @@ class EmbeddedSentinel:
         """The data node the sentinels call the primary now."""
         return self.node(self.primary_port())
 
+    def wait_settled(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait until every sentinel sees the primary, every replica healthy, and its peers."""
+        _wait(
+            "replicas and sentinels not all seen",
+            lambda: _settled(self.sentinel_ports, self.primary_port(), self.replicas),
+            timeout,
+        )
+
     def failover(self, timeout: float = SETTLE_TIMEOUT) -> int:
-        """``SENTINEL FAILOVER``: promote a replica now; return the new primary's port."""
+        """``SENTINEL FAILOVER``: promote a replica now; return the new primary's port.
+
+        Retried while the sentinels answer NOGOODSLAVE / INPROG (a replica that just
+        came back is not yet known healthy; a failover is still finishing).
+        """
         old = self.primary_port()
+        deadline = time.monotonic() + timeout
         client = _node(self.sentinel_ports[0])
         try:
-            client.sentinel_failover(SERVICE)
+            while True:
+                try:
+                    client.sentinel_failover(SERVICE)
+                    break
+                except redis.ResponseError as exc:
+                    busy = str(exc).startswith(("NOGOODSLAVE", "INPROG"))
+                    if not busy or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
         finally:
             client.close()
         return self.wait_for_new_primary(old, timeout)

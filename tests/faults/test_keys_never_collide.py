@@ -17,7 +17,7 @@ from valkey_redis import (
     TokenBucket,
     WriteBehind,
 )
-from valkey_redis.keys import escape
+from valkey_redis.keys import typed
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_int_and_str_cache_keys_are_different_entries(fake: redis.Redis) -> None
     cache.set("#0", "hash-str")
     assert (cache.get(0), cache.get("0"), cache.get("#0")) == ("int", "str", "hash-str")
     assert len({cache.redis_key(0), cache.redis_key("0"), cache.redis_key("#0")}) == 3
-    assert escape(0) != escape("0")
+    assert typed(0) != typed("0")
 
 
 def test_cache_in_the_lock_namespace_cannot_touch_a_lock(fake: redis.Redis) -> None:

@@ -93,19 +93,19 @@ def test_auto_renew_survives_local_errors(direct: redis.Redis) -> None:
     """A renewal that fails locally (a full pool) is retried; the lock is not marked lost."""
     lock = Lock(direct, "job", timeout=0.9, auto_renew=True)
     renewed = threading.Event()
-    real_extend = lock.extend
+    real_extend = lock._extend_flow
     calls: list[str] = []
 
-    def flaky_extend(seconds: Any = None) -> bool:
+    def flaky_extend(seconds: Any = None) -> Any:
         if not calls:
             calls.append("raised")
             raise redis.exceptions.MaxConnectionsError("Too many connections")
         calls.append("renewed")
-        result = real_extend(seconds)
+        result = yield from real_extend(seconds)
         renewed.set()
         return result
 
-    lock.extend = flaky_extend  # type: ignore[method-assign]
+    lock._extend_flow = flaky_extend  # type: ignore[method-assign]
     assert lock.acquire()
     try:
         assert renewed.wait(10), "the renewer gave up after a local error"

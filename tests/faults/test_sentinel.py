@@ -8,6 +8,7 @@ cut off first (``replication_cut``) so that it lags.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -38,7 +39,8 @@ def client(ha: EmbeddedSentinel) -> Iterator[redis.Redis]:
     """connect() of the Sentinel URL, the database flushed and replicated before the test."""
     valkey = connect(ha.url)
     valkey.flushall()
-    assert wait_for_replicas(valkey, 1, 10) == 1
+    assert wait_for_replicas(valkey, 1, 60) == 1  # after a failover: the old primary rejoined
+    ha.wait_settled()  # ... and every sentinel knows it is healthy again
     yield valkey
     valkey.close()
 
@@ -64,6 +66,12 @@ def test_valkey_url_may_be_a_sentinel_url(
     valkey = connect()
     assert valkey.execute_command("ROLE")[0] == "master"
     assert int(valkey.connection_pool.get_master_address()[1]) == ha.primary_port()
+
+
+def _follow(valkey: redis.Redis) -> None:
+    """Ask Sentinel now, as the client's pool does at most FOLLOW_EVERY s after a failover."""
+    pool: Any = valkey.connection_pool
+    pool.get_master_address()
 
 
 def _every_helper_works(valkey: redis.Redis, tag: str) -> None:
@@ -101,6 +109,7 @@ def test_helpers_recover_after_a_planned_failover(
     old = ha.primary_port()
     new = ha.failover()
     assert new != old
+    _follow(client)
     assert cache.get("k") == "before"  # replicated before the failover: kept
     assert client.execute_command("ROLE")[0] == "master"
     _every_helper_works(client, "planned")
@@ -116,6 +125,7 @@ def test_helpers_recover_after_the_primary_is_killed(
     old.kill()
     new = ha.wait_for_new_primary(int(old.port or 0))
     assert new != old.port
+    _follow(client)
     assert client.get("k") == "before"
     _every_helper_works(client, "killed")
     old.start()  # it comes back on its port; the sentinels make it a replica
@@ -134,7 +144,11 @@ def test_failover_onto_a_lagging_replica(ha: EmbeddedSentinel, client: redis.Red
         assert holder.acquire()
         assert wait_for_replicas(client, 1, 0.2) == 0  # WAIT tells: no replica has them
         ha.failover()
-    allowed += sum(limiter.hit("user").allowed for _ in range(15))
+    _follow(client)
+    # Another process (a fresh limiter: this one remembers locally that "user" is
+    # denied, which would hide the loss from its own process only):
+    after = FixedWindow(client, limit=10, window=300)
+    allowed += sum(after.hit("user").allowed for _ in range(15))
     survivors = queue.backlog()
     second = Lock(client, "order", timeout=60, blocking=False)
     assert second.acquire()  # held twice: the first holder's lock was not replicated
