@@ -11,9 +11,10 @@ CLUSTER_PORT ?= 7000
 STAMP := .venv/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help setup have-uv examples test faults failure-modes lint format coverage clean infra-up infra-down \
-        infra-status grade hint watch reset check-exercises cluster-up cluster-down \
-        cluster-status sentinel-up sentinel-down sentinel-status bench app load
+.PHONY: help setup have-uv examples test faults failure-modes lint format coverage clean \
+        infra-up infra-down infra-status grade next hint watch reset check-exercises grader-audit \
+        cluster-up cluster-down cluster-status sentinel-up sentinel-down sentinel-status \
+        bench app load
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -54,9 +55,12 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-format: $(STAMP) ## apply ruff's fixes and formatting
-	$(RUN) ruff check --fix .
-	$(RUN) ruff format .
+format: $(STAMP) ## apply ruff's fixes and formatting (formats even when some problems need a hand)
+	@$(RUN) ruff check --fix .; fixed=$$?; \
+	$(RUN) ruff format . || exit $$?; \
+	if [ $$fixed -ne 0 ]; then \
+	  echo "Formatted. ruff check could not fix the problems listed above: fix them by hand."; \
+	  exit $$fixed; fi
 
 coverage: $(STAMP) ## the test suite under coverage (fails below 90%)
 	$(RUN) coverage erase
@@ -106,6 +110,9 @@ sentinel-status: $(STAMP) ## who is primary, the replicas and the sentinels
 grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff all pass)
 	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
 
+next: $(STAMP) ## grade, and point at the first unsolved exercise (EX=N: start there)
+	$(RUN) valkey-redis next $(if $(EX),--ex $(EX))
+
 hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
 	@$(if $(EX),,echo "which exercise? make hint EX=N (`make grade` lists them)"; exit 2)
 	$(RUN) valkey-redis hint $(EX) $(if $(ALL),--all)
@@ -116,6 +123,9 @@ watch: $(STAMP) ## re-grade on every save (all, or EX=N); Ctrl-C stops
 reset: $(STAMP) ## restore the stub of exercise EX (asks first; FORCE=1 does not)
 	@$(if $(EX),,echo "which exercise? make reset EX=N (`make grade` lists them)"; exit 2)
 	$(RUN) valkey-redis reset $(EX) $(if $(FORCE),--yes)
+
+grader-audit: $(STAMP) ## mutation testing of the grader: kill rate per exercise (slow; EX=N, JOBS=2)
+	$(RUN) valkey-redis grader-audit $(if $(EX),--ex $(EX)) --jobs $(or $(JOBS),2)
 
 check-exercises: $(STAMP) ## CI: stubs not started, solutions pass (both backends), ruff + mypy
 	$(RUN) valkey-redis check-exercises

@@ -39,6 +39,7 @@ SUITES = (
     "ratelimit",
     "write_behind",
     "stampede",
+    "aio",
 )
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 

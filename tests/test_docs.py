@@ -2,6 +2,9 @@
 
 Blocks of one file run in order in one namespace (like a doctest session), against
 the session's real Valkey (``VALKEY_URL`` points at it, so ``connect()`` finds it).
+A block may use top-level ``await`` (the async forms of the patterns): it runs as a
+coroutine on the file's one event loop, so async clients made in one block work in
+the next.
 A block whose first line is ``# doc-test: skip`` is shown but not run; use it only
 for code that cannot run here (say, a URL of a production host), never to hide a
 broken example.
@@ -9,11 +12,15 @@ broken example.
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import inspect
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 from valkey_redis.examples.runner import example_modules
 from valkey_redis.server import EmbeddedValkey
@@ -44,13 +51,26 @@ def test_python_blocks_run(
     monkeypatch.setenv("VALKEY_URL", valkey_server.url)
     monkeypatch.delenv("REDIS_URL", raising=False)
     namespace: dict[str, object] = {"__name__": f"doc_{path.stem}"}
-    for line, code in python_blocks(path):
-        if code.startswith("# doc-test: skip"):
-            continue
-        # dont_inherit: run the block as a reader's script would, without this
-        # file's `from __future__ import annotations` (which breaks dataclasses here).
-        compiled = compile(code, f"{path.name}:{line}", "exec", dont_inherit=True)
-        exec(compiled, namespace)  # noqa: S102 - running our own documentation
+    with asyncio.Runner() as loop:
+        for line, code in python_blocks(path):
+            if code.startswith("# doc-test: skip"):
+                continue
+            # dont_inherit: run the block as a reader's script would, without this
+            # file's `from __future__ import annotations` (which breaks dataclasses here).
+            compiled = compile(
+                code,
+                f"{path.name}:{line}",
+                "exec",
+                flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                dont_inherit=True,
+            )
+            if compiled.co_flags & inspect.CO_COROUTINE:  # the block awaits
+                loop.run(eval(compiled, namespace))  # noqa: S307 - our own documentation
+            else:
+                exec(compiled, namespace)  # noqa: S102 - running our own documentation
+        for value in namespace.values():  # async clients the blocks made: close on their loop
+            if isinstance(value, redis.asyncio.Redis):
+                loop.run(value.aclose())
 
 
 def _make_targets() -> set[str]:

@@ -22,6 +22,7 @@ FACTS = [
     "flush() -> applied 6 writes in 2 batches",
     "database caught up: [179.0, 55.0, 79.0]; backlog: 0",
     "protected get_or_set:    1 loader call, 20 of 20 threads got the value",
+    "1,000 asyncio tasks, aio.Cache.get_or_set: 1 loader call, 1,000 of 1,000 tasks",
     "hits=107 misses=2 loads=2 errors=0 -> hit ratio 98%",
     "these 100 reads ran 0 queries;",  # the count is said, not left next to loads=2
     "queries (loads, writes and the stampede of steps 1-6).",

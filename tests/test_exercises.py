@@ -109,7 +109,10 @@ def test_packaged_stub_is_not_started(number: int) -> None:
     module = load_exercise(STUBS / f"exercise_{number}.py")
     for task in tasks_of(number):
         result = grade_task(number, task, module, [Backend("fakeredis")])
-        assert result.status is Status.NOT_STARTED, f"{task}: {result.status}"
+        # A task graded on real Valkey only has no check fakeredis can run.
+        on_fake = any("fakeredis" in c.on for c in checks_for(number, task))
+        wanted = Status.NOT_STARTED if on_fake else Status.SKIPPED
+        assert result.status is wanted, f"{task}: {result.status}"
 
 
 def _definitions(tree: ast.Module) -> dict[str, ast.FunctionDef]:

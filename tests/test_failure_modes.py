@@ -31,6 +31,7 @@ from valkey_redis import (
     connect,
 )
 from valkey_redis.breaker import CircuitBreaker
+from valkey_redis.client import breakers_of
 from valkey_redis.faultproxy import FaultProxy, paused
 from valkey_redis.server import EmbeddedValkey, binary_can_run
 
@@ -249,3 +250,25 @@ def test_the_measuring_script_reports_one_row() -> None:
     assert 0 < row.first_ms < FIRST_CALL_BOUND * 1000
     assert row.recovery_s is not None
     assert "| dead | `SessionStore.get` |" in failure_modes.markdown([row])
+
+
+@pytest.mark.cluster
+def test_a_cluster_client_has_one_breaker_per_node(cluster_client: redis.RedisCluster) -> None:
+    """Each node gets its own breaker; one open node's keys fall back, the others still work."""
+    cache = Cache(cluster_client, namespace="cl", ttl=60)
+    names = [f"k{i}" for i in range(30)]
+    for name in names:
+        cache.set(name, name)
+    breakers = breakers_of(cluster_client)
+    assert len(breakers) >= 3
+    assert {b.state for b in breakers.values()} == {"closed"}
+    node = cluster_client.get_node_from_key(cache.redis_key("k0"))
+    sick = breakers[f"{node.host}:{node.port}"]
+    for _ in range(sick.failure_threshold):
+        sick.record_failure(TimeoutError("test: node unreachable"))
+    on_node = [n for n in names if cluster_client.get_node_from_key(cache.redis_key(n)) == node]
+    elsewhere = [n for n in names if n not in on_node]
+    assert [cache.get(n, "fallback") for n in on_node] == ["fallback"] * len(on_node)
+    assert [cache.get(n) for n in elsewhere] == elsewhere
+    sick.reset()
+    assert cache.get("k0") == "k0"

@@ -196,6 +196,20 @@ def test_not_implemented_on_one_path_only_is_a_failure(tmp_path: Path) -> None:
     assert result.status is Status.FAILED
 
 
+def test_closing_a_check_survives_a_straggler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool that refuses to disconnect (a learner thread mid-command) does not crash close()."""
+    from valkey_redis.grading.harness import Env
+
+    env = Env(FAKE)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("generator already executing")
+
+    monkeypatch.setattr(env.pool, "disconnect", refuse)
+    env.close()
+    assert env.aborted
+
+
 def test_a_hanging_function_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An endless loop fails its check after the timeout instead of hanging the grader."""
     monkeypatch.setattr(runner, "CHECK_TIMEOUT", 0.3)
@@ -301,7 +315,7 @@ def test_grade_all_counts_solved_exercises(workspace: Path) -> None:
     lines, out = _collect()
     status = grade([1, 6], root=workspace, which="fakeredis", out=out)
     assert status == 1
-    assert "[#####-----] 1/2 exercises solved (2/8 tasks)" in "\n".join(lines)
+    assert "[#####-----] 1 of 2 exercises solved (2/8 tasks)" in "\n".join(lines)
 
 
 def test_cli_grade_needs_ex_with_file_and_exits_by_result(tmp_path: Path) -> None:
@@ -362,8 +376,8 @@ def test_reset_asks_before_discarding_work(workspace: Path) -> None:
         json.dumps({"hints": {"2": {"get_product": 1}, "3": {"get_session": 1}}})
     )
     lines, out = _collect()
-    assert reset(2, root=workspace, ask=lambda _: "n", out=out) == 1
-    assert lines[-1] == "Kept your file."
+    assert reset(2, root=workspace, ask=lambda _: "n", out=out) == 0
+    assert lines[-1] == "Kept your file: nothing was changed."
     assert path.read_text(encoding="utf-8") == "# my work\n"
     assert reset(2, root=workspace, ask=lambda _: "yes", out=out) == 0
     assert path.read_text(encoding="utf-8") == stub_text(2)

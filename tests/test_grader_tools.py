@@ -21,6 +21,8 @@ from valkey_redis.grading.runner import load_exercise
 from valkey_redis.grading.shapes import return_problem, shape_problem
 from valkey_redis.grading.travel import shift, travel
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _ctx(**functions: Any) -> Ctx:
     module = types.ModuleType("learner")
@@ -175,3 +177,43 @@ def test_a_file_without_py_suffix_loads(tmp_path: Path) -> None:
     path = tmp_path / "answer.txt"
     path.write_text("def f() -> int:\n    return 1\n", encoding="utf-8")
     assert load_exercise(path).f() == 1
+
+
+def test_mutants_include_the_classic_mistakes() -> None:
+    """The reference of exercise 2 yields SET+EXPIRE splits, dropped TTLs and dropped lines."""
+    from valkey_redis.grading.mutants import mutants
+
+    source = (ROOT / "exercises" / "solutions" / "exercise_2.py").read_text(encoding="utf-8")
+    found = mutants(source, 2)
+    ops = {m.ident.split(":")[2] for m in found}
+    assert {"drop", "split-ttl", "drop-kw", "compare"} <= ops
+    split = next(m for m in found if m.ident.startswith("ex2:get_product:split-ttl"))
+    assert "client.expire(key, expiry)" in split.text
+    assert len({m.ident for m in found}) == len(found)
+
+
+def test_grader_audit_smoke_kills_every_mutant_of_one_function() -> None:
+    """`grader-audit` on should_refresh_early (fakeredis, one worker) kills all its mutants."""
+    from valkey_redis.grading.audit import audit
+
+    lines: list[str] = []
+    status = audit(
+        ROOT, numbers=[6], jobs=1, which="fakeredis", only="should_refresh_early", out=lines.append
+    )
+    assert status == 0, "\n".join(lines)
+    assert any(line.startswith("exercise 6: ") and "(100%)" in line for line in lines), lines
+
+
+def test_virtual_clock_ends_a_wait_without_deadline() -> None:
+    """Sleeping past the horizon raises EndlessWait instead of spinning forever."""
+    from valkey_redis.grading.clock import EndlessWait
+
+    clock = VirtualClock(horizon=1.0)
+
+    def wait_forever() -> None:
+        while True:
+            clock.sleep(0.25)
+
+    with pytest.raises(EndlessWait):
+        wait_forever()
+    assert clock.elapsed == pytest.approx(1.25)

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from valkey_redis import aio
 from valkey_redis.breaker import BreakerSnapshot, CircuitBreaker, CircuitOpenError
 from valkey_redis.cache import Cache, CachedFunction, CacheStats
-from valkey_redis.client import breaker_of, connect, describe
+from valkey_redis.client import breaker_of, breakers_of, connect, describe
 from valkey_redis.lock import Lock, LockError, LockLost, LockNotAcquired
 from valkey_redis.near_cache import NearCache, NearCacheStats
 from valkey_redis.ratelimit import (
@@ -60,6 +60,7 @@ __all__ = [
     "__version__",
     "aio",
     "breaker_of",
+    "breakers_of",
     "connect",
     "describe",
     "rate_limit_headers",

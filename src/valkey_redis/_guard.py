@@ -16,8 +16,9 @@ and the I/O-free :class:`~valkey_redis.breaker.CircuitBreaker`:
 - :func:`deadline` gives a block of code one budget (``Lock.acquire`` uses it):
   every reply inside it is awaited at most until the deadline.
 
-Not for: RedisCluster clients (each node has its own pool; not wired yet) or
-clients you build yourself with ``redis.Redis(...)``: those have no breaker.
+Not for: clients you build yourself with ``redis.Redis(...)``: those have no
+breaker. Cluster clients get one breaker per node (:func:`per_server`) but keep
+redis-py's cluster retries, without the call budget.
 
 How it fails: a command cut short by the budget raises ``TimeoutError``; like any
 timeout its reply may have been lost after the server ran it (see
@@ -28,11 +29,11 @@ network, not time spent in this process (a slow loader, a GIL held elsewhere).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from redis.backoff import AbstractBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -41,13 +42,15 @@ from redis.retry import Retry
 
 from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
 
-__all__ = ["BudgetRetry", "deadline", "guarded"]
+__all__ = ["BudgetRetry", "deadline", "guarded", "per_server"]
 
 T = TypeVar("T")
 
 # The monotonic time by which the current call must be done; None outside a call.
 _DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
+_REGISTRY_LOCK = threading.Lock()
+_GUARDED: dict[type[Any], type[Any]] = {}
 # Blocking commands: where their block time is, and in which unit (ms or s).
 _BLOCKING_LAST_S = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX"})
 _BLOCKING_FIRST_S = frozenset({"BLMPOP", "BZMPOP"})
@@ -169,11 +172,23 @@ class _Guard:
     _block: float | None
     next_health_check: float  # the mixed-in connection's
 
-    def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
+    #: Breakers by "host:port", for classes made by :func:`per_server` (cluster nodes).
+    registry: ClassVar[dict[str, CircuitBreaker] | None] = None
+
+    def __init__(self, *args: Any, breaker: CircuitBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.breaker = breaker
+        self.breaker = breaker or self._breaker_of_server()
         self._sent_at = None
         self._block = None
+
+    def _breaker_of_server(self) -> CircuitBreaker:
+        registry = type(self).registry
+        if registry is None:
+            msg = "a guarded connection needs breaker= (or a class from per_server())"
+            raise TypeError(msg)
+        name = f"{getattr(self, 'host', '?')}:{getattr(self, 'port', '?')}"
+        with _REGISTRY_LOCK:
+            return registry.setdefault(name, CircuitBreaker(name))
 
     def _connect(self) -> Any:
         breaker = self.breaker
@@ -243,10 +258,23 @@ class _Guard:
         super().disconnect(*args, **kwargs)  # type: ignore[misc]
 
 
-@cache
+def per_server(base: type[Any]) -> type[Any]:
+    """Return a new guarded ``base`` whose connections share one breaker per server.
+
+    For clients that talk to several servers through one set of options (a
+    cluster client makes a pool per node): each ``host:port`` gets its own
+    breaker, kept in the new class's ``registry``.
+    """
+    return type(f"PerServer{base.__name__}", (guarded(base),), {"registry": {}})
+
+
 def guarded(base: type[T]) -> type[T]:
     """Return ``base`` (a redis-py connection class) with the breaker and budget mixed in.
 
-    The new class takes one more keyword argument, ``breaker``.
+    The new class takes one more keyword argument, ``breaker``. Made once per base.
     """
-    return type(f"Guarded{base.__name__}", (_Guard, base), {})
+    with _REGISTRY_LOCK:
+        made = _GUARDED.get(base)
+        if made is None:
+            made = _GUARDED[base] = type(f"Guarded{base.__name__}", (_Guard, base), {})
+    return made

@@ -90,7 +90,12 @@ def _call(client: Any, effect: Call) -> Any:
 
 
 def _merge(client: Any, effect: Merge) -> Any:
-    return effect.flight.run(effect.name, lambda: run(client, effect.flow), timeout=effect.timeout)
+    work = effect.flow
+    if isinstance(work, Command):
+        return effect.flight.run(
+            effect.name, lambda: _command(client, work), timeout=effect.timeout
+        )
+    return effect.flight.run(effect.name, lambda: run(client, work), timeout=effect.timeout)
 
 
 _PERFORM: dict[type[Any], Callable[[Any, Any], Any]] = {

@@ -25,8 +25,8 @@ server and only the reply was lost. That is harmless for reads and idempotent
 writes (GET, SET, DEL, EXPIRE); helpers whose writes are not idempotent (rate
 limiters) do not rely on it. A reply slower than ``socket_timeout`` is a
 ``TimeoutError``: raise the timeouts for commands that are slow on purpose (a
-huge MGET, a long script). Cluster clients keep 2 s timeouts and get no breaker
-yet.
+huge MGET, a long script). Cluster clients keep 2 s timeouts and redis-py's
+cluster retries (no call budget), with one breaker per node (:func:`breakers_of`).
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ from typing import Any, Literal, overload
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
+from redis.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
-from valkey_redis._guard import BudgetRetry, guarded
+from valkey_redis._guard import BudgetRetry, guarded, per_server
 from valkey_redis.breaker import CircuitBreaker
 
 __all__ = [
@@ -70,7 +71,7 @@ def configured_url(url: str | None = None) -> str:
 
 #: Single-server defaults (seconds): wait for a reply, a TCP connect, one whole call.
 SOCKET_TIMEOUT, CONNECT_TIMEOUT, CALL_TIMEOUT = 0.3, 0.3, 1.0
-_CLUSTER_TIMEOUT = 2.0  # cluster clients: failovers take seconds, no breaker yet
+_CLUSTER_TIMEOUT = 2.0  # cluster clients: failovers take seconds
 
 
 #: The backoff between retries: exponential from 50 ms, capped at 1 s, with jitter.
@@ -93,6 +94,21 @@ def breaker_of(client: object) -> CircuitBreaker | None:
     kwargs = getattr(pool, "connection_kwargs", None)
     found = kwargs.get("breaker") if isinstance(kwargs, dict) else None
     return found if isinstance(found, CircuitBreaker) else None
+
+
+def breakers_of(client: object) -> dict[str, CircuitBreaker]:
+    """Return every circuit breaker of ``client`` by server (``"host:port"``).
+
+    One entry for a single-server client; one per node a cluster client has
+    talked to; ``{}`` for a client :func:`connect` did not make.
+    """
+    single = breaker_of(client)
+    if single is not None:
+        return {single.name: single}
+    manager = getattr(client, "nodes_manager", None)
+    kind = getattr(manager, "connection_kwargs", {}).get("connection_class")
+    registry = getattr(kind, "registry", None)
+    return dict(registry) if isinstance(registry, dict) else {}
 
 
 def _guarded_client(
@@ -188,7 +204,8 @@ def connect(
             retries and reconnects included (single server).
         breaker: True for a new :class:`~valkey_redis.breaker.CircuitBreaker`
             on this client, an existing one to share it, False for none
-            (single server; see :func:`breaker_of`).
+            (see :func:`breaker_of`); a cluster client gets one per node
+            (see :func:`breakers_of`) unless False.
         **kwargs: passed on to redis-py.
 
     Returns:
@@ -211,6 +228,9 @@ def connect(
         **kwargs,
     )
     if cluster:
+        if breaker is not False:  # one breaker per node
+            base = SSLConnection if target.startswith("rediss://") else Connection
+            options.setdefault("connection_class", per_server(base))
         return RedisCluster.from_url(target, **options)
     if target.startswith("redis+sentinel://"):
         from valkey_redis.sentinel import connect_sentinel  # noqa: PLC0415 - optional path

@@ -10,7 +10,8 @@ per run, on a free port). It never uses ``VALKEY_URL``: checks empty the server.
 
 How it fails: ``grade`` exits 1 unless every selected exercise passes every
 check (so a fresh clone, all stubs, exits 1: nothing is solved yet);
-``reset`` refuses to discard work without ``--yes`` or a typed confirmation.
+``reset`` refuses to discard work without ``--yes`` or a typed confirmation
+(answering "no" keeps the file and exits 0).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from valkey_redis.grading.course import next_exercise, show_results
 from valkey_redis.grading.hints import hint, load_hints, load_progress, save_progress
 from valkey_redis.grading.maintenance import check_exercises
+from valkey_redis.grading.progress import unsolve
 from valkey_redis.grading.workspace import (
     EXERCISES,
     cluster_note,
@@ -47,6 +50,7 @@ __all__ = [
     "grading_backends",
     "hint",
     "load_hints",
+    "next_exercise",
     "register",
     "reset",
     "stub_text",
@@ -73,26 +77,25 @@ def grade(
     which: str = "both",
     out: Out = print,
 ) -> int:
-    """Grade exercises and print the report; 0 iff every one passes every check."""
-    from valkey_redis.grading.report import render  # noqa: PLC0415
+    """Grade exercises and print the report; 0 iff every one passes every check.
+
+    Grading your own files (not ``solutions`` or ``file``) records what passes in
+    ``exercises/.progress.json``, and the report shows the course's progress.
+    """
     from valkey_redis.grading.runner import Status  # noqa: PLC0415
 
     paths = {n: file or exercise_path(root, n, solutions=solutions) for n in numbers}
-    shown = {n: relative(p, root) for n, p in paths.items()}
     started = time.monotonic()
     with grading_backends(which) as (backends, described):
         results = _grade_many(numbers, paths, backends)
         where = described + cluster_note(backends)
-    for result in results:
-        result.path = shown[result.number]
     files = (
-        ", ".join(str(shown[n]) for n in numbers)
+        ", ".join(str(relative(paths[n], root)) for n in numbers)
         if len(numbers) <= 2
         else f"exercises {min(numbers)}-{max(numbers)}"
     )
     header = f"Grading {files} {where} — {time.monotonic() - started:.1f} s"
-    hint_dir = None if solutions or file else "exercises/solutions"
-    out(render(results, header=header, solutions_hint=hint_dir).rstrip("\n"))
+    show_results(results, root=root, header=header, mine=not solutions and file is None, out=out)
     return 0 if all(r.status is Status.PASSED for r in results) else 1
 
 
@@ -182,9 +185,10 @@ def reset(
         question = f"Discard your work in {relative(path, root)} and restore the stub? [y/N] "
         answer = (ask or input)(question)
         if answer.strip().lower() not in {"y", "yes"}:
-            out("Kept your file.")
-            return 1
+            out("Kept your file: nothing was changed.")
+            return 0  # a "no" is an answer, not an error
     path.write_text(stub, encoding="utf-8")
+    unsolve(root, number)
     progress = load_progress(root)
     if progress.pop(str(number), None) is not None:
         save_progress(root, progress)
@@ -212,6 +216,13 @@ def register(commands: Any) -> None:
     graded.add_argument("--backend", choices=["both", "fakeredis", "valkey"], default="both")
     graded.set_defaults(handler=_grade_cli)
 
+    nexted = commands.add_parser("next", help="grade, and point at the first unsolved exercise")
+    nexted.add_argument("--ex", type=_exercise_number, help="start at exercise N")
+    nexted.add_argument("--backend", choices=["both", "fakeredis", "valkey"], default="both")
+    nexted.set_defaults(
+        handler=lambda a: next_exercise(root=find_root(), start=a.ex, which=a.backend)
+    )
+
     hinted = commands.add_parser("hint", help="the next hint for exercise N")
     hinted.add_argument("number", type=_exercise_number)
     hinted.add_argument("--all", action="store_true", help="every hint of the exercise")
@@ -231,8 +242,21 @@ def register(commands: Any) -> None:
     reset_cmd.add_argument("--yes", action="store_true", help="do not ask before discarding work")
     reset_cmd.set_defaults(handler=lambda a: reset(a.number, root=find_root(), yes=a.yes))
 
+    audited = commands.add_parser("grader-audit", help="mutation testing of the grader (slow)")
+    audited.add_argument("--ex", type=_exercise_number, help="only exercise N")
+    audited.add_argument("--jobs", type=int, default=2, help="worker processes")
+    audited.add_argument("--backend", choices=["both", "fakeredis"], default="both")
+    audited.add_argument("--only", help="only mutants whose id contains this text")
+    audited.set_defaults(handler=_audit_cli)
+
     checked = commands.add_parser("check-exercises", help="stubs not started, solutions pass, lint")
     checked.set_defaults(handler=lambda a: check_exercises(root=find_root()))
+
+
+def _audit_cli(args: argparse.Namespace) -> int:
+    from valkey_redis.grading.audit import main  # noqa: PLC0415 - slow, rarely used
+
+    return main(args, find_root())
 
 
 def _grade_cli(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ such hits in this process are refused locally, with no round trip
 
 from __future__ import annotations
 
-from valkey_redis._run import run
+from valkey_redis._run import eval_script
 from valkey_redis.core.ratelimit import (
     FALLBACK_RETRY_AFTER,
     LimiterCore,
@@ -48,6 +48,7 @@ from valkey_redis.core.ratelimit import (
     RateLimitResult,
     rate_limit_headers,
 )
+from valkey_redis.core.send import OUTAGE
 
 __all__ = [
     "FALLBACK_RETRY_AFTER",
@@ -63,7 +64,7 @@ __all__ = [
 
 
 class _Limiter(LimiterCore):
-    """The sync face: each call runs the core's flow with blocking calls."""
+    """The sync face: the core builds each request and reads each reply; this sends it."""
 
     def hit(self, key: str, cost: int = 1) -> RateLimitResult:
         """Take ``cost`` units for ``key`` if they are available; one round trip.
@@ -74,11 +75,11 @@ class _Limiter(LimiterCore):
             redis.exceptions.ConnectionError: (or ``TimeoutError``) when the server is
                 unreachable and ``on_error="raise"``.
         """
-        return run(self._client, self._decision(key, self._cost(cost), dry=False, now=None))
+        return self._decide(key, self._cost(cost), dry=False)
 
     def peek(self, key: str) -> RateLimitResult:
         """Report what a hit of cost 1 would get now, consuming nothing."""
-        return run(self._client, self._decision(key, 1, dry=True, now=None))
+        return self._decide(key, 1, dry=True)
 
     def reset(self, key: str) -> None:
         """Forget ``key``'s usage (its full ``limit`` is available again); errors propagate.
@@ -89,7 +90,14 @@ class _Limiter(LimiterCore):
         self._client.delete(self._forget(key))
 
     def _decide(self, key: str, cost: int, *, dry: bool, now: int | None = None) -> RateLimitResult:
-        return run(self._client, self._decision(key, cost, dry=dry, now=now))
+        request = self._request(key, cost, dry=dry, now=now)
+        if isinstance(request, RateLimitResult):
+            return request
+        try:
+            reply = eval_script(self._client, self._script, request[0], request[1], once=True)
+        except OUTAGE:
+            return self._fallback(cost)
+        return self._result(request, reply)
 
 
 class FixedWindow(_Limiter):

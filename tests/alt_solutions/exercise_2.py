@@ -33,7 +33,10 @@ def _lookup(
     if raw == MISSING:
         return None
     if isinstance(raw, str):
-        return dict(json.loads(raw))
+        with contextlib.suppress(ValueError):  # bytes that are not a product: a miss
+            decoded = json.loads(raw)
+            if isinstance(decoded, dict):
+                return decoded
     product = load(product_id)
     if product is None:
         _write(client, key, MISSING, min(ttl, 60))

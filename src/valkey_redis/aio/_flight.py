@@ -62,7 +62,7 @@ class TaskFlight(Generic[T]):
         while True:
             call = self._calls.get(key)
             if call is None:
-                return await self._lead(key, fn)
+                break
             if call.done is None:
                 call.done = asyncio.Event()
             self._waiting[key] = self._waiting.get(key, 0) + 1
@@ -81,8 +81,7 @@ class TaskFlight(Generic[T]):
             if call.error is not None:
                 raise call.error
             return cast(T, call.value)
-
-    async def _lead(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
+        # Nobody runs it: we lead (inline, not a coroutine of its own: this is every hit).
         call = self._calls[key] = _Call()
         try:
             call.value = await fn()

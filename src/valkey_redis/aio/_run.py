@@ -57,32 +57,42 @@ async def run(
             result, error = None, exc
 
 
-async def _command(client: Any, effect: Command) -> Any:
-    if effect.once:  # outside the retry loop; the command's key is its first argument
-        cluster: Any = client  # untyped routing
-        node: Any = (
-            cluster.get_node_from_key(effect.args[1])
-            if isinstance(client, RedisCluster)
-            else client
-        )
-        pooled = hasattr(node, "connection_pool")
-        conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
-        try:
-            return await _send_on(conn, node.parse_response, [effect.args])
-        finally:
-            await node.connection_pool.release(conn) if pooled else node.release(conn)
-    return await client.execute_command(*effect.args, **(_BYTES if effect.raw else {}))
+# Each returns the awaitable to wait for (no coroutine of its own: one layer less per effect).
+
+
+def _command(client: Any, effect: Command) -> Awaitable[Any]:
+    if effect.once:
+        return _command_once(client, effect)
+    return cast(Awaitable[Any], client.execute_command(*effect.args, **_options(effect)))
+
+
+async def _command_once(client: Any, effect: Command) -> Any:
+    """Outside the retry loop (see ``Command.once``); the command's key is its first argument."""
+    cluster: Any = client  # untyped routing
+    node: Any = (
+        cluster.get_node_from_key(effect.args[1]) if isinstance(client, RedisCluster) else client
+    )
+    pooled = hasattr(node, "connection_pool")
+    conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
+    try:
+        return await _send_on(conn, node.parse_response, effect.args, False)
+    finally:
+        await node.connection_pool.release(conn) if pooled else node.release(conn)
+
+
+def _options(command: Command) -> dict[str, Any]:
+    return _BYTES if command.raw else {}
 
 
 async def _pipeline(client: Any, effect: Pipeline) -> Any:
     pipe = client.pipeline() if isinstance(client, RedisCluster) else client.pipeline(False)
     for command in effect.commands:
-        pipe.execute_command(*command.args, **(_BYTES if command.raw else {}))
+        pipe.execute_command(*command.args, **_options(command))
     return await pipe.execute()
 
 
-async def _eval(client: Any, effect: Eval) -> Any:
-    return await eval_script(client, effect.script, effect.keys, effect.args, once=effect.once)
+def _eval(client: Any, effect: Eval) -> Awaitable[Any]:
+    return eval_script(client, effect.script, effect.keys, effect.args, once=effect.once)
 
 
 async def _call(client: Any, effect: Call) -> Any:
@@ -90,9 +100,21 @@ async def _call(client: Any, effect: Call) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def _merge(client: Any, effect: Merge) -> Any:
-    return await effect.flight.run(
-        effect.name, lambda: run(client, effect.flow), timeout=effect.timeout
+def _merge(client: Any, effect: Merge) -> Awaitable[Any]:
+    work = effect.flow
+    if isinstance(work, Command):  # one shared command (a GET): no flow to drive
+        args, options = work.args, _options(work)
+        return cast(
+            Awaitable[Any],
+            effect.flight.run(
+                effect.name,
+                lambda: client.execute_command(*args, **options),
+                timeout=effect.timeout,
+            ),
+        )
+    return cast(
+        Awaitable[Any],
+        effect.flight.run(effect.name, lambda: run(client, work), timeout=effect.timeout),
     )
 
 
@@ -105,9 +127,9 @@ _PERFORM: dict[type[Any], Callable[[Any, Any], Awaitable[Any]]] = {
 }
 
 
-async def eval_script(
+def eval_script(
     client: Any, script: Script, keys: Sequence[str], args: Sequence[Any], *, once: bool = False
-) -> Any:
+) -> Awaitable[Any]:
     """Run ``script`` on ``keys`` with ``args``: EVALSHA, then EVAL after NOSCRIPT.
 
     Args:
@@ -117,42 +139,49 @@ async def eval_script(
     """
     evalsha = ("EVALSHA", script.sha, len(keys), *keys, *args)
     if once:
-        return await _once(client, script, evalsha, keys[0])
+        return _once(client, script, evalsha, keys[0])
+    return _eval_pooled(client, script, evalsha)
+
+
+async def _eval_pooled(client: Any, script: Script, evalsha: tuple[Any, ...]) -> Any:
     try:
         return await client.execute_command(*evalsha)
     except NoScriptError:  # it did not run; EVAL runs it and caches it for next time
         return await client.execute_command("EVAL", script.text, *evalsha[2:])
 
 
-async def _send_on(conn: Any, parse: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
-    """Send ``commands`` on ``conn``; drop the connection if interrupted mid-command."""
-    reply: Any = None
+async def _send_on(conn: Any, parse: Any, command: tuple[Any, ...], asking: bool) -> Any:
+    """Send ``command`` on ``conn``; drop the connection if interrupted mid-command."""
     try:
-        for command in commands:
-            await conn.send_command(*command)
-            reply = await parse(conn, str(command[0]))
+        if asking:
+            await conn.send_command("ASKING")
+            await parse(conn, "ASKING")
+        await conn.send_command(*command)
+        return await parse(conn, command[0])
     except ResponseError:
         raise  # an error reply: the connection is still in step with the server
     except BaseException:
         # Cancelled or cut off after writing: a late reply must never answer another command.
         await conn.disconnect(nowait=True)
         raise
-    return reply
 
 
 async def _eval_on(node: Any, script: Script, evalsha: tuple[Any, ...], *, asking: bool) -> Any:
     """Run the script on one server (a ``Redis``) or cluster node, outside any retry loop."""
-    first: list[tuple[Any, ...]] = [("ASKING",)] if asking else []
-    for command in (evalsha, ("EVAL", script.text, *evalsha[2:])):
-        pooled = hasattr(node, "connection_pool")
-        conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
+    pool = getattr(node, "connection_pool", None)  # a Redis has a pool; a ClusterNode not
+    conn = await pool.get_connection() if pool is not None else node.acquire_connection()
+    try:
         try:
-            return await _send_on(conn, node.parse_response, [*first, command])
-        except NoScriptError:
-            continue  # it did not run; EVAL runs it and caches it under the same SHA
-        finally:
-            await node.connection_pool.release(conn) if pooled else node.release(conn)
-    raise AssertionError  # pragma: no cover - EVAL never answers NOSCRIPT
+            return await _send_on(conn, node.parse_response, evalsha, asking)
+        except NoScriptError:  # it did not run; EVAL runs it and caches it under the SHA
+            return await _send_on(
+                conn, node.parse_response, ("EVAL", script.text, *evalsha[2:]), asking
+            )
+    finally:
+        if pool is not None:
+            await pool.release(conn)
+        else:
+            node.release(conn)
 
 
 async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str) -> Any:

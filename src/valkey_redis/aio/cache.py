@@ -25,18 +25,21 @@ with the async runner; the arguments are documented on :class:`valkey_redis.Cach
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
+from redis.client import NEVER_DECODE
+from redis.exceptions import RedisError
 
 from valkey_redis.aio._flight import TaskFlight
 from valkey_redis.aio._run import run
 from valkey_redis.cache._core import CacheCore
-from valkey_redis.cache._entry import seconds
+from valkey_redis.cache._entry import NOT_FOUND, seconds
 from valkey_redis.cache._stats import CacheStats
-from valkey_redis.cache._store import Key
+from valkey_redis.cache._store import LOOKUP_WAIT, Key
 from valkey_redis.cache.cached import decorate
+from valkey_redis.cache.stampede import WaitTimeoutError
 from valkey_redis.serializers import Serializer
 
 __all__ = ["AsyncCachedFunction", "Cache", "CacheStats"]
@@ -44,6 +47,8 @@ __all__ = ["AsyncCachedFunction", "Cache", "CacheStats"]
 P = ParamSpec("P")
 R = TypeVar("R")
 V = TypeVar("V")
+
+BYTES: dict[str, Any] = {NEVER_DECODE: []}  # replies stay bytes: bad UTF-8 is a miss
 
 #: A loader: a plain callable or a coroutine function, called with no arguments.
 Loader = Callable[[], V] | Callable[[], Awaitable[V]]
@@ -94,10 +99,12 @@ class Cache(CacheCore):
         publish_events: bool = True,
         rand: Callable[[], float] | None = None,
     ) -> None:
+        reads: TaskFlight[bytes | None] = TaskFlight()
+        self._flight_reads = reads
         super().__init__(
             client,
             flight=TaskFlight(),
-            reads=TaskFlight(),
+            reads=reads,
             namespace=namespace,
             ttl=ttl,
             jitter=jitter,
@@ -112,7 +119,17 @@ class Cache(CacheCore):
 
     async def get(self, key: Key, default: Any = None) -> Any:
         """:meth:`valkey_redis.Cache.get`, awaited."""
-        return await run(self._client, self._get_flow(key, default))
+        name = self.redis_key(key)
+        try:
+            raw = await self._shared_get(name)
+        except (RedisError, WaitTimeoutError):
+            return await run(self._client, self._get_flow(key, default))  # it handles errors
+        entry = self._read(name, raw)
+        if entry is None:
+            if raw is not None:  # unreadable: a miss, deleted like the flow does
+                await self._client.delete(name)
+            return default
+        return default if entry[0] is NOT_FOUND else entry[0]
 
     async def set(
         self, key: Key, value: Any, *, ttl: float | None = None, tags: Iterable[str] = ()
@@ -136,9 +153,29 @@ class Cache(CacheCore):
         """:meth:`valkey_redis.Cache.invalidate_tags`, awaited."""
         return await run(self._client, self._invalidate_tags_flow(tags))
 
+    @overload
     async def get_or_set(
-        self, key: Key, loader: Loader[V], *, ttl: float | None = None, tags: Iterable[str] = ()
-    ) -> V:
+        self,
+        key: Key,
+        loader: Callable[[], Awaitable[V]],
+        *,
+        ttl: float | None = None,
+        tags: Iterable[str] = (),
+    ) -> V: ...
+
+    @overload
+    async def get_or_set(
+        self,
+        key: Key,
+        loader: Callable[[], V],
+        *,
+        ttl: float | None = None,
+        tags: Iterable[str] = (),
+    ) -> V: ...
+
+    async def get_or_set(
+        self, key: Key, loader: Loader[Any], *, ttl: float | None = None, tags: Iterable[str] = ()
+    ) -> Any:
         """:meth:`valkey_redis.Cache.get_or_set`; ``loader`` may be async or plain.
 
         One loader call per key across the tasks of this loop and across processes.
@@ -150,11 +187,36 @@ class Cache(CacheCore):
         return await self._get_or_set(key, self.redis_key(key), loader, ttl, tags_)
 
     async def _get_or_set(
-        self, key: Key, name: str, loader: Loader[V], ttl: float | None, tags: list[str]
-    ) -> V:
-        """get_or_set once the key is built and the arguments checked (the decorator's entry)."""
-        plain = cast(Callable[[], V], loader)  # the runner awaits what an async loader returns
-        return await run(self._client, self._get_or_set_flow(key, name, plain, ttl, tags))
+        self, key: Key, name: str, loader: Loader[Any], ttl: float | None, tags: list[str]
+    ) -> Any:
+        """get_or_set once the key is built and the arguments checked (the decorator's entry).
+
+        The hit path sends its GET here (shared by concurrent tasks) and hands the
+        reply to the core; everything else -- a miss, an early refresh, an error -- is
+        the core's flow.
+        """
+        plain = cast(Callable[[], Any], loader)  # the runner awaits what an async loader returns
+        try:
+            raw = await self._shared_get(name)
+        except (RedisError, WaitTimeoutError):
+            read = None  # the flow sends its own GET and handles the error
+        else:
+            entry = self._read(name, raw)
+            if entry is not None:
+                done, value = self._settled(name, entry)
+                if done:
+                    return value
+            read = (raw, entry) if entry is not None or raw is None else None
+        return await run(
+            self._client, self._get_or_set_flow(key, name, plain, ttl, tags, read=read)
+        )
+
+    def _shared_get(self, name: str) -> Awaitable[bytes | None]:
+        """GET ``name`` as bytes, one GET for all the tasks asking at once."""
+        execute = self._client.execute_command
+        return self._flight_reads.run(
+            name, lambda: execute("GET", name, **BYTES), timeout=LOOKUP_WAIT
+        )
 
     async def write_through(
         self,

@@ -15,8 +15,9 @@ connection, so no late reply is read as another command's answer.
 
 from __future__ import annotations
 
-from valkey_redis.aio._run import run
+from valkey_redis.aio._run import eval_script
 from valkey_redis.core.ratelimit import LimiterCore, OnError, RateLimitResult, rate_limit_headers
+from valkey_redis.core.send import OUTAGE
 
 __all__ = [
     "GCRA",
@@ -31,15 +32,15 @@ __all__ = [
 
 
 class _Limiter(LimiterCore):
-    """The async face: each call awaits the core's flow."""
+    """The async face: the core builds each request and reads each reply; this awaits it."""
 
     async def hit(self, key: str, cost: int = 1) -> RateLimitResult:
         """Take ``cost`` units for ``key`` if available; see :meth:`valkey_redis.GCRA.hit`."""
-        return await run(self._client, self._decision(key, self._cost(cost), dry=False, now=None))
+        return await self._decide(key, self._cost(cost), dry=False)
 
     async def peek(self, key: str) -> RateLimitResult:
         """Report what a hit of cost 1 would get now, consuming nothing."""
-        return await run(self._client, self._decision(key, 1, dry=True, now=None))
+        return await self._decide(key, 1, dry=True)
 
     async def reset(self, key: str) -> None:
         """Forget ``key``'s usage; errors propagate (see :meth:`valkey_redis.GCRA.reset`)."""
@@ -48,7 +49,14 @@ class _Limiter(LimiterCore):
     async def _decide(
         self, key: str, cost: int, *, dry: bool, now: int | None = None
     ) -> RateLimitResult:
-        return await run(self._client, self._decision(key, cost, dry=dry, now=now))
+        request = self._request(key, cost, dry=dry, now=now)
+        if isinstance(request, RateLimitResult):
+            return request
+        try:
+            reply = await eval_script(self._client, self._script, *request[:2], once=True)
+        except OUTAGE:
+            return self._fallback(cost)
+        return self._result(request, reply)
 
 
 class FixedWindow(_Limiter):

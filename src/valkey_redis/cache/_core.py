@@ -57,7 +57,7 @@ from typing import Any, TypeVar, cast
 
 from redis.exceptions import RedisError
 
-from valkey_redis.cache._entry import NOT_FOUND, seconds
+from valkey_redis.cache._entry import NOT_FOUND, Entry, seconds
 from valkey_redis.cache._fill import Filler, Flight
 from valkey_redis.cache._store import Key, StoreCore
 from valkey_redis.cache.stampede import should_refresh_early
@@ -137,33 +137,54 @@ class CacheCore(StoreCore):
         return tags_
 
     def _get_or_set_flow(
-        self, key: Key, name: str, loader: Callable[[], V], ttl: float | None, tags: list[str]
+        self,
+        key: Key,
+        name: str,
+        loader: Callable[[], V],
+        ttl: float | None,
+        tags: list[str],
+        *,
+        read: tuple[bytes | None, Entry | None] | None = None,
     ) -> Flow[V]:
-        """get_or_set once the key is built and the arguments checked."""
-        try:
-            raw, entry = yield from self._lookup(name)
-        except RedisError as exc:
-            self._health.failed(exc, "get_or_set")
-            return (yield from self._fill.call(loader))
+        """get_or_set once the key is built and the arguments checked.
+
+        ``read``: the ``(raw, entry)`` of a GET the face already sent (its hit path).
+        """
+        if read is None:
+            try:
+                read = yield from self._lookup(name)
+            except RedisError as exc:
+                self._health.failed(exc, "get_or_set")
+                return (yield from self._fill.call(loader))
+        raw, entry = read
         if entry is None:
             return (yield from self._fill.load(key, name, loader, ttl=ttl, tags=tags))
-        value, expires_ms, delta_ms = entry
-        if value is NOT_FOUND:
-            value = None
-        remaining_ms = expires_ms - time.time() * 1000
-        skip_after = self._skip_after
-        if skip_after is not None and remaining_ms > delta_ms * skip_after:
-            return cast(V, value)  # far from expiry: no early refresh is possible
-        due = should_refresh_early(
-            remaining_ms / 1000, delta_ms / 1000, self.early_refresh_beta, self._rand
-        )
-        if not due or self._fill.busy(name):
+        done, value = self._settled(name, entry)
+        if done:
             return cast(V, value)
         return (
             yield from self._fill.load(
                 key, name, loader, ttl=ttl, tags=tags, seen=raw, current=cast(V, value)
             )
         )
+
+    def _settled(self, name: str, entry: Entry) -> tuple[bool, Any]:
+        """``(True, value)`` for a hit that needs nothing more; ``(False, value)``: refresh early.
+
+        XFetch: a hit close enough to expiry, drawn as due, and not already being
+        refreshed in this process, is refreshed by this caller (others keep the value).
+        """
+        value, expires_ms, delta_ms = entry
+        if value is NOT_FOUND:
+            value = None
+        remaining_ms = expires_ms - time.time() * 1000
+        skip_after = self._skip_after
+        if skip_after is not None and remaining_ms > delta_ms * skip_after:
+            return True, value  # far from expiry: no early refresh is possible
+        due = should_refresh_early(
+            remaining_ms / 1000, delta_ms / 1000, self.early_refresh_beta, self._rand
+        )
+        return not due or self._fill.busy(name), value
 
     def _write_through_flow(
         self,

@@ -54,11 +54,6 @@ _FILL = script("cache_fill")
 LOOKUP_WAIT = 5.0
 
 
-def _one(effect: Command) -> Flow[Any]:
-    """A flow of one command (what a merged GET runs)."""
-    return (yield effect)
-
-
 class StoreCore:
     """Namespaced entries with TTLs, tags and stats: settings, keys and flows; no I/O.
 
@@ -103,7 +98,7 @@ class StoreCore:
         #: Pub/sub channel of invalidation events (JSON: namespace, keys, tags).
         self.events_channel = keys.join("cache-events", namespace)
         self.publish_events = publish_events
-        self._client = client
+        self._client: Any = client
         self._cluster = is_cluster(client)
         self._prefix = keys.tagged(namespace, "x")[:-2]  # "namespace:{"
         self._names: dict[str, str] = {}  # str key -> full key; bounded
@@ -150,20 +145,31 @@ class StoreCore:
             raw = yield get
         else:
             try:
-                raw = yield Merge(self._reads, name, _one(get), LOOKUP_WAIT)
+                raw = yield Merge(self._reads, name, get, LOOKUP_WAIT)
             except WaitTimeoutError:
                 raw = yield get  # the merged GET is stuck: try our own
+        entry = self._read(name, raw)
+        if entry is None and raw is not None:
+            yield Command(("DEL", name))  # unreadable: a miss, and gone
+            raw = None
+        return raw, entry
+
+    def _read(self, name: str, raw: bytes | None) -> Entry | None:
+        """The entry in a GET's reply, counted as a hit or a miss; None for a miss.
+
+        An unreadable ``raw`` (garbage, another format, a planted pickle) is a miss
+        and a warning; the caller deletes it.
+        """
         if raw is not None:
             try:
                 entry = self._codec.decode(raw)
             except SerializationError as exc:
                 self._health.warn(f"dropped unreadable entry {name!r} ({exc})")
-                yield Command(("DEL", name))
             else:
                 self._health.hit()
-                return raw, entry
+                return entry
         self._health.miss()
-        return None, None
+        return None
 
     def _write(
         self, name: str, entry: str, px: int, tags: list[str], lock: tuple[str, str] | None

@@ -113,7 +113,7 @@ class Merge:
 
     flight: Any = field(repr=False)
     name: str
-    flow: Flow[Any] = field(repr=False)
+    flow: Flow[Any] | Command = field(repr=False)  # a Command: one shared command
     timeout: float
 
 

@@ -23,15 +23,14 @@ from typing import Any, ClassVar, Literal, cast
 
 from valkey_redis import keys
 from valkey_redis._denials import Denials
-from valkey_redis.core.flow import Eval, Flow
 from valkey_redis.core.scripts import script
-from valkey_redis.core.send import OUTAGE
 
 __all__ = [
     "FALLBACK_RETRY_AFTER",
     "LimiterCore",
     "OnError",
     "RateLimitResult",
+    "Request",
     "rate_limit_headers",
 ]
 
@@ -40,6 +39,9 @@ OnError = Literal["raise", "allow", "deny"]
 
 #: ``retry_after`` (seconds) of a result denied by ``on_error="deny"``.
 FALLBACK_RETRY_AFTER = 1.0
+
+#: What a face sends for one hit: (keys, args, cost, local send time, remember a denial).
+Request = tuple[tuple[str], list[Any], int, float, bool]
 
 _MICROS = 1_000_000
 _MAX_WINDOW = 1e9  # ~31 years; keeps every microsecond count exact in Lua's doubles
@@ -228,10 +230,14 @@ class LimiterCore:
         """
         return rate_limit_headers(result, window=self.window, policy=policy, legacy=legacy)
 
-    def _decision(
+    # One hit is: _request (no I/O; maybe already decided), one script sent once by the
+    # face, then _result, or _fallback on an outage. No flow here: a hit is one command,
+    # and a generator per hit costs the hot path about a microsecond.
+
+    def _request(
         self, key: str, cost: int, *, dry: bool, now: int | None
-    ) -> Flow[RateLimitResult]:
-        """The flow of one hit or peek: one script, sent once; ``on_error`` on an outage.
+    ) -> RateLimitResult | Request:
+        """What to send for one hit or peek, or the result when it is certain already.
 
         ``now`` (microseconds) replaces the server clock; tests use it to replay
         sequences against a reference model without sleeping.
@@ -242,25 +248,32 @@ class LimiterCore:
             if known is not None:  # certain until retry_after: no round trip
                 return RateLimitResult(False, self.limit, known[2], known[1], known[0])
         args = [self.limit, self._window_us, cost, "1" if dry else "0", "" if now is None else now]
-        sent = self._denials.clock()
-        try:
-            reply = cast("list[int]", (yield Eval(self._script, (name,), args, once=True)))
-        except OUTAGE:
-            if self.on_error == "raise":
-                raise
-            if self.on_error == "allow":
-                return RateLimitResult(True, self.limit, self.limit - cost, 0.0, 0.0, fallback=True)
-            return RateLimitResult(
-                False, self.limit, 0, FALLBACK_RETRY_AFTER, FALLBACK_RETRY_AFTER, fallback=True
-            )
-        allowed, remaining, reset_us, retry_us = reply
+        return (name,), args, cost, self._denials.clock(), now is None
+
+    def _result(self, request: Request, reply: Any) -> RateLimitResult:
+        """The result of the script's reply (and a denial remembered until retry_after)."""
+        allowed, remaining, reset_us, retry_us = cast("list[int]", reply)
         result = RateLimitResult(
             allowed == 1, self.limit, max(0, remaining), reset_us / _MICROS, retry_us / _MICROS
         )
-        if not result.allowed and now is None:
+        if not result.allowed and request[4]:
             denied = (result.retry_after, result.reset_after, result.remaining)
-            self._denials.remember(name, cost, sent, denied)
+            self._denials.remember(request[0][0], request[2], request[3], denied)
         return result
+
+    def _fallback(self, cost: int) -> RateLimitResult:
+        """The result when the server is unreachable; call it in the ``except OUTAGE``.
+
+        Raises:
+            the outage being handled, when ``on_error="raise"``.
+        """
+        if self.on_error == "raise":
+            raise  # noqa: PLE0704 - re-raises the outage the caller is handling
+        if self.on_error == "allow":
+            return RateLimitResult(True, self.limit, self.limit - cost, 0.0, 0.0, fallback=True)
+        return RateLimitResult(
+            False, self.limit, 0, FALLBACK_RETRY_AFTER, FALLBACK_RETRY_AFTER, fallback=True
+        )
 
     def _forget(self, key: str) -> str:
         """Drop the local denial of ``key`` (before a reset); return its server key."""

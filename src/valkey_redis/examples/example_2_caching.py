@@ -2,12 +2,14 @@
 
 Cache-aside (first read slow, then fast), invalidation on update (and what goes
 stale without it), write-through, write-behind, TTL jitter, a stampede of 20
-threads with and without protection, and the hit ratio. Run it with
+threads with and without protection (and of 1,000 asyncio tasks with
+``valkey_redis.aio``), and the hit ratio. Run it with
 ``make example-2``; it cleans up its keys and its temporary database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 import tempfile
@@ -19,13 +21,14 @@ from typing import Any
 
 import redis
 
-from valkey_redis import Cache, WriteBehind, keys
+from valkey_redis import Cache, WriteBehind, aio, keys
 from valkey_redis.examples._sqlite_db import Product, ProductDB
-from valkey_redis.examples.runner import example_backend, plural
+from valkey_redis.examples.runner import Backend, example_backend, plural
 
 NAMESPACE = "ex2"
 QUEUE = "ex2-prices"
 THREADS = 20
+TASKS = 1000
 PRODUCTS: list[Product] = [
     {"id": 1, "name": "Keyboard", "price": 49.0},
     {"id": 2, "name": "Mouse", "price": 19.0},
@@ -176,6 +179,32 @@ def stampede(client: redis.Redis, db: ProductDB) -> None:
     print("   process share the call; other processes wait on a short lock key in Valkey).")
 
 
+def stampede_with_tasks(backend: Backend, db: ProductDB) -> None:
+    """The same stampede in asyncio: 1,000 tasks, aio.Cache, one loader call."""
+    calls: list[int] = []
+
+    async def load() -> Product:
+        calls.append(1)
+        return await asyncio.to_thread(db.get, 3)  # a blocking query, off the event loop
+
+    async def main() -> list[Any]:
+        client = backend.async_client()
+        cache = aio.Cache(client, namespace=NAMESPACE, ttl=60)
+        await cache.delete("product:4")  # cold
+        try:
+            return await asyncio.gather(
+                *(cache.get_or_set("product:4", load) for _ in range(TASKS))
+            )
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+    got = sum(1 for value in results if value is not None)
+    loads = plural(len(calls), "loader call")
+    print(f"   {TASKS:,} asyncio tasks, aio.Cache.get_or_set: {loads}, {got:,} of {TASKS:,} tasks")
+    print("   got the value (tasks of one event loop share one GET and one load).")
+
+
 def hit_ratio(cache: Cache, db: ProductDB) -> None:
     """A skewed read workload, then the counters the cache kept all along."""
     print("\n7. Hit ratio — 100 more reads (popular products more often), then cache.stats")
@@ -223,6 +252,7 @@ def main() -> int:
         write_behind(client, cache, db)
         jitter(client)
         stampede(client, db)
+        stampede_with_tasks(backend, db)
         hit_ratio(cache, db)
         removed = cleanup(client)
         print(

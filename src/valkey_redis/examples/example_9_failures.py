@@ -123,13 +123,22 @@ def first_and_next(cache: Cache) -> None:
     timed("next cache.get_or_set (breaker open)", lambda: cache.get_or_set("p7", load_price))
 
 
+@contextmanager
+def cached_on(url: str) -> Iterator[tuple[redis.Redis, Cache]]:
+    """A plain ``connect(url)`` client and a cache on it holding ``price:7``."""
+    client = connect(url)
+    cache = Cache(client, namespace="ex9", ttl=60)
+    cache.set("price:7", 9.5)
+    try:
+        yield client, cache
+    finally:
+        client.close()
+
+
 def hung() -> None:
     """SIGSTOP: the server accepts connections and answers nothing."""
     print("\n1. A hung server (SIGSTOP: connections are accepted, nothing is answered)")
-    with EmbeddedValkey() as server:
-        client = connect(server.url)
-        cache = Cache(client, namespace="ex9", ttl=60)
-        cache.set("price:7", 9.5)
+    with EmbeddedValkey() as server, cached_on(server.url) as (client, cache):
         with paused(server):
             first_and_next(cache)
             every_helper(client, cache)
@@ -137,16 +146,12 @@ def hung() -> None:
             print(f"   breaker: {snap.state}, {snap.failures} failures, {snap.rejected} refused")
         print("   SIGCONT: the server answers again")
         recover(client, cache)
-        client.close()
 
 
 def dead() -> None:
     """Stopped: every connection is refused."""
     print("\n2. A dead server (stopped: connections refused), then restarted")
-    with EmbeddedValkey() as server:
-        client = connect(server.url)
-        cache = Cache(client, namespace="ex9", ttl=60)
-        cache.set("price:7", 9.5)
+    with EmbeddedValkey() as server, cached_on(server.url) as (client, cache):
         port = server.port
         server.stop()
         first_and_next(cache)
@@ -155,16 +160,16 @@ def dead() -> None:
         server.port = port
         server.start()
         recover(client, cache)
-        client.close()
 
 
 def slow() -> None:
     """A proxy delays every reply by 1.5 s: slower than any reply is worth waiting for."""
     print("\n3. A slow server (every reply 1.5 s late, through a TCP proxy)")
-    with EmbeddedValkey() as server, FaultProxy("127.0.0.1", server.port or 0) as proxy:
-        client = connect(proxy.url)
-        cache = Cache(client, namespace="ex9", ttl=60)
-        cache.set("price:7", 9.5)
+    with (
+        EmbeddedValkey() as server,
+        FaultProxy("127.0.0.1", server.port or 0) as proxy,
+        cached_on(proxy.url) as (client, cache),
+    ):
         proxy.latency(1.5)
         first_and_next(cache)
         print("   the proxy passes replies through again")
@@ -172,7 +177,6 @@ def slow() -> None:
         recover(client, cache)
         snap = guard(client).snapshot()
         print(f"   for /healthz: breaker_of(client).snapshot().state == {snap.state!r}")
-        client.close()
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 
@@ -35,6 +35,21 @@ class Backend:
     client: redis.Redis
     kind: Literal["server", "embedded", "fakeredis"]
     description: str
+    url: str | None = None  # None for fakeredis
+
+    def async_client(self) -> Any:
+        """A ``redis.asyncio`` client of the same server (same data), for async examples.
+
+        Make it inside the event loop that uses it; close it with ``await c.aclose()``.
+        """
+        if self.url is not None:
+            from valkey_redis import aio  # noqa: PLC0415 - only the async parts need it
+
+            return aio.connect(self.url)
+        import fakeredis  # noqa: PLC0415 - the fakeredis backend has it
+
+        server = self.client.connection_pool.connection_kwargs["server"]
+        return fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
 
     @property
     def is_real(self) -> bool:
@@ -107,7 +122,7 @@ def _choose(stack: ExitStack) -> Backend:
         text = describe(client, url)
         if os.environ.get(_EMBEDDED_ENV) == url:
             kind, text = "embedded", f"{text} (embedded Valkey started for this run)"
-        return Backend(client, kind, text)
+        return Backend(client, kind, text, url)
     client.close()
     if binary_can_run():
         try:
@@ -120,7 +135,7 @@ def _choose(stack: ExitStack) -> Backend:
                 f"nothing answers at {redacted(url)}: started an embedded "
                 f"{describe(client, server.url)} on port {server.port} for this run"
             )
-            return Backend(client, "embedded", text)
+            return Backend(client, "embedded", text, server.url)
     text = (
         f"nothing answers at {redacted(url)} and the bundled valkey-server cannot run "
         "here: using fakeredis (in-memory emulation)"

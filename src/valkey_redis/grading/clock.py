@@ -11,7 +11,8 @@ second" are exact on a loaded machine and take no real time.
 ``clock.at(seconds, action)`` runs ``action`` when virtual time reaches
 ``seconds`` (say, the holder's lock expiring); ``clock.watch(probe)`` stops
 the learner once it sends more commands than ``max_rate`` per virtual second
-allows (a busy loop never advances virtual time), raising :class:`BusyLoop`.
+allows (a busy loop never advances virtual time), raising :class:`BusyLoop`;
+sleeping past ``horizon`` virtual seconds raises :class:`EndlessWait`.
 
 Not for: code that waits in other ways (``threading.Event.wait``, ``asyncio``);
 the stubs say to use the ``time`` module.
@@ -32,7 +33,7 @@ from typing import Any
 
 from valkey_redis.grading.harness import Probe
 
-__all__ = ["BusyLoop", "VirtualClock"]
+__all__ = ["BusyLoop", "EndlessWait", "VirtualClock"]
 
 _FUNCS = (
     "sleep",
@@ -54,6 +55,14 @@ class BusyLoop(BaseException):
         self.seconds = seconds
 
 
+class EndlessWait(BaseException):
+    """The learner slept past the clock's horizon: a wait with no deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"still waiting after {seconds:.0f} s")
+        self.seconds = seconds
+
+
 class _TimeModule:
     """Stands in for ``time`` inside the learner's module; the rest delegates."""
 
@@ -68,8 +77,16 @@ class _TimeModule:
 class VirtualClock:
     """Virtual time starting at ``start`` s (monotonic), advanced only by ``sleep``."""
 
-    def __init__(self, start: float = 1_000.0, *, max_rate: float = 200.0, slack: int = 10) -> None:
+    def __init__(
+        self,
+        start: float = 1_000.0,
+        *,
+        max_rate: float = 200.0,
+        slack: int = 10,
+        horizon: float = 600.0,
+    ) -> None:
         self.start = start
+        self.horizon = horizon
         self.now = start
         self.max_rate = max_rate
         self.slack = slack
@@ -100,6 +117,8 @@ class VirtualClock:
             self._events = [event for event in self._events if event[0] > self.now]
         for _, action in due:
             action()
+        if self.elapsed > self.horizon:
+            raise EndlessWait(self.elapsed)
         real_time.sleep(0)
 
     def monotonic(self) -> float:
@@ -123,9 +142,16 @@ class VirtualClock:
         }
 
     def watch(self, probe: Probe) -> None:
-        """Raise :class:`BusyLoop` in the learner's code once it sends commands too fast."""
+        """Raise :class:`BusyLoop` in the learner's code once it sends commands too fast.
+
+        A hook already on the probe (a race of :mod:`~valkey_redis.grading.races`)
+        still runs first.
+        """
+        previous = probe.after_step
 
         def hook(step: int) -> None:
+            if previous is not None:
+                previous(step)
             if step > self.max_rate * self.elapsed + self.slack:
                 raise BusyLoop(step, self.elapsed)
 

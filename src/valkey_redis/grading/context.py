@@ -82,8 +82,8 @@ class Named:
         return self.name
 
 
-def show(value: object, limit: int = 90) -> str:
-    """A short repr for the report."""
+def show(value: object, limit: int = 400) -> str:
+    """A repr for the report, cut only when very long (the report wraps it)."""
     text = "client" if isinstance(value, redis.Redis) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -223,6 +223,21 @@ class Ctx:
     def pttl(self, key: str) -> int:
         """Milliseconds left (-1: no TTL, -2: no key)."""
         return int(self.raw.pttl(key))
+
+    def ttl_text(self, ttl: int, expected_ms: int | None = None, key: str | None = None) -> str:
+        """A PTTL in words, with its unit, and the likely mix-up of seconds and milliseconds."""
+        if ttl == -2:
+            touched = self.probe.touched()
+            where = f"; your commands named {', '.join(touched)}" if touched else ""
+            return f"no key {key} (PTTL = -2){where}" if key else f"no such key{where}"
+        if ttl == -1:
+            return "no TTL (PTTL = -1): it would never expire"
+        text = f"PTTL = {ttl} ms ({ttl / 1000:g} s)"
+        if expected_ms and abs(ttl - expected_ms / 1000) <= max(1.0, expected_ms / 20_000):
+            text += ": milliseconds where seconds were meant (PEXPIRE / px= take milliseconds)"
+        elif expected_ms and abs(ttl / 1000 - expected_ms) <= max(1.0, expected_ms / 20):
+            text += ": seconds where milliseconds were meant (EXPIRE / ex= take seconds)"
+        return text
 
     def all_keys(self) -> list[str]:
         """Every key on the (tiny, per-check) server."""

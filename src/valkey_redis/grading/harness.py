@@ -16,6 +16,7 @@ it), which stops stray learner threads at their next command.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -257,7 +258,11 @@ class Env:
     def close(self) -> None:
         """Abort stragglers and close the connections."""
         self.aborted = True
-        self.pool.disconnect()
+        # A straggler (a learner thread still inside a command after a timeout)
+        # can make fakeredis refuse the shutdown ("generator already executing").
+        # The server is thrown away anyway: never let that crash the grader.
+        with contextlib.suppress(Exception):
+            self.pool.disconnect()
         if self.cluster is not None:
             self.cluster.close()
 

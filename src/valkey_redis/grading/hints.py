@@ -11,12 +11,12 @@ the last hint you are pointed to the reference solution.
 
 from __future__ import annotations
 
-import json
 import textwrap
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+from valkey_redis.grading.progress import load_state, save_state
 from valkey_redis.grading.runner import LoadError, Status, grade_task, load_exercise, tasks_of
 from valkey_redis.grading.workspace import EXERCISES, exercise_path, grading_backends
 
@@ -34,22 +34,17 @@ def load_hints(root: Path) -> dict[int, dict[str, list[str]]]:
     }
 
 
-def _progress_file(root: Path) -> Path:
-    return root / "exercises" / ".progress.json"
-
-
 def load_progress(root: Path) -> dict[str, dict[str, int]]:
     """``{exercise: {task: hints shown}}`` from ``exercises/.progress.json`` ({} if none)."""
-    try:
-        data = json.loads(_progress_file(root).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data.get("hints", {}) if isinstance(data, dict) else {}
+    hints = load_state(root).get("hints", {})
+    return hints if isinstance(hints, dict) else {}
 
 
 def save_progress(root: Path, hints: dict[str, dict[str, int]]) -> None:
-    """Write the hint progress back."""
-    _progress_file(root).write_text(json.dumps({"hints": hints}, indent=2) + "\n", encoding="utf-8")
+    """Write the hint progress back (what was solved stays as it is)."""
+    state = load_state(root)
+    state["hints"] = hints
+    save_state(root, state)
 
 
 def _current_task(root: Path, number: int) -> str | None:

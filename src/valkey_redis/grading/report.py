@@ -19,7 +19,15 @@ from typing import TextIO
 
 from valkey_redis.grading.runner import CheckResult, ExerciseResult, Status
 
-__all__ = ["EXAMPLES", "TITLES", "Style", "progress_bar", "render", "render_failure"]
+__all__ = [
+    "EXAMPLES",
+    "TITLES",
+    "Progress",
+    "Style",
+    "progress_bar",
+    "render",
+    "render_failure",
+]
 
 TITLES = {
     1: "data structures, TTL, atomic operations",
@@ -32,10 +40,12 @@ TITLES = {
     8: "transactions and pipelines",
     9: "write-behind on a Stream",
     10: "pub/sub invalidation and a local cache",
+    11: "eviction and memory",
     12: "keys for a cluster",
+    13: "the web shop: a cached endpoint over HTTP",
 }
 #: The example to run before each exercise (`make example-N`).
-EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 9, 8: 1, 9: 2, 10: 7, 12: 8}
+EXAMPLES = {1: 1, 2: 2, 3: 3, 4: 5, 5: 4, 6: 2, 7: 9, 8: 1, 9: 2, 10: 7, 11: 6, 12: 8, 13: 2}
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,48 @@ _WORDS = {
     Status.FAILED: "failing",
     Status.NOT_STARTED: "not started",
     Status.IN_PROGRESS: "in progress",
+    Status.SKIPPED: "not graded here",
 }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The learner's course so far: what is solved (state file), and what just got solved."""
+
+    solved: frozenset[int]
+    exercises: tuple[int, ...]
+    newly: frozenset[int] = frozenset()
+
+
+def _where_notes(result: ExerciseResult) -> list[str]:
+    """Which tasks ran on Valkey only or on the cluster too, and which could not run here."""
+    ran = [r for t in result.tasks for r in t.results]
+    declared = sorted({r.check.why for r in ran if r.check.on == ("valkey",)})
+    notes = [f"    graded on real Valkey only ({why})" for why in declared]
+    if any(r.backend == "cluster" for r in ran):
+        notes.append("    graded on a 3-primary Valkey Cluster too")
+    needs = {
+        "real Valkey" if "valkey" in c.on else "a Valkey Cluster"
+        for t in result.tasks
+        for c in t.skipped
+    }
+    notes += [f"    some checks could not run here: they need {what}" for what in sorted(needs)]
+    return notes
+
+
+def _learnt(number: int, style: Style) -> list[str]:
+    from valkey_redis.grading.progress import LEARNT  # noqa: PLC0415 - progress is optional here
+
+    if number not in LEARNT:
+        return []
+    what, read = LEARNT[number]
+    lines = textwrap.wrap(
+        f"{style.mark(Status.PASSED)} learnt: {what}.",
+        92,
+        initial_indent="    ",
+        subsequent_indent="      ",
+    )
+    return [*lines, f"      read next: {read}"]
 
 
 def _wrap(label: str, text: str, indent: int) -> list[str]:
@@ -114,7 +165,9 @@ def render_failure(result: CheckResult, style: Style, indent: int = 2) -> list[s
     return lines
 
 
-def _exercise_block(result: ExerciseResult, style: Style, solutions_hint: str | None) -> list[str]:
+def _exercise_block(
+    result: ExerciseResult, style: Style, solutions_hint: str | None, *, learnt: bool = False
+) -> list[str]:
     status = result.status
     passed = sum(t.status is Status.PASSED for t in result.tasks)
     detail = ""
@@ -137,6 +190,9 @@ def _exercise_block(result: ExerciseResult, style: Style, solutions_hint: str | 
                 if real
                 else f"    {task.task}: not graded (fakeredis lacks {task.valkey_only}; no Valkey)"
             )
+    lines += _where_notes(result)
+    if status is Status.PASSED and learnt:
+        lines += _learnt(result.number, style)
     if status is Status.PASSED and solutions_hint:
         lines.append(
             f"    compare with the reference: {solutions_hint}/exercise_{result.number}.py"
@@ -144,15 +200,29 @@ def _exercise_block(result: ExerciseResult, style: Style, solutions_hint: str | 
     return lines
 
 
-def _next_steps(results: Sequence[ExerciseResult], style: Style) -> list[str]:
+def _all_passed(results: Sequence[ExerciseResult], progress: Progress | None) -> list[str]:
+    """What to do once every selected exercise passes: the next unsolved one, if any."""
+    last = max(r.number for r in results)
+    if progress is not None:
+        open_ones = [n for n in progress.exercises if n not in progress.solved]
+        if not open_ones:
+            total = len(progress.exercises)
+            return [f"All {total} exercises solved. Well done: `make grade` re-checks them."]
+        later = [n for n in open_ones if n > last] or open_ones
+    else:
+        later = sorted(n for n in TITLES if n > last)
+    if len(results) == 1 and later:
+        n = later[0]
+        return [f"Next: exercise {n} ({TITLES.get(n, '')}): `make grade EX={n}`."]
+    return ["Every selected exercise passes every check."]
+
+
+def _next_steps(
+    results: Sequence[ExerciseResult], style: Style, progress: Progress | None = None
+) -> list[str]:
     pending = [r for r in results if r.status is not Status.PASSED]
     if not pending:
-        last = max(r.number for r in results)
-        later = sorted(n for n in TITLES if n > last)
-        if len(results) == 1 and later:
-            n = later[0]
-            return [f"Next: exercise {n} ({TITLES[n]}): `make grade EX={n}`."]
-        return ["Every selected exercise passes every check."]
+        return _all_passed(results, progress)
     result = pending[0]
     n = result.number
     stuck = f"  stuck? `make hint EX={n}`"
@@ -167,6 +237,11 @@ def _next_steps(results: Sequence[ExerciseResult], style: Style) -> list[str]:
     if failing is not None and failing.first_failure is not None:
         lines = [f"Next: exercise {n}, {failing.task}"]
         return [*lines, *render_failure(failing.first_failure, style), stuck]
+    if result.status is Status.SKIPPED:
+        return [
+            f"Exercise {n} could not be graded here: its checks need real Valkey, which did",
+            f"  not run (the first line says why). Try `make grade EX={n}`.",
+        ]
     todo = next(t for t in result.tasks if t.status is Status.NOT_STARTED)
     if result.status is Status.NOT_STARTED:
         lines = [
@@ -188,22 +263,33 @@ def render(
     header: str,
     style: Style | None = None,
     solutions_hint: str | None = "exercises/solutions",
+    progress: Progress | None = None,
 ) -> str:
-    """The whole report, ending with a newline."""
+    """The whole report, ending with a newline.
+
+    With ``progress`` (grading the learner's own files) it also shows the course's
+    "N of M exercises solved", a completion message for each exercise just solved
+    (or for the one exercise graded), and points at the next unsolved exercise.
+    """
     style = style or Style.for_stream(sys.stdout)
+    course: list[str] = []
+    if progress is not None:
+        done = len(progress.solved & set(progress.exercises))
+        total = len(progress.exercises)
+        course = [f"{progress_bar(done, total)} {done} of {total} exercises solved (the course)"]
     if len(results) == 1:
         tasks = results[0].tasks
         done = sum(t.status is Status.PASSED for t in tasks)
         summary = f"{done}/{len(tasks)} tasks of exercise {results[0].number} pass"
-        bar = progress_bar(done, len(tasks))
+        lines = [header, "", f"{progress_bar(done, len(tasks))} {summary}", *course, ""]
     else:
         done = sum(r.status is Status.PASSED for r in results)
         tasks_done = sum(t.status is Status.PASSED for r in results for t in r.tasks)
         tasks_total = sum(len(r.tasks) for r in results)
-        summary = f"{done}/{len(results)} exercises solved ({tasks_done}/{tasks_total} tasks)"
-        bar = progress_bar(done, len(results))
-    lines = [header, "", f"{bar} {summary}", ""]
+        summary = f"{done} of {len(results)} exercises solved ({tasks_done}/{tasks_total} tasks)"
+        lines = [header, "", f"{progress_bar(done, len(results))} {summary}", ""]
     for result in results:
-        lines += _exercise_block(result, style, solutions_hint)
-    lines += ["", *_next_steps(results, style)]
+        learnt = progress is not None and (len(results) == 1 or result.number in progress.newly)
+        lines += _exercise_block(result, style, solutions_hint, learnt=learnt)
+    lines += ["", *_next_steps(results, style, progress)]
     return "\n".join(lines) + "\n"

@@ -37,7 +37,7 @@ __all__ = [
     "stub_text",
 ]
 
-EXERCISES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)
+EXERCISES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -191,10 +191,14 @@ async def _drive(scenario: Scenario, url: str, seconds: float, users: int, pid: 
     if scenario.hang:
         third = seconds / 3
         during = tally.of(lambda s: third <= s.start < 2 * third)
+        back = tally.of(lambda s: 2 * third <= s.start < 2 * third + 1)
         after = tally.of(lambda s: s.start >= 2 * third + 1)
         notes.append(
             f"while hung: {during.rate:.0f} req/s, p99 {during.percentile(99):.1f} ms, "
             f"max {during.max_ms:.0f} ms, hit ratio {during.hit_ratio:.0%}"
+        )
+        notes.append(
+            f"its first second back: p99 {back.percentile(99):.1f} ms, max {back.max_ms:.0f} ms"
         )
         notes.append(
             f"after it came back (+1 s): hit ratio {after.hit_ratio:.0%}, "

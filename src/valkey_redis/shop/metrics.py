@@ -17,7 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["BREAKER_STATES", "CONTENT_TYPE_LATEST", "Metrics"]
 
-BREAKER_STATES = ("closed", "open", "half-open")
+BREAKER_STATES = ("closed", "open", "half_open")
 
 
 class Metrics:
@@ -54,6 +54,11 @@ class Metrics:
             "shop_checkouts",
             "Checkouts by outcome (accepted, stale, busy, error).",
             ["outcome"],
+            registry=r,
+        )
+        self.views_lost = Counter(
+            "shop_views_lost",
+            "Views not counted: Valkey unreachable or the backlog full.",
             registry=r,
         )
         self.backlog = Gauge(

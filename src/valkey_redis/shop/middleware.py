@@ -16,19 +16,19 @@ one list member per policy.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 import redis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from valkey_redis.ratelimit import rate_limit_headers
 from valkey_redis.shop.state import Recent, Shop, shop_of
 
-__all__ = ["COOKIE", "install"]
+__all__ = ["COOKIE", "ShopMiddleware", "install"]
 
 COOKIE = "sid"
-Next = Callable[[Request], Awaitable[Response]]
 
 
 async def _session(shop: Shop, request: Request) -> None:
@@ -64,39 +64,50 @@ async def _limit(shop: Shop, request: Request) -> tuple[list[str], list[str], in
     return policies, states, None
 
 
-def install(app: FastAPI) -> None:
-    """Add the session, rate-limit and timing middleware to ``app``."""
+class ShopMiddleware:
+    """Plain ASGI middleware (no extra task per request, unlike ``@app.middleware``)."""
 
-    @app.middleware("http")
-    async def per_request(request: Request, call_next: Next) -> Response:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Find the session, apply the limits, then serve, time and record the request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
+        request = Request(scope)
         shop = shop_of(request)
         await _session(shop, request)
         policies, states, retry_after = await _limit(shop, request)
+        seen: list[tuple[int, str]] = []  # (status, X-Cache) once the response starts
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["RateLimit-Policy"] = ", ".join(policies)
+                headers["RateLimit"] = ", ".join(states)
+                ms = (time.perf_counter() - started) * 1000
+                headers["Server-Timing"] = f"app;dur={ms:.1f}"
+                seen.append((int(message["status"]), headers.get("X-Cache", "-")))
+            await send(message)
+
         if retry_after is not None:
-            response: Response = JSONResponse(
+            refused = JSONResponse(
                 {"detail": f"too many requests: retry in {retry_after} s"},
                 status_code=429,
                 headers={"Retry-After": str(retry_after)},
             )
+            await refused(scope, receive, send_with_headers)
         else:
-            response = await call_next(request)
-        response.headers["RateLimit-Policy"] = ", ".join(policies)
-        response.headers["RateLimit"] = ", ".join(states)
+            await self.app(scope, receive, send_with_headers)
         ms = (time.perf_counter() - started) * 1000
-        response.headers["Server-Timing"] = f"app;dur={ms:.1f}"
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        shop.metrics.requests.labels(route=name, status=str(response.status_code)).observe(
-            ms / 1000
-        )
-        shop.recent.appendleft(
-            Recent(
-                request.method,
-                request.url.path,
-                response.status_code,
-                response.headers.get("X-Cache", "-"),
-                ms,
-            )
-        )
-        return response
+        name = getattr(scope.get("route"), "path", "unmatched")
+        status, cache = seen[0] if seen else (500, "-")
+        shop.metrics.requests.labels(route=name, status=str(status)).observe(ms / 1000)
+        shop.recent.appendleft(Recent(request.method, request.url.path, status, cache, ms))
+
+
+def install(app: FastAPI) -> None:
+    """Add the session, rate-limit and timing middleware to ``app``."""
+    app.add_middleware(ShopMiddleware)

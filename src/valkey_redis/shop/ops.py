@@ -74,9 +74,12 @@ async def metrics(shop: ShopDep) -> Response:
 async def healthz(shop: ShopDep) -> dict[str, Any]:
     """200 while the app serves; says whether Valkey answers and the breaker's state."""
     up = await shop.valkey.ping()
+    snapshot = shop.valkey.breaker()
     return {
         "status": "ok",
         "valkey": "up" if up else "down",
-        "breaker": shop.valkey.breaker_state() or "none",
+        "breaker": snapshot.state if snapshot else "none",
+        "breaker_opened": snapshot.opened if snapshot else 0,
+        "breaker_rejected": snapshot.rejected if snapshot else 0,
         "server": shop.valkey.description,
     }

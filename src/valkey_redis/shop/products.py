@@ -8,15 +8,15 @@ current ETag gets ``304`` and no body. Unknown ids are cached as "not found" too
 Not for: per-user data (the entry is shared by every user).
 
 How it fails: with Valkey down every GET is a MISS served from the database
-(slower, correct). A PUT writes the database *first*, then invalidates; if the
-invalidation cannot reach Valkey the answer says so (``"cache": "stale"``) and
-the old entry lives at most its TTL.
+(slower, correct), and its view is not counted (``shop_views_lost_total``). A
+PUT writes the database *first*, then invalidates; if the invalidation cannot
+reach Valkey the answer says so (``"cache": "stale"``) and the old entry lives
+at most its TTL.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from typing import Annotated, Any
 
 import redis
@@ -30,7 +30,6 @@ from valkey_redis.shop.state import Shop, shop_of
 
 __all__ = ["etag_of", "matches", "router"]
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 ShopDep = Annotated[Shop, Depends(shop_of)]
 
@@ -58,8 +57,8 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 async def _count_view(shop: Shop, pid: int) -> None:
     try:
         await shop.views.submit(pid)
-    except (redis.RedisError, RuntimeError):
-        log.warning("view of product %s not counted: the queue is unreachable or full", pid)
+    except (redis.RedisError, RuntimeError):  # Valkey down or the backlog full
+        shop.metrics.views_lost.inc()
 
 
 @router.get("/products/{pid}")

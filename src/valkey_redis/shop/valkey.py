@@ -6,8 +6,10 @@ its :mod:`valkey_redis.aio` twin) changes this module and nothing else.
 
 Not for: a general async layer; :mod:`valkey_redis.aio` is that.
 
-How it fails: each call is bounded by the client's timeouts (0.5 s, no retry),
-so a hung Valkey costs a request at most that long per call. Cache reads and
+How it fails: each call is bounded by the client's budget (1 s, retries
+included) and, once the client's circuit breaker has opened, refused at once
+(:class:`~valkey_redis.breaker.CircuitOpenError`, a ``ConnectionError``), so a hung
+Valkey costs the first requests up to a budget and later ones nothing. Cache reads and
 rate-limit decisions fall back (a miss; the request allowed); sessions, locks,
 invalidations and the view queue raise ``redis.exceptions.ConnectionError`` or
 ``TimeoutError`` for the route to answer.
@@ -16,6 +18,7 @@ invalidations and the view queue raise ``redis.exceptions.ConnectionError`` or
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
@@ -28,6 +31,8 @@ from typing import Any, TypeVar
 import redis
 
 from valkey_redis import GCRA, Cache, Lock, SessionStore, WriteBehind, connect
+from valkey_redis.breaker import BreakerSnapshot
+from valkey_redis.client import breaker_of
 from valkey_redis.lock import LockNotAcquired
 from valkey_redis.ratelimit import RateLimitResult
 from valkey_redis.write_behind import Write
@@ -39,12 +44,25 @@ __all__ = [
     "LockNotAcquired",
     "ProductCache",
     "Sessions",
+    "SkippedError",
     "Valkey",
     "Views",
 ]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+#: Each call waits at most this long on an unresponsive server, retries included.
+CALL_BUDGET = 0.5
+#: Set once a Valkey call of the current request failed: later calls of the same
+#: request are not sent, so a request waits at most one budget for Valkey.
+_FAILED: contextvars.ContextVar[bool] = contextvars.ContextVar("shop_valkey_failed", default=False)
+
+
+class SkippedError(redis.ConnectionError):
+    """Not sent: Valkey already failed once during this request."""
+
+
 _MISSING = object()
 
 
@@ -72,9 +90,8 @@ class Valkey:
 
     @classmethod
     def connect(cls, url: str, description: str) -> Valkey:
-        """A client of ``url`` with the shop's budget: 0.5 s per call, no retry."""
-        client = connect(url, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
-        return cls(client, description)
+        """A client of ``url`` with the library's circuit breaker and a 0.5 s budget per call."""
+        return cls(connect(url, call_timeout=CALL_BUDGET), description)
 
     @classmethod
     def fake(cls) -> Valkey:
@@ -85,9 +102,31 @@ class Valkey:
         return cls(fakeredis.FakeRedis(server=server, decode_responses=True), "fakeredis")
 
     async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking call on the pool and await its result."""
+        """Run a blocking call on the pool and await its result.
+
+        Raises:
+            SkippedError: an earlier call of this request already failed.
+            redis.ConnectionError, redis.TimeoutError: this call failed (remembered).
+        """
+        if _FAILED.get():
+            msg = "Valkey failed earlier in this request: not asked again"
+            raise SkippedError(msg)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        except (redis.ConnectionError, redis.TimeoutError):
+            _FAILED.set(True)
+            raise
+
+    @staticmethod
+    def failed_in_this_request() -> bool:
+        """True once a Valkey call of the current request failed (or fell back)."""
+        return _FAILED.get()
+
+    @staticmethod
+    def mark_failed() -> None:
+        """Remember that Valkey failed in the current request (a helper fell back)."""
+        _FAILED.set(True)
 
     async def ping(self) -> bool:
         """True when the server answers within the budget."""
@@ -97,10 +136,14 @@ class Valkey:
             return False
 
     def breaker_state(self) -> str | None:
-        """The client's circuit-breaker state; None where the client has no breaker."""
-        breaker = getattr(self.client, "breaker", None)
-        state = getattr(breaker, "state", None)
-        return None if state is None else str(getattr(state, "value", state))
+        """The client's circuit-breaker state; None where the client has none (fakeredis)."""
+        breaker = breaker_of(self.client)
+        return None if breaker is None else breaker.state
+
+    def breaker(self) -> BreakerSnapshot | None:
+        """The breaker's state and counters; None where the client has none."""
+        breaker = breaker_of(self.client)
+        return None if breaker is None else breaker.snapshot()
 
     async def keyspace(self, limit: int = 100) -> list[KeyInfo]:
         """Up to ``limit`` keys with type and TTL, found with SCAN (never KEYS)."""
@@ -137,8 +180,15 @@ class ProductCache:
         self, valkey: Valkey, *, ttl: float, negative_ttl: float, stampede_protection: bool
     ) -> None:
         self._valkey = valkey
+        # A load takes ~80 ms: a waiter gives another request's load 0.5 s, then loads
+        # itself; a fill lock left by a request that lost Valkey mid-fill lives 2 s.
         self._cache = Cache(
-            valkey.client, namespace="shop.product", ttl=ttl, negative_ttl=negative_ttl
+            valkey.client,
+            namespace="shop.product",
+            ttl=ttl,
+            negative_ttl=negative_ttl,
+            lock_timeout=2.0,
+            wait_timeout=0.5,
         )
         self._protected = stampede_protection
 
@@ -165,7 +215,13 @@ class ProductCache:
                 self._cache.set(pid, value, tags=[self.tag(pid)])
             return value
 
-        value = await self._valkey.run(lookup)
+        errors = self._cache.stats.errors
+        try:
+            value = await self._valkey.run(lookup)
+        except redis.RedisError:  # skipped (Valkey failed earlier in this request)
+            return await asyncio.to_thread(load), False
+        if loaded and self._cache.stats.errors > errors:
+            self._valkey.mark_failed()  # the cache fell back to the loader
         return value, not loaded
 
     async def invalidate(self, pid: int) -> int:
@@ -221,8 +277,14 @@ class Limiter:
         )
 
     async def hit(self, key: str) -> RateLimitResult:
-        """Take one request for ``key``."""
-        return await self._valkey.run(self._gcra.hit, key)
+        """Take one request for ``key``; allowed (``fallback``) when Valkey cannot answer."""
+        try:
+            result = await self._valkey.run(self._gcra.hit, key)
+        except redis.RedisError:  # skipped: Valkey failed earlier in this request
+            return RateLimitResult(True, self.limit, self.limit - 1, 0.0, 0.0, fallback=True)
+        if result.fallback:
+            self._valkey.mark_failed()
+        return result
 
 
 class CartLock:

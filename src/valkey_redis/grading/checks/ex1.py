@@ -41,7 +41,9 @@ def _save_stores(ctx: Ctx) -> None:
 def _save_ttl(ctx: Ctx) -> None:
     ctx.call("save_profile", 7, PROFILE, 60)
     ttl = ctx.pttl("user:7")
-    ctx.expect(50_000 < ttl <= 60_000, "user:7 to expire in 60 s", f"PTTL user:7 = {ttl}")
+    ctx.expect(
+        50_000 < ttl <= 60_000, "user:7 to expire in 60 s", ctx.ttl_text(ttl, 60_000, "user:7")
+    )
 
 
 @check(E, "save_profile", "save_profile replaces old fields")
@@ -51,7 +53,7 @@ def _save_replaces(ctx: Ctx) -> None:
     got = ctx.hgetall("user:7")
     ctx.expect(got == PROFILE, f"exactly the new fields {PROFILE} (old ones gone)", got)
     ttl = ctx.pttl("user:7")
-    ctx.expect(0 < ttl <= 60_000, "the new TTL of 60 s", f"PTTL user:7 = {ttl}")
+    ctx.expect(0 < ttl <= 60_000, "the new TTL of 60 s", ctx.ttl_text(ttl, 60_000, "user:7"))
 
 
 @check(E, "save_profile", "save_profile is atomic: no reader sees a half-written profile")
@@ -248,7 +250,11 @@ def _count_counts(ctx: Ctx) -> None:
 def _count_ttl(ctx: Ctx) -> None:
     ctx.call("count_hit", "home", 100)
     ttl = ctx.pttl("hits:home")
-    ctx.expect(90_000 < ttl <= 100_000, "hits:home to expire in 100 s", f"PTTL = {ttl}")
+    ctx.expect(
+        90_000 < ttl <= 100_000,
+        "hits:home to expire in 100 s",
+        ctx.ttl_text(ttl, 100_000, "hits:home"),
+    )
 
 
 @check(E, "count_hit", "count_hit does not extend the window on later hits")
@@ -258,7 +264,9 @@ def _count_no_extend(ctx: Ctx) -> None:
     ctx.given("between the two calls, 70 of the 100 s pass (hits:home now expires in 30 s)")
     ctx.call("count_hit", "home", 100)
     ttl = ctx.pttl("hits:home")
-    ctx.expect(0 < ttl <= 30_000, "still at most 30 s left", f"PTTL = {ttl} (the window moved)")
+    ctx.expect(
+        0 < ttl <= 30_000, "still at most 30 s left", f"{ctx.ttl_text(ttl)} (the window moved)"
+    )
 
 
 @check(E, "count_hit", "count_hit starts over after the window")
@@ -270,7 +278,7 @@ def _count_restart(ctx: Ctx) -> None:
     got = ctx.call("count_hit", "home", 100)
     ctx.expect(got == 1, "1 (a new window)", got)
     ttl = ctx.pttl("hits:home")
-    ctx.expect(ttl > 0, "a TTL on the new window", f"PTTL = {ttl}")
+    ctx.expect(ttl > 0, "a TTL on the new window", ctx.ttl_text(ttl))
 
 
 @check(E, "count_hit", "count_hit never leaves hits:{page} without a TTL, even after a crash")
@@ -290,7 +298,7 @@ def _count_race(ctx: Ctx) -> None:
             "the two hits counted as 1 and 2, hits:home == '2'",
             f"yours {show(mine)}, theirs {show(theirs)}, hits:home = {stored!r}",
         )
-        ctx.expect(ttl > 0, "hits:home to have a TTL", f"PTTL = {ttl}")
+        ctx.expect(ttl > 0, "hits:home to have a TTL", ctx.ttl_text(ttl))
 
     race(
         ctx,

@@ -64,7 +64,11 @@ def _get_caches(ctx: Ctx) -> None:
     cached = _cached(ctx, "product:1")
     ctx.expect(cached == P1, f"product:1 == JSON of {show(P1, 50)}", cached)
     ttl = ctx.pttl("product:1")
-    ctx.expect(290_000 < ttl <= 300_000, "a TTL of 300 s on product:1", f"PTTL = {ttl}")
+    ctx.expect(
+        290_000 < ttl <= 300_000,
+        "a TTL of 300 s on product:1",
+        ctx.ttl_text(ttl, 300_000, "product:1"),
+    )
 
 
 @check(E, "get_product", "get_product serves a hit without calling load")
@@ -101,6 +105,17 @@ def _get_negative(ctx: Ctx) -> None:
             f"every key to expire within {limit} s",
             f"PTTL per key: {ttls}",
         )
+
+
+@check(E, "get_product", "get_product treats cached bytes that are not a product as a miss")
+def _get_garbage(ctx: Ctx) -> None:
+    for raw in ("{not json", "[1, 2]"):
+        ctx.reset()
+        ctx.raw.set("product:1", raw, ex=300)
+        ctx.given(f"product:1 holds {raw!r} (someone else wrote it)")
+        load = _loader()
+        got = ctx.call("get_product", 1, load, 300)
+        ctx.expect(got == P1, f"load(1) = {show(P1, 50)} (a miss, not a crash)", got)
 
 
 # --- update_product ----------------------------------------------------------------
@@ -225,7 +240,7 @@ def _many_all_cached(ctx: Ctx) -> None:
     ctx.expect(got == {1: P1, 2: P2}, "both products from the cache", got)
     ctx.expect(not load_many.calls, "no call to load_many", _times(load_many))
     trips = ctx.probe.round_trips
-    ctx.expect(trips == 1, "one round trip (one MGET)", f"{trips}: {ctx.probe.steps}")
+    ctx.expect(trips == 1, "one round trip (one MGET)", f"{trips} round trips: {ctx.probe.steps}")
 
 
 @check(E, "get_products", "get_products caches what it loaded, with the TTL")
@@ -236,7 +251,18 @@ def _many_caches(ctx: Ctx) -> None:
         key = f"product:{product_id}"
         cached, ttl = _cached(ctx, key), ctx.pttl(key)
         ctx.expect(cached == product, f"{key} == JSON of {show(product, 40)}", cached)
-        ctx.expect(290_000 < ttl <= 300_000, f"a TTL of 300 s on {key}", f"PTTL = {ttl}")
+        ctx.expect(
+            290_000 < ttl <= 300_000, f"a TTL of 300 s on {key}", ctx.ttl_text(ttl, 300_000, key)
+        )
+
+
+@check(E, "get_products", "get_products of no ids is {} without a command")
+def _many_none(ctx: Ctx) -> None:
+    load_many = _many()
+    got = ctx.call("get_products", [], load_many, 300)
+    ctx.expect(got == {}, "{}", got)
+    ctx.expect(not ctx.probe.steps, "no command (MGET needs a key)", ctx.probe.steps)
+    ctx.expect(not load_many.calls, "no call to load_many", _times(load_many))
 
 
 @check(E, "get_products", "get_products reads every id with one MGET")
@@ -255,5 +281,5 @@ def _many_one_pipeline(ctx: Ctx) -> None:
     ctx.expect(
         trips == 2,
         "2 round trips: one MGET, one pipeline for the 3 writes",
-        f"{trips}: {ctx.probe.steps}",
+        f"{trips} round trips: {ctx.probe.steps}",
     )

@@ -43,7 +43,9 @@ def _acquire_sets(ctx: Ctx) -> None:
     ctx.expect(isinstance(token, str) and bool(token), "a token (a non-empty str)", token)
     ctx.expect(ctx.get(KEY) == token, f"{KEY} holding your token", _owner(ctx))
     ttl = ctx.pttl(KEY)
-    ctx.expect(0 < ttl <= 10_000, f"{KEY} to expire within 10 000 ms", f"PTTL = {ttl}")
+    ctx.expect(
+        0 < ttl <= 10_000, f"{KEY} to expire within 10 000 ms", ctx.ttl_text(ttl, 10_000, KEY)
+    )
 
 
 @check(E, "acquire_lock", "acquire_lock returns None while someone else holds the lock")
@@ -62,7 +64,11 @@ def _acquire_unique(ctx: Ctx) -> None:
         tokens.append(acquire(ctx.client, "jobs", 10_000))
         ctx.raw.delete(KEY)
     ctx.given("20 acquisitions, each released in between")
-    ctx.expect(len(set(tokens)) == 20, "20 different tokens", f"{len(set(tokens))}: {show(tokens)}")
+    ctx.expect(
+        len(set(tokens)) == 20,
+        "20 different tokens",
+        f"{len(set(tokens))} different tokens: {show(tokens)}",
+    )
 
 
 @check(E, "acquire_lock", "acquire_lock never leaves the lock without a TTL")
@@ -159,7 +165,7 @@ def _extend_owner(ctx: Ctx) -> None:
     _held(ctx, MINE, 1_000)
     ctx.expect_bool(ctx.call("extend_lock", "jobs", MINE, 30_000), True, "you own it")
     ttl = ctx.pttl(KEY)
-    ctx.expect(25_000 < ttl <= 30_000, "PTTL reset to 30 000 ms", f"PTTL = {ttl}")
+    ctx.expect(25_000 < ttl <= 30_000, "PTTL reset to 30 000 ms", ctx.ttl_text(ttl, 30_000, KEY))
     ctx.expect(ctx.get(KEY) == MINE, "still your token", _owner(ctx))
 
 
@@ -270,7 +276,7 @@ def _fence_no_ttl(ctx: Ctx) -> None:
     ctx.call("next_fencing_token", "jobs")
     ttl = ctx.pttl("fence:jobs")
     ctx.expect(
-        ttl == -1, "no TTL: once expired, tokens would restart and go backwards", f"PTTL = {ttl}"
+        ttl == -1, "no TTL: once expired, tokens would restart and go backwards", ctx.ttl_text(ttl)
     )
 
 

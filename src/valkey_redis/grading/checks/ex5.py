@@ -79,7 +79,7 @@ def _fixed_ttl(ctx: Ctx) -> None:
     ctx.expect(
         90_000 < ttl <= 100_000,
         f"{FIXED} to expire in 100 s",
-        f"PTTL = {ttl} (keys: {ctx.all_keys()})",
+        ctx.ttl_text(ttl, 100_000, FIXED),
     )
 
 
@@ -90,7 +90,9 @@ def _fixed_no_extend(ctx: Ctx) -> None:
     ctx.given(f"between the two calls, 70 of the 100 s pass ({FIXED} now expires in 30 s)")
     ctx.call("allow_fixed_window", "user42", 3, 100)
     ttl = ctx.pttl(FIXED)
-    ctx.expect(0 < ttl <= 30_000, "still at most 30 s left", f"PTTL = {ttl} (the window moved)")
+    ctx.expect(
+        0 < ttl <= 30_000, "still at most 30 s left", f"{ctx.ttl_text(ttl)} (the window moved)"
+    )
 
 
 @check(E, "allow_fixed_window", "allow_fixed_window gives a TTL to a counter left without one")
@@ -102,7 +104,7 @@ def _fixed_heals(ctx: Ctx) -> None:
     ctx.expect(
         ttl > 0,
         "the counter to get a TTL (it must always have one)",
-        f"PTTL = {ttl}: it never resets",
+        f"{ctx.ttl_text(ttl)}: it never resets",
     )
 
 
@@ -150,7 +152,7 @@ def _log_records(ctx: Ctx) -> None:
 def _log_ttl(ctx: Ctx) -> None:
     _calls(ctx, "allow_sliding_log", 4, 3, 60.0)
     ttl = ctx.pttl(LOG)
-    ctx.expect(ttl > 0, f"a TTL on {LOG}", f"PTTL = {ttl}")
+    ctx.expect(ttl > 0, f"a TTL on {LOG}", ctx.ttl_text(ttl))
 
 
 @check(
@@ -199,7 +201,7 @@ def _bucket_full(ctx: Ctx) -> None:
 def _bucket_ttl(ctx: Ctx) -> None:
     _calls(ctx, "allow_token_bucket", 2, 3, 1.0)
     ttl = ctx.pttl(BUCKET)
-    ctx.expect(ttl > 0, f"a TTL on {BUCKET}", f"PTTL = {ttl}")
+    ctx.expect(ttl > 0, f"a TTL on {BUCKET}", ctx.ttl_text(ttl))
 
 
 @check(E, "allow_token_bucket", "allow_token_bucket refills over time")

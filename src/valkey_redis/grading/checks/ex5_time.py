@@ -144,31 +144,44 @@ def _run(ctx: Ctx, seed: int, model: _Model, call: Callable[[], Any]) -> None:
             model.record(bool(got), lo, hi)
 
 
+def _scenarios(
+    ctx: Ctx,
+    task: str,
+    first_seed: int,
+    make: Callable[[random.Random], tuple[_Model, tuple[Any, ...]]],
+) -> None:
+    """Play SCENARIOS seeded scenarios of ``task``; ``make`` picks a model and its arguments."""
+    for seed in range(first_seed, first_seed + SCENARIOS):
+        ctx.reset()
+        model, args = make(random.Random(seed))
+        _run(ctx, seed, model, _caller(ctx, task, ("user42", *args)))
+
+
+def _bucket(rng: random.Random) -> tuple[_Model, tuple[Any, ...]]:
+    capacity, rate = rng.choice((1, 2, 3, 5)), rng.choice((0.25, 0.5, 1.0, 2.0))
+    return _Bucket(capacity, rate), (capacity, rate)
+
+
+def _log(rng: random.Random) -> tuple[_Model, tuple[Any, ...]]:
+    limit, window = rng.choice((1, 2, 3, 4)), rng.choice((1.0, 2.5, 5.0, 30.0))
+    return _Log(limit, window), (limit, window)
+
+
+def _fixed(rng: random.Random) -> tuple[_Model, tuple[Any, ...]]:
+    limit, window = rng.choice((1, 2, 3, 5)), rng.choice((2, 10, 60))
+    return _Fixed(limit, window), (limit, window)
+
+
 @check(5, "allow_token_bucket", "allow_token_bucket matches the model at varied rates and gaps")
 def _bucket_model(ctx: Ctx) -> None:
-    for seed in range(1000, 1000 + SCENARIOS):
-        ctx.reset()
-        rng = random.Random(seed)
-        capacity, rate = rng.choice((1, 2, 3, 5)), rng.choice((0.25, 0.5, 1.0, 2.0))
-        args = ("user42", capacity, rate)
-        _run(ctx, seed, _Bucket(capacity, rate), _caller(ctx, "allow_token_bucket", args))
+    _scenarios(ctx, "allow_token_bucket", 1000, _bucket)
 
 
 @check(5, "allow_sliding_log", "allow_sliding_log matches the model at varied limits and gaps")
 def _log_model(ctx: Ctx) -> None:
-    for seed in range(2000, 2000 + SCENARIOS):
-        ctx.reset()
-        rng = random.Random(seed)
-        limit, window = rng.choice((1, 2, 3, 4)), rng.choice((1.0, 2.5, 5.0, 30.0))
-        args = ("user42", limit, window)
-        _run(ctx, seed, _Log(limit, window), _caller(ctx, "allow_sliding_log", args))
+    _scenarios(ctx, "allow_sliding_log", 2000, _log)
 
 
 @check(5, "allow_fixed_window", "allow_fixed_window matches the model at varied limits and gaps")
 def _fixed_model(ctx: Ctx) -> None:
-    for seed in range(3000, 3000 + SCENARIOS):
-        ctx.reset()
-        rng = random.Random(seed)
-        limit, window = rng.choice((1, 2, 3, 5)), rng.choice((2, 10, 60))
-        args = ("user42", limit, window)
-        _run(ctx, seed, _Fixed(limit, window), _caller(ctx, "allow_fixed_window", args))
+    _scenarios(ctx, "allow_fixed_window", 3000, _fixed)

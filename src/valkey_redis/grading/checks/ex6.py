@@ -40,6 +40,10 @@ def _hit(ctx: Ctx) -> None:
     got = ctx.call("get_or_compute", KEY, compute, 100)
     ctx.expect(got == "cached", "'cached'", got)
     ctx.expect(not compute.calls, "no call to compute", _times(compute))
+    steps = ctx.probe.steps
+    ctx.expect(
+        len(steps) == 1, "one command for a hit (a GET, no lock)", f"{len(steps)} commands: {steps}"
+    )
 
 
 @check(E, "get_or_compute", "get_or_compute computes on a miss and caches the value with the TTL")
@@ -50,7 +54,9 @@ def _miss(ctx: Ctx) -> None:
     ctx.expect(len(compute.calls) == 1, "compute called once", _times(compute))
     stored, ttl = ctx.get(KEY), ctx.pttl(KEY)
     ctx.expect(stored == "fresh", f"{KEY} == 'fresh'", stored)
-    ctx.expect(90_000 < ttl <= 100_000, f"{KEY} to expire in 100 s", f"PTTL = {ttl}")
+    ctx.expect(
+        90_000 < ttl <= 100_000, f"{KEY} to expire in 100 s", ctx.ttl_text(ttl, 100_000, KEY)
+    )
 
 
 @check(E, "get_or_compute", "get_or_compute holds lock:{key} with a TTL while computing")
@@ -214,3 +220,22 @@ def _xfetch_rand(ctx: Ctx) -> None:
             if calls == 0
             else f"rand called {calls} times: each call is a new draw, so the odds change",
         )
+
+
+@check(E, "get_or_compute", "get_or_compute looks again once it holds the lock")
+def _checks_again(ctx: Ctx) -> None:
+    compute = _compute()
+
+    def fill(step: int) -> None:
+        if step == 1 and ctx.probe.commands[:1] == ["GET"]:
+            ctx.raw.set(KEY, "theirs", ex=100)
+
+    ctx.given(f"right after your first GET (a miss), the previous holder stores {KEY} = 'theirs'")
+    ctx.probe.after_step = fill
+    got = ctx.call("get_or_compute", KEY, compute, 100)
+    ctx.probe.after_step = None
+    ctx.expect(
+        got == "theirs" and not compute.calls,
+        "'theirs', without computing: GET again after taking the lock",
+        f"{got!r}; {_times(compute)}",
+    )

@@ -8,8 +8,10 @@ CSPRNG (``secrets``), which the grader taps: with the clock frozen and the
 
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import redis
 
@@ -18,6 +20,7 @@ from valkey_redis.grading.context import Ctx, Named, show
 from valkey_redis.grading.entropy import tapped
 from valkey_redis.grading.runner import check
 
+T = TypeVar("T")
 P1 = {"id": 1, "name": "Lamp", "price": 19.5, "tags": ["home", "light"]}
 SID = "old-sid-Qm9vYmFy"
 
@@ -68,7 +71,22 @@ def _fallback_loads_once(ctx: Ctx) -> None:
 # --- exercise 3 and 4: ids from the CSPRNG ----------------------------------------
 
 
-def _from_csprng(ctx: Ctx, make: Any, what: str) -> None:
+def _twice_frozen(ctx: Ctx, make: Callable[[], T], seeds: Sequence[bytes | None]) -> list[T]:
+    """``make()`` once per seed: the clock frozen, ``random`` seeded alike, the CSPRNG replayed."""
+    made: list[T] = []
+    state = random.getstate()
+    try:
+        with VirtualClock().installed(ctx.module):
+            for seed in seeds:
+                random.seed(1234)
+                with tapped(seed) if seed is not None else contextlib.nullcontext():
+                    made.append(make())
+    finally:
+        random.setstate(state)
+    return made
+
+
+def _from_csprng(ctx: Ctx, make: Callable[[], Any], what: str) -> None:
     """``make()`` reads >= 16 CSPRNG bytes and its result changes with them (clock frozen)."""
     with tapped() as tap:
         make()
@@ -77,16 +95,7 @@ def _from_csprng(ctx: Ctx, make: Any, what: str) -> None:
         f"{what} made from at least 16 random bytes of secrets (128 bits of the OS CSPRNG)",
         f"{tap.read} bytes read from the OS CSPRNG (the clock, a counter, `random`: guessable)",
     )
-    made = []
-    state = random.getstate()
-    try:
-        with VirtualClock().installed(ctx.module):
-            for seed in (b"stream A", b"stream B"):
-                random.seed(1234)
-                with tapped(seed):
-                    made.append(make())
-    finally:
-        random.setstate(state)
+    made = _twice_frozen(ctx, make, (b"stream A", b"stream B"))
     ctx.given("the clock frozen and random.seed(1234), the OS CSPRNG giving two different streams")
     ctx.expect(
         made[0] != made[1],
@@ -118,18 +127,32 @@ def _acquire_random(ctx: Ctx) -> None:
         ctx.raw.delete("lock:jobs")
         return token
 
-    tokens = []
-    state = random.getstate()
-    try:
-        with VirtualClock().installed(ctx.module):
-            for _ in range(2):
-                random.seed(1234)
-                tokens.append(make())
-    finally:
-        random.setstate(state)
+    tokens = _twice_frozen(ctx, make, (None, None))
     ctx.given("the clock frozen and random.seed(1234) before each acquisition")
     ctx.expect(
         tokens[0] != tokens[1],
         "two different tokens (from secrets or uuid4)",
         f"{tokens[0]!r} both times: another worker can forge it",
+    )
+
+
+@check(6, "get_or_compute", "get_or_compute's lock token is random, not from the clock")
+def _stampede_token(ctx: Ctx) -> None:
+    tokens: list[Any] = []
+
+    def compute() -> str:
+        tokens.append(ctx.get("lock:report"))
+        ctx.raw.delete("report")
+        return "fresh"
+
+    def make() -> None:
+        ctx.call("get_or_compute", "report", Named("compute", compute), 100)
+        ctx.raw.delete("report", "lock:report")
+
+    _twice_frozen(ctx, make, (None, None))
+    ctx.given("the clock frozen and random.seed(1234) before each call")
+    ctx.expect(
+        len(tokens) == 2 and tokens[0] != tokens[1],
+        "two different tokens in lock:report (from secrets): another worker must not forge it",
+        f"lock:report held {show(tokens)} while compute ran",
     )

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from valkey_redis.grading.clock import BusyLoop, VirtualClock
+from valkey_redis.grading.clock import BusyLoop, EndlessWait, VirtualClock
 from valkey_redis.grading.context import Ctx, Named, show
+from valkey_redis.grading.races import interrupted
 from valkey_redis.grading.runner import check
 
 LOCK = "lock:jobs"
@@ -36,6 +37,11 @@ def _on_clock(ctx: Ctx, clock: VirtualClock, call: Callable[[], Any]) -> Any:
             ctx.fail(
                 f"at most {RATE} tries per second: a short time.sleep between tries",
                 f"{busy.commands} commands in {busy.seconds:.3f} s: a busy loop hammers the server",
+            )
+        except EndlessWait as endless:
+            ctx.fail(
+                "the wait to end at its deadline",
+                f"{endless} (virtual clock): a loop without a deadline waits forever",
             )
         finally:
             ctx.probe.after_step = None
@@ -78,7 +84,7 @@ def _blocking_gives_up(ctx: Ctx) -> None:
         )
         tries = len(ctx.probe.steps)
         ctx.expect(
-            tries >= 2, f"several tries during the {timeout} s", f"{tries}: {ctx.probe.steps}"
+            tries >= 2, f"several tries during the {timeout} s", f"{tries} tries: {ctx.probe.steps}"
         )
         _sleeps_short(ctx, clock)
         ctx.expect(ctx.get(LOCK) == THEIRS, "their lock untouched", f"{LOCK} = {ctx.get(LOCK)!r}")
@@ -161,20 +167,31 @@ def _stops_waiting(ctx: Ctx) -> None:
     ctx.given("no value ever comes, and the lock never expires")
     clock = VirtualClock()
     outcome: list[Any] = []
-
-    def call() -> None:
-        try:
-            outcome.append(ctx.call("get_or_compute", REPORT, _compute(), 100, wait=0.5))
-        except Exception as exc:  # noqa: BLE001 - raising after `wait` is allowed
-            outcome.append(exc)
-
-    _on_clock(ctx, clock, call)
+    _on_clock(ctx, clock, _give_up(ctx, outcome, 0.5))
     ctx.expect(
         clock.elapsed <= 0.5 + MAX_SLEEP,
         f"to return or raise by {0.5 + MAX_SLEEP:g} s (wait=0.5)",
         f"it took {clock.elapsed:.3f} s (virtual clock): {show(outcome[0] if outcome else None)}",
     )
     _sleeps_short(ctx, clock)
+    bare = ctx.keys_without_ttl()
+    ctx.expect(not bare, "every key you wrote with a TTL", f"{bare} without a TTL")
+    # What it writes after giving up must keep its TTL through a crash or an expiry too.
+    interrupted(
+        ctx,
+        setup=lambda: _held(ctx, REPORT_LOCK),
+        mine=lambda: _on_clock(ctx, VirtualClock(), _give_up(ctx, [], 0.05)),
+    )
+
+
+def _give_up(ctx: Ctx, outcome: list[Any], wait: float) -> Callable[[], None]:
+    def call() -> None:
+        try:
+            outcome.append(ctx.call("get_or_compute", REPORT, _compute(), 100, wait=wait))
+        except Exception as exc:  # noqa: BLE001 - raising after `wait` is allowed
+            outcome.append(exc)
+
+    return call
 
 
 @check(6, "get_or_compute", "get_or_compute releases its lock at once when compute raises")

@@ -42,7 +42,8 @@ def get_product(
     A hit does not call ``load``. A miss calls it once and caches the result for
     ``ttl`` seconds. When ``load`` returns None, cache a "not found" marker for at
     most ``min(ttl, 60)`` seconds (so repeated lookups of a missing product do not
-    reach the source) and return None.
+    reach the source) and return None. A cached value that is not a JSON object
+    (nor your marker) is a miss: never a crash.
     """
     # TODO: GET the key; on a hit, decode the JSON and return it.
     # TODO: on a miss, call load once and cache the result (or a not-found marker) with a TTL.
@@ -90,7 +91,8 @@ def get_products(
 
     One MGET for all ids; one ``load_many`` call with only the missing ids (no call
     when none is missing); the loaded products cached with TTL ``ttl`` in one
-    pipeline. Ids found nowhere are absent from the result.
+    pipeline. Ids found nowhere are absent from the result; no ids: ``{}``, and
+    no command at all.
     """
     # TODO: one MGET for every id.
     # TODO: one load_many call for the missing ids only, then cache them in one pipeline.

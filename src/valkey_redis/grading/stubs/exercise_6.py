@@ -41,8 +41,11 @@ def get_or_compute(  # noqa: PLR0917 - the signature is part of the task
     Cache-aside where, on a miss, one caller across threads and processes takes
     the lock ``lock:{key}`` (for ``lock_ttl_ms`` ms) and runs ``compute``; the
     others wait for the value to appear, or take over if the lock expires. The
-    value is cached with TTL ``ttl``. Release only your own lock, and release
-    it at once if ``compute`` raises (then let the error propagate).
+    value is cached with TTL ``ttl``. A hit is one GET (no lock). The lock holds
+    a random token from ``secrets``; once you hold it, GET again (the previous
+    holder may have stored the value meanwhile: do not compute it twice).
+    Release only your own lock, and release it at once if ``compute`` raises
+    (then let the error propagate).
 
     Waiters poll with ``time.sleep``, at most 0.1 s at a time and at most 200
     commands per second, and see the value (or take over an expired lock)

@@ -29,7 +29,8 @@ def submit_write(client: redis.Redis, stream: str, key: str, value: str) -> str:
     """Append ``{"key": key, "value": value}`` to the stream ``wb:{stream}``; return its id.
 
     The id is the one the server gives the entry (``XADD ... *``). Never trim the
-    stream (no ``MAXLEN`` / ``MINID``): an entry may only leave it once applied.
+    stream (no ``MAXLEN`` / ``MINID``) and give it no TTL: an entry may only leave
+    it once applied.
     """
     # TODO: XADD the two fields and return the id.
     raise NotImplementedError
@@ -57,6 +58,10 @@ def process_batch(  # noqa: PLR0917 - the signature is part of the task
       If ``apply`` raises, acknowledge nothing and let the error propagate (the
       entries stay pending, for :func:`reclaim_stale`).
     - Return how many entries were applied (0 when none).
+
+    Several workers (threads or processes, each its own ``consumer`` name) may
+    run this at the same time: each entry is applied by exactly one of them, and
+    a worker that dies at any point loses no write.
     """
     # TODO: create the group (from 0, MKSTREAM), ignoring "BUSYGROUP" if it exists.
     # TODO: XREADGROUP up to count new entries; apply them all at once.
