@@ -22,8 +22,10 @@ block time on top of the socket timeout.
 
 How it fails: a retried command may run twice if the first attempt reached the
 server and only the reply was lost. That is harmless for reads and idempotent
-writes (GET, SET, DEL, EXPIRE); helpers whose writes are not idempotent (rate
-limiters) do not rely on it. A reply slower than ``socket_timeout`` is a
+writes (GET, SET, DEL, EXPIRE); helpers whose writes are not idempotent do not
+rely on it: they send once (rate-limit hits, lock releases, XREADGROUP) or make
+the retry recognise itself (write-behind submits, cache deletes, session
+destroys; see docs/failure-modes.md). A reply slower than ``socket_timeout`` is a
 ``TimeoutError``: raise the timeouts for commands that are slow on purpose (a
 huge MGET, a long script). Cluster clients keep 2 s timeouts and redis-py's
 cluster retries (no call budget), with one breaker per node (:func:`breakers_of`).

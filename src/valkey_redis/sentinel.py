@@ -474,7 +474,8 @@ def sentinel_status(state_dir: Path = SENTINEL_DIR, sentinel_port: int = SENTINE
             client.close()
         rows.append(f"  primary  {host}:{primary} ({_role(int(primary))})")
         for replica in replicas:
-            flags = ",".join(sorted(replica["flags"])) if "flags" in replica else "?"
+            raw = replica.get("flags", "?")
+            flags = raw if isinstance(raw, str) else ",".join(sorted(raw))
             rows.append(f"  replica  {replica['ip']}:{replica['port']} ({flags})")
         hosts = ",".join(f"127.0.0.1:{p}" for p in watchers)
         rows.append(f"  VALKEY_URL=redis+sentinel://{hosts}/{SERVICE}/0")
