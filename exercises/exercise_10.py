@@ -57,6 +57,9 @@ class LocalCache:
     def set(self, key: str, value: str, ttl: int) -> None:
         """Write ``value`` to Valkey with a TTL of ``ttl`` seconds, then publish ``key``.
 
+        The value and its TTL go in one command (``SET ... EX``), so that no crash
+        can leave the key without a TTL. The message is the key itself.
+
         Every ``LocalCache`` on the channel, in this process or another, drops its
         copy of ``key`` when the message arrives; this one's next get returns
         ``value`` at once. Publish only after the write: a cache that drops its
@@ -69,7 +72,8 @@ class LocalCache:
     def listen(self) -> None:
         """The listener loop, run by the background thread until :meth:`close`.
 
-        For each message on the channel, drop the local copy of the key it names.
+        For each message on the channel, drop the local copy of the key it names,
+        and only that one (the other copies stay).
         When the listener's connection drops (the server restarted, a network
         blip, ``CLIENT KILL``), messages may have been missed while it was gone:
         drop every local copy, then keep listening (redis-py reconnects and
@@ -82,6 +86,10 @@ class LocalCache:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Stop the listener: its thread ends and its connection is closed."""
+        """Stop the listener: its thread ends and its connection leaves the channel.
+
+        The loop notices it was closed and returns; it must not be stopped by
+        crashing it (closing the pubsub under its feet makes it raise).
+        """
         # TODO: tell the loop to stop, wait for the thread (join), close the pubsub.
         raise NotImplementedError

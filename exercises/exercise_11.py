@@ -43,7 +43,8 @@ def configure_for_cache(client: redis.Redis, maxmemory_bytes: int) -> None:
 def memory_report(client: redis.Redis) -> dict[str, float]:
     """Return ``used_memory``, ``maxmemory``, ``evicted_keys`` and ``hit_ratio`` from INFO.
 
-    ``used_memory`` (bytes in use), ``maxmemory`` (the limit, 0 for none) and
+    ``used_memory`` (bytes in use: INFO memory's ``used_memory``, not the
+    process's RSS), ``maxmemory`` (the limit, 0 for none) and
     ``evicted_keys`` (keys evicted since the stats were last reset) as the
     server reports them; ``hit_ratio`` is keyspace_hits / (keyspace_hits +
     keyspace_misses), and 0.0 when there were no hits and no misses yet.

@@ -144,9 +144,9 @@ class Face:
         """Return ``result``, awaited first when it is awaitable."""
         return self.loop.run(result) if inspect.isawaitable(result) else result
 
-    def make(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def make(self, helper: str, /, *args: Any, **kwargs: Any) -> Any:
         """Build ``valkey_redis.<name>`` or ``aio.<name>`` on this face's client."""
-        return getattr(self.module, name)(self.client, *args, **kwargs)
+        return getattr(self.module, helper)(self.client, *args, **kwargs)
 
     def other(self) -> Face:
         """The other face, on the same server."""

@@ -417,3 +417,71 @@ def test_every_async_helper_works_on_a_cluster(valkey_cluster: Any, aio_loop: An
         aio_loop.run(main())
     finally:
         aio_loop.run(client.aclose())
+
+
+# -- write-behind -----------------------------------------------------------------------
+
+
+def test_write_behind_queue_is_shared_between_faces(face: Any) -> None:
+    """One face submits (and updates its cache), the other face's worker applies the writes."""
+    applied: list[tuple[str, Any]] = []
+    other = face.other()
+
+    def apply(writes: list[Any]) -> None:
+        applied.extend((w.key, w.value) for w in writes)
+
+    async def apply_async(writes: list[Any]) -> None:
+        apply(writes)
+
+    cache = face.make("Cache", namespace="wb", ttl=60)
+    producer = face.make("WriteBehind", name="views", apply_batch=apply, cache=cache)
+    worker = other.make(
+        "WriteBehind", name="views", apply_batch=apply_async if other.kind == "async" else apply
+    )
+    for n in range(5):
+        face(producer.submit(f"page:{n % 2}", {"views": n}))
+    assert face(cache.get("page:1")) == {"views": 3}  # the cache took the newest value
+    assert other(worker.backlog()) == 5
+    assert other(worker.flush()) == 5
+    assert applied == [(f"page:{n % 2}", {"views": n}) for n in range(5)]
+    assert (face(producer.backlog()), face(producer.pending())) == (0, 0)
+
+
+def test_a_full_async_backlog_refuses_the_write(both_clients: Any, aio_loop: Any) -> None:
+    """max_len reached: aio.WriteBehind.submit raises and queues nothing."""
+    queue = aio.WriteBehind(both_clients[1], name="full", apply_batch=print, max_len=2)
+
+    async def main() -> int:
+        await queue.submit("a", 1)
+        await queue.submit("b", 2)
+        with pytest.raises(aio.WriteBehindFullError):
+            await queue.submit("c", 3)
+        return await queue.backlog()
+
+    assert aio_loop.run(main()) == 2
+
+
+def test_the_async_worker_task_applies_every_write_once(both_clients: Any, aio_loop: Any) -> None:
+    """start() runs a worker task; 30 writes are applied exactly once; stop() ends it."""
+    applied: list[int] = []
+
+    async def apply(writes: list[Any]) -> None:
+        applied.extend(w.value for w in writes)
+
+    queue = aio.WriteBehind(
+        both_clients[1], name="task", apply_batch=apply, batch_size=7, poll_interval=0.05
+    )
+
+    async def main() -> None:
+        task = queue.start()
+        for n in range(30):
+            await queue.submit(f"k{n}", n)
+        async with asyncio.timeout(30):
+            while len(applied) < 30:  # poll the worker's progress
+                await asyncio.sleep(0.01)
+        await queue.stop()
+        assert task.done()
+
+    aio_loop.run(main())
+    assert sorted(applied) == list(range(30))
+    assert both_clients[0].xlen(queue.stream) == 0

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import redis
-from redis.client import NEVER_DECODE
 from redis.cluster import RedisCluster
 from redis.exceptions import (
     AskError,
@@ -34,51 +33,59 @@ from redis.exceptions import (
 
 from valkey_redis._once import node_for
 from valkey_redis._once import send_once as _send_once
-from valkey_redis.core.flow import Call, Command, Eval, Flow, Merge, Pipeline, Sleep, resume
+from valkey_redis.core.flow import (
+    Call,
+    Command,
+    Eval,
+    Flow,
+    Locked,
+    Merge,
+    Outcome,
+    Pipeline,
+    Sleep,
+    resume,
+)
 from valkey_redis.core.scripts import Script
-from valkey_redis.core.send import OUTAGE, REDIRECTS, redirect_error
+from valkey_redis.core.send import OUTAGE, REDIRECTS, queued, redirect_error
 
 __all__ = ["eval_script", "run"]
 
 T = TypeVar("T")
-_BYTES: dict[str, Any] = {NEVER_DECODE: []}
 
 
-def run(client: Any, flow: Flow[T], *, pause: Callable[[float], None] = time.sleep) -> T:
+def run(client: Any, flow: Flow[T], *, pause: Callable[[float], object] = time.sleep) -> T:
     """Drive ``flow`` to its return value, performing each effect on ``client``.
 
     ``pause`` performs :class:`~valkey_redis.core.flow.Sleep` (tests inject a fake clock).
     """
-    result: Any = None
-    error: BaseException | None = None
+    outcome: Outcome = (None, None)
     while True:
-        done, out = resume(flow, result, error)
+        done, out = resume(flow, *outcome)
         if done:
             return cast(T, out)
-        try:
-            if type(out) is Sleep:
-                pause(out.seconds)
-                result, error = None, None
-            else:
-                result, error = _PERFORM[type(out)](client, out), None
-        except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which decides
-            result, error = None, exc
+        outcome = _settle(client, out, pause)
+
+
+def _settle(client: Any, effect: Any, pause: Callable[[float], object]) -> Outcome:
+    """Perform ``effect``: ``(result, None)``, or ``(None, error)`` to throw into the flow."""
+    try:
+        if type(effect) is Sleep:
+            return pause(effect.seconds), None
+        return _PERFORM[type(effect)](client, effect), None
+    except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which decides
+        return None, exc
 
 
 def _command(client: Any, effect: Command) -> Any:
-    if effect.once:  # the command's key is its first argument
+    if effect.once:  # outside the retry loop; the command's key is its first argument
         return _send_once(
-            node_for(client, effect.args[1]), effect.args, **(_BYTES if effect.raw else {})
+            node_for(client, effect.key or effect.args[1]), effect.args, **effect.options
         )
-    return client.execute_command(*effect.args, **(_BYTES if effect.raw else {}))
+    return client.execute_command(*effect.args, **effect.options)
 
 
 def _pipeline(client: Any, effect: Pipeline) -> Any:
-    cluster: Any = client  # RedisCluster.pipeline is untyped in redis-py 8
-    pipe = cluster.pipeline() if isinstance(client, RedisCluster) else client.pipeline(False)
-    for command in effect.commands:
-        pipe.execute_command(*command.args, **(_BYTES if command.raw else {}))
-    return pipe.execute()
+    return queued(client, effect.commands, transaction=effect.transaction).execute()
 
 
 def _eval(client: Any, effect: Eval) -> Any:
@@ -98,7 +105,13 @@ def _merge(client: Any, effect: Merge) -> Any:
     return effect.flight.run(effect.name, lambda: run(client, work), timeout=effect.timeout)
 
 
+def _locked(client: Any, effect: Locked) -> Any:
+    with effect.lock:
+        return run(client, effect.flow)
+
+
 _PERFORM: dict[type[Any], Callable[[Any, Any], Any]] = {
+    Locked: _locked,
     Command: _command,
     Pipeline: _pipeline,
     Eval: _eval,

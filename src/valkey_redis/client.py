@@ -226,7 +226,7 @@ def connect(
         retries=retries,
         health_check_interval=health_check_interval,
         call_timeout=call_timeout,
-        retry=lambda: _retry(retries, None if cluster else call_timeout),
+        retry=lambda count: _retry(count, None if cluster else call_timeout),
         **kwargs,
     )
     if cluster:
@@ -247,20 +247,21 @@ def connect(
 def settings(
     url: str | None,
     *,
-    cluster: bool,
-    max_connections: int | None,
-    socket_timeout: float | None,
-    socket_connect_timeout: float | None,
-    retries: int,
-    health_check_interval: int,
-    call_timeout: float,
-    retry: Callable[[], object],
+    retry: Callable[[int], object],
+    cluster: bool = False,
+    max_connections: int | None = None,
+    socket_timeout: float | None = None,
+    socket_connect_timeout: float | None = None,
+    retries: int = 3,
+    health_check_interval: int = 30,
+    call_timeout: float = CALL_TIMEOUT,
     **kwargs: Any,
 ) -> tuple[str, dict[str, Any]]:
     """Check :func:`connect`'s arguments; return the URL and the redis-py options.
 
     Shared by :func:`connect` and :func:`valkey_redis.aio.connect`, which differ in
-    the client class and the ``retry`` object they build (sync or asyncio).
+    the client class and the ``retry`` they build from the retry count (sync or
+    asyncio); the other arguments and their defaults are :func:`connect`'s.
 
     Raises:
         ValueError: as documented on :func:`connect`.
@@ -279,7 +280,7 @@ def settings(
         "decode_responses": True,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_connect_timeout,
-        "retry": retry(),
+        "retry": retry(retries),
         "health_check_interval": health_check_interval,
         **kwargs,
     }

@@ -61,7 +61,7 @@ async def test_a_stale_lock_holder_is_refused_by_the_database(open_shop: OpenSho
             shop.before_commit = None  # only the first checkout pauses
             lock_key = "shop.lock:{cart%3A2}"
             deadline = time.monotonic() + 30
-            while shop.valkey.client.exists(lock_key) and time.monotonic() < deadline:
+            while await shop.valkey.client.exists(lock_key) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)  # polling the lease's end, not timing the test
             newer.append(await second.post("/checkout", json={"items": {"2": 1}}))
 

@@ -23,37 +23,23 @@ them with :mod:`valkey_redis._run`, these async faces with
 :mod:`valkey_redis.aio._run`; a face only sends commands.
 """
 
+from valkey_redis.aio import ratelimit as _limits
 from valkey_redis.aio.cache import AsyncCachedFunction, Cache, CacheStats
 from valkey_redis.aio.client import connect
 from valkey_redis.aio.lock import Lock, LockError, LockLost, LockNotAcquired
-from valkey_redis.aio.ratelimit import (
-    GCRA,
-    FixedWindow,
-    OnError,
-    RateLimitResult,
-    SlidingWindowCounter,
-    SlidingWindowLog,
-    TokenBucket,
-    rate_limit_headers,
-)
 from valkey_redis.aio.session import SessionStore
+from valkey_redis.aio.write_behind import Write, WriteBehind, WriteBehindFullError
+from valkey_redis.core.ratelimit import OnError, RateLimitResult, rate_limit_headers
 
-__all__ = [
-    "GCRA",
-    "AsyncCachedFunction",
-    "Cache",
-    "CacheStats",
-    "FixedWindow",
-    "Lock",
-    "LockError",
-    "LockLost",
-    "LockNotAcquired",
-    "OnError",
-    "RateLimitResult",
-    "SessionStore",
-    "SlidingWindowCounter",
-    "SlidingWindowLog",
-    "TokenBucket",
-    "connect",
-    "rate_limit_headers",
-]
+# The five limiters, under the names of the sync ones (type aliases, usable in hints).
+GCRA = _limits.GCRA
+FixedWindow = _limits.FixedWindow
+SlidingWindowCounter = _limits.SlidingWindowCounter
+SlidingWindowLog = _limits.SlidingWindowLog
+TokenBucket = _limits.TokenBucket
+
+__all__ = ["AsyncCachedFunction", "Cache", "CacheStats", "connect"]
+__all__ += ["Lock", "LockError", "LockLost", "LockNotAcquired", "SessionStore"]
+__all__ += ["GCRA", "FixedWindow", "SlidingWindowCounter", "SlidingWindowLog", "TokenBucket"]
+__all__ += ["OnError", "RateLimitResult", "rate_limit_headers"]
+__all__ += ["Write", "WriteBehind", "WriteBehindFullError"]

@@ -24,53 +24,55 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from redis.asyncio.cluster import RedisCluster
-from redis.client import NEVER_DECODE
 from redis.exceptions import AskError, MovedError, NoScriptError, RedisError, ResponseError
 
-from valkey_redis.core.flow import Call, Command, Eval, Flow, Merge, Pipeline, Sleep, resume
+from valkey_redis.core import flow as fx
 from valkey_redis.core.scripts import Script
-from valkey_redis.core.send import OUTAGE, REDIRECTS, redirect_error
+from valkey_redis.core.send import OUTAGE, REDIRECTS, queued, redirect_error
 
 __all__ = ["eval_script", "run"]
 
 T = TypeVar("T")
-_BYTES: dict[str, Any] = {NEVER_DECODE: []}
 
 
 async def run(
-    client: Any, flow: Flow[T], *, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    client: Any, flow: fx.Flow[T], *, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 ) -> T:
     """Drive ``flow`` to its return value, awaiting each effect on ``client``."""
-    result: Any = None
-    error: BaseException | None = None
+    outcome: fx.Outcome = (None, None)
     while True:
-        done, out = resume(flow, result, error)
+        done, out = fx.resume(flow, *outcome)
         if done:
             return cast(T, out)
-        try:
-            if type(out) is Sleep:
-                await pause(out.seconds)
-                result, error = None, None
-            else:
-                result, error = await _PERFORM[type(out)](client, out), None
+        try:  # inline, not a helper coroutine: one frame less per effect
+            outcome = (
+                await (
+                    pause(out.seconds)
+                    if type(out) is fx.Sleep
+                    else _PERFORM[type(out)](client, out)
+                ),
+                None,
+            )
         except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which decides
-            result, error = None, exc
+            outcome = (None, exc)
 
 
 # Each returns the awaitable to wait for (no coroutine of its own: one layer less per effect).
 
 
-def _command(client: Any, effect: Command) -> Awaitable[Any]:
+def _command(client: Any, effect: fx.Command) -> Awaitable[Any]:
     if effect.once:
         return _command_once(client, effect)
-    return cast(Awaitable[Any], client.execute_command(*effect.args, **_options(effect)))
+    return cast(Awaitable[Any], client.execute_command(*effect.args, **effect.options))
 
 
-async def _command_once(client: Any, effect: Command) -> Any:
+async def _command_once(client: Any, effect: fx.Command) -> Any:
     """Outside the retry loop (see ``Command.once``); the command's key is its first argument."""
     cluster: Any = client  # untyped routing
     node: Any = (
-        cluster.get_node_from_key(effect.args[1]) if isinstance(client, RedisCluster) else client
+        cluster.get_node_from_key(effect.key or effect.args[1])
+        if isinstance(client, RedisCluster)
+        else client
     )
     pooled = hasattr(node, "connection_pool")
     conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
@@ -80,30 +82,25 @@ async def _command_once(client: Any, effect: Command) -> Any:
         await node.connection_pool.release(conn) if pooled else node.release(conn)
 
 
-def _options(command: Command) -> dict[str, Any]:
-    return _BYTES if command.raw else {}
+def _pipeline(client: Any, effect: fx.Pipeline) -> Awaitable[Any]:
+    return cast(
+        Awaitable[Any], queued(client, effect.commands, transaction=effect.transaction).execute()
+    )
 
 
-async def _pipeline(client: Any, effect: Pipeline) -> Any:
-    pipe = client.pipeline() if isinstance(client, RedisCluster) else client.pipeline(False)
-    for command in effect.commands:
-        pipe.execute_command(*command.args, **_options(command))
-    return await pipe.execute()
-
-
-def _eval(client: Any, effect: Eval) -> Awaitable[Any]:
+def _eval(client: Any, effect: fx.Eval) -> Awaitable[Any]:
     return eval_script(client, effect.script, effect.keys, effect.args, once=effect.once)
 
 
-async def _call(client: Any, effect: Call) -> Any:
+async def _call(client: Any, effect: fx.Call) -> Any:
     value = effect.func()
     return await value if inspect.isawaitable(value) else value
 
 
-def _merge(client: Any, effect: Merge) -> Awaitable[Any]:
+def _merge(client: Any, effect: fx.Merge) -> Awaitable[Any]:
     work = effect.flow
-    if isinstance(work, Command):  # one shared command (a GET): no flow to drive
-        args, options = work.args, _options(work)
+    if isinstance(work, fx.Command):  # one shared command (a GET): no flow to drive
+        args, options = work.args, work.options
         return cast(
             Awaitable[Any],
             effect.flight.run(
@@ -118,12 +115,18 @@ def _merge(client: Any, effect: Merge) -> Awaitable[Any]:
     )
 
 
+async def _locked(client: Any, effect: fx.Locked) -> Any:
+    async with effect.lock:
+        return await run(client, effect.flow)
+
+
 _PERFORM: dict[type[Any], Callable[[Any, Any], Awaitable[Any]]] = {
-    Command: _command,
-    Pipeline: _pipeline,
-    Eval: _eval,
-    Call: _call,
-    Merge: _merge,
+    fx.Locked: _locked,
+    fx.Command: _command,
+    fx.Pipeline: _pipeline,
+    fx.Eval: _eval,
+    fx.Call: _call,
+    fx.Merge: _merge,
 }
 
 
@@ -191,13 +194,8 @@ async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str)
     for _ in range(REDIRECTS):
         try:
             return await _eval_on(node, script, evalsha, asking=asking)
-        except MovedError:  # the slot moved: the script did not run; reload the map, follow
-            await client.nodes_manager.initialize()
-            node, asking = client.get_node_from_key(key), False
-        except AskError as exc:  # the slot is migrating and the key has left: ask the target
-            node, asking = client.get_node(host=exc.host, port=exc.port), True
-            if node is None:
-                raise
+        except (MovedError, AskError) as exc:  # the script did not run: follow the redirect
+            node, asking = await _redirected(client, key, exc)
         except OUTAGE:
             # The node may have died: reload the slot map for the next call. This call
             # is not re-sent: the server may have run it.
@@ -205,3 +203,14 @@ async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str)
                 await client.nodes_manager.initialize()
             raise
     raise redirect_error(key)
+
+
+async def _redirected(client: Any, key: str, exc: MovedError | AskError) -> tuple[Any, bool]:
+    """The node to try next, and whether it needs ASKING first."""
+    if isinstance(exc, AskError):  # the slot is migrating and the key has left: ask the target
+        target = client.get_node(host=exc.host, port=exc.port)
+        if target is None:
+            raise exc
+        return target, True
+    await client.nodes_manager.initialize()  # the slot moved: reload the map
+    return client.get_node_from_key(key), False

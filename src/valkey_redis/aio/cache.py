@@ -40,7 +40,6 @@ from valkey_redis.cache._stats import CacheStats
 from valkey_redis.cache._store import LOOKUP_WAIT, Key
 from valkey_redis.cache.cached import decorate
 from valkey_redis.cache.stampede import WaitTimeoutError
-from valkey_redis.serializers import Serializer
 
 __all__ = ["AsyncCachedFunction", "Cache", "CacheStats"]
 
@@ -84,38 +83,8 @@ class Cache(CacheCore):
     _CLIENTS = (redis.asyncio.Redis, RedisCluster)
     _CLIENT_HINT = "a redis.asyncio.Redis or RedisCluster (e.g. from valkey_redis.aio.connect())"
 
-    def __init__(
-        self,
-        client: redis.asyncio.Redis | RedisCluster,
-        *,
-        namespace: str,
-        ttl: float,
-        jitter: float = 0.1,
-        serializer: Serializer | None = None,
-        negative_ttl: float | None = None,
-        lock_timeout: float = 10.0,
-        wait_timeout: float = 10.0,
-        early_refresh_beta: float = 1.0,
-        publish_events: bool = True,
-        rand: Callable[[], float] | None = None,
-    ) -> None:
-        reads: TaskFlight[bytes | None] = TaskFlight()
-        self._flight_reads = reads
-        super().__init__(
-            client,
-            flight=TaskFlight(),
-            reads=reads,
-            namespace=namespace,
-            ttl=ttl,
-            jitter=jitter,
-            serializer=serializer,
-            negative_ttl=negative_ttl,
-            lock_timeout=lock_timeout,
-            wait_timeout=wait_timeout,
-            early_refresh_beta=early_refresh_beta,
-            publish_events=publish_events,
-            rand=rand,
-        )
+    _FLIGHT = TaskFlight
+    _READS = TaskFlight
 
     async def get(self, key: Key, default: Any = None) -> Any:
         """:meth:`valkey_redis.Cache.get`, awaited."""
@@ -214,9 +183,8 @@ class Cache(CacheCore):
     def _shared_get(self, name: str) -> Awaitable[bytes | None]:
         """GET ``name`` as bytes, one GET for all the tasks asking at once."""
         execute = self._client.execute_command
-        return self._flight_reads.run(
-            name, lambda: execute("GET", name, **BYTES), timeout=LOOKUP_WAIT
-        )
+        reads: TaskFlight[bytes | None] = self._reads
+        return reads.run(name, lambda: execute("GET", name, **BYTES), timeout=LOOKUP_WAIT)
 
     async def write_through(
         self,

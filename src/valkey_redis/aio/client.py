@@ -9,8 +9,11 @@ Not for: sync code (:func:`valkey_redis.connect`), or hiding outages: after the
 retries the error surfaces as ``redis.exceptions.ConnectionError`` /
 ``TimeoutError``.
 
-How it fails: exactly like :func:`valkey_redis.connect` (the same checks and
-options come from :func:`valkey_redis.client.settings`); close the client with
+How it fails: like :func:`valkey_redis.connect` (the same checks and options
+come from :func:`valkey_redis.client.settings`), with two differences today: no
+circuit breaker and no per-call budget (``call_timeout``) are installed on
+asyncio clients -- bound a call with ``asyncio.timeout()`` instead, which is safe
+(a cancelled command drops its connection). Close the client with
 ``await client.aclose()`` when the application stops.
 """
 
@@ -25,28 +28,18 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from valkey_redis.client import BACKOFF, CALL_TIMEOUT, settings
+from valkey_redis.client import BACKOFF, settings
 
 __all__ = ["connect"]
 
 
-def connect(
-    url: str | None = None,
-    *,
-    cluster: bool = False,
-    max_connections: int | None = None,
-    socket_timeout: float | None = None,
-    socket_connect_timeout: float | None = None,
-    retries: int = 3,
-    health_check_interval: int = 30,
-    **kwargs: Any,
-) -> Any:
+def connect(url: str | None = None, *, cluster: bool = False, **options: Any) -> Any:
     """Create an asyncio client for Valkey; no network traffic happens here.
 
-    The arguments are those of :func:`valkey_redis.connect` (the same defaults:
-    0.3 s socket timeouts on a single server, 2 s on a cluster). Bound a whole call
-    with ``asyncio.timeout()``: cancelling a command drops its connection, so the
-    pool stays in step.
+    The arguments (and their defaults: 0.3 s socket timeouts on a single server, 2 s
+    on a cluster, 3 retries with backoff) are those of :func:`valkey_redis.connect`.
+    Bound a whole call with ``asyncio.timeout()``: cancelling a command drops its
+    connection, so the pool stays in step.
 
     Returns:
         A ``redis.asyncio.Redis`` (or ``RedisCluster``) with ``decode_responses=True``.
@@ -55,33 +48,23 @@ def connect(
         ValueError: for a negative timeout or retry count, or a URL without a
             ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
     """
-    target, options = settings(
-        url,
-        cluster=cluster,
-        max_connections=max_connections,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_connect_timeout,
-        retries=retries,
-        health_check_interval=health_check_interval,
-        call_timeout=CALL_TIMEOUT,
-        retry=lambda: Retry(
-            ExponentialWithJitterBackoff(**BACKOFF),
-            retries,
-            supported_errors=(RedisConnectionError, RedisTimeoutError),
-        ),
-        **kwargs,
-    )
+    target, kwargs = settings(url, retry=_retry, cluster=cluster, **options)
     if cluster:
-        return RedisCluster.from_url(target, **options)
+        return RedisCluster.from_url(target, **kwargs)
     if target.startswith("redis+sentinel://"):  # the primary, found (and followed) via Sentinel
         from redis.asyncio.sentinel import Sentinel  # noqa: PLC0415 - optional path
 
         from valkey_redis.sentinel import parse_sentinel_url  # noqa: PLC0415
 
         sentinels, service, db, auth = parse_sentinel_url(target)
-        asking = {k: v for k, v in options.items() if k.startswith("socket_")}
+        asking = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
         factory: Any = Sentinel  # untyped in redis-py
         manager = factory(sentinels, sentinel_kwargs={**asking, "decode_responses": True})
-        primary: redis.asyncio.Redis = manager.master_for(service, db=db, **auth, **options)
+        primary: redis.asyncio.Redis = manager.master_for(service, db=db, **auth, **kwargs)
         return primary
-    return redis.asyncio.Redis.from_url(target, **options)
+    return redis.asyncio.Redis.from_url(target, **kwargs)
+
+
+def _retry(retries: int) -> Retry:
+    errors = (RedisConnectionError, RedisTimeoutError)
+    return Retry(ExponentialWithJitterBackoff(**BACKOFF), retries, supported_errors=errors)

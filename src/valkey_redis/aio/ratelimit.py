@@ -16,19 +16,10 @@ connection, so no late reply is read as another command's answer.
 from __future__ import annotations
 
 from valkey_redis.aio._run import eval_script
-from valkey_redis.core.ratelimit import LimiterCore, OnError, RateLimitResult, rate_limit_headers
+from valkey_redis.core.ratelimit import LimiterCore, RateLimitResult
 from valkey_redis.core.send import OUTAGE
 
-__all__ = [
-    "GCRA",
-    "FixedWindow",
-    "OnError",
-    "RateLimitResult",
-    "SlidingWindowCounter",
-    "SlidingWindowLog",
-    "TokenBucket",
-    "rate_limit_headers",
-]
+__all__ = ["GCRA", "FixedWindow", "SlidingWindowCounter", "SlidingWindowLog", "TokenBucket"]
 
 
 class _Limiter(LimiterCore):

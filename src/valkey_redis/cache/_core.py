@@ -1,50 +1,16 @@
-"""Cache-aside on Valkey: get_or_set with stampede protection, refresh-ahead, tags and stats.
+"""The cache's core: the settings and flows of get_or_set (XFetch) and write-through.
 
-Use this when reads of slow data (a database query, an HTTP call) can be served
-a little stale: ``cache.get_or_set(key, loader)`` (or ``@cache.cached(ttl=...)``)
-returns the cached value, and on a miss runs the loader *once* -- across threads
-and processes -- while everyone else waits for its result. Hot keys are
-recomputed shortly before they expire (XFetch), so they never expire under load.
+Use this through the faces: :class:`valkey_redis.Cache` (``cache.py``, blocking
+calls) and :class:`valkey_redis.aio.Cache` (awaits). :class:`CacheCore` holds
+the settings and, on top of the plain operations of ``_store``, the flows that
+decide: hit or miss, refresh early (XFetch) or not, load once (``_fill``, built
+on ``stampede``); the entry format is ``_entry``, batches ``_batch``, tags
+``tags``, the decorator ``cached``, the counters ``_stats``. A face only sends
+commands, so both faces read and write the same entries the same way.
 
-Not for: data that must never be stale (read the source), values JSON cannot
-represent without a :class:`~valkey_redis.PydanticSerializer`, or a source of
-truth (entries expire and may be evicted at any time).
+Not for: reading on its own; the faces document the API.
 
-How it fails:
-- Server unreachable: ``get_or_set`` and the decorator serve the loader's value
-  (after the client's own retries), ``get`` returns its default and
-  ``get_many`` returns ``{}``; each counts ``stats.errors`` and logs one warning
-  per :attr:`Cache.log_every` seconds. Writes and invalidations (``set``,
-  ``set_many``, ``delete``, ``invalidate_tags``) raise the redis error: losing
-  an invalidation silently would serve stale data. ``write_through`` is the
-  exception: the source is already saved, so it returns False instead.
-- Unreadable entries (garbage, another format, a planted pickle, bad UTF-8) are
-  a miss and are deleted; nothing in them is ever executed.
-- A failing loader caches nothing, releases its lock at once and its exception
-  propagates -- to every thread of this process that was waiting on the same key.
-- Stale windows: an entry lives at most its TTL (jitter only shortens it); a
-  ``set`` racing with ``invalidate_tags`` can survive until its TTL.
-- ``None`` from a loader is cached only with ``negative_ttl``; without it, every
-  lookup of a missing row reaches the loader (other processes included).
-
-Cost: a hit is one GET (one round trip) plus a JSON decode. A miss adds one
-pipelined SET NX + GET for the lock and one script call that stores the value
-and releases the lock; each tag adds one script call. ``set_many`` is one script
-call for the whole batch, ``get_many`` one MGET.
-
-Layout: the value lives at ``namespace:{key}`` as ``c1:<expires ms>:<load ms>:<payload>``
-(the XFetch inputs travel with the value), its lock at ``namespace:{key}:lock``
--- one hash tag, so everything per key works on Valkey Cluster -- and tag index
-sets at ``namespace:tags:<tag>``. Every key has a TTL, set in the same command
-as its value.
-
-This module is the cache's core: :class:`CacheCore` holds the settings and the
-flows of ``get_or_set`` (the hit path and XFetch) and write-through, on top of the
-plain operations (``_store``); the entry format (``_entry``), the miss path
-(``_fill``, built on ``stampede``), batches (``_batch``), tags (``tags``), the
-decorator (``cached``) and the counters (``_stats``) are their own modules. The
-faces -- :class:`valkey_redis.Cache` (``cache.py``) and
-:class:`valkey_redis.aio.Cache` -- only run these flows.
+How it fails: as :mod:`valkey_redis.cache.cache` documents, for both faces.
 """
 
 from __future__ import annotations
@@ -58,7 +24,7 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import RedisError
 
 from valkey_redis.cache._entry import NOT_FOUND, Entry, seconds
-from valkey_redis.cache._fill import Filler, Flight
+from valkey_redis.cache._fill import Filler
 from valkey_redis.cache._store import Key, StoreCore
 from valkey_redis.cache.stampede import should_refresh_early
 from valkey_redis.cache.tags import tag_list
@@ -78,16 +44,14 @@ _MAX_DRAW = 37.0
 class CacheCore(StoreCore):
     """Settings and flows of a cache; the arguments are documented on :class:`valkey_redis.Cache`.
 
-    ``flight`` is the face's single-flight for concurrent misses in this process;
-    ``reads``, when given, merges concurrent GETs of one key too (the async face).
+    The faces only add their client classes, their single-flights and the calls
+    that run these flows; the constructor is this one.
     """
 
     def __init__(
         self,
         client: Any,
         *,
-        flight: Flight,
-        reads: Flight | None = None,
         namespace: str,
         ttl: float,
         jitter: float = 0.1,
@@ -106,7 +70,6 @@ class CacheCore(StoreCore):
             jitter=jitter,
             serializer=serializer,
             publish_events=publish_events,
-            reads=reads,
         )
         self.negative_ttl = None if negative_ttl is None else seconds("negative_ttl", negative_ttl)
         self.lock_timeout = seconds("lock_timeout", lock_timeout)
@@ -117,7 +80,7 @@ class CacheCore(StoreCore):
         # is skipped when its answer cannot matter (see _MAX_DRAW).
         self._skip_after = None if rand is not None else _MAX_DRAW * self.early_refresh_beta
         self._fill = Filler(
-            flight,
+            self._FLIGHT(),
             namespace=namespace,
             codec=self._codec,
             health=self._health,

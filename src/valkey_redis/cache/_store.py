@@ -34,7 +34,6 @@ from redis.exceptions import RedisError
 from valkey_redis import keys
 from valkey_redis.cache._batch import delete_all, read_all, write_all
 from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec, seconds
-from valkey_redis.cache._fill import Flight
 from valkey_redis.cache._stats import CacheStats, Health
 from valkey_redis.cache.stampede import WaitTimeoutError
 from valkey_redis.cache.tags import TagIndex, tag_list
@@ -58,13 +57,18 @@ class StoreCore:
     """Namespaced entries with TTLs, tags and stats: settings, keys and flows; no I/O.
 
     The arguments are those of :class:`valkey_redis.Cache` that concern storage.
-    A face sets ``_CLIENTS`` (the client classes it can drive) and runs the flows.
+    A face sets ``_CLIENTS`` (the client classes it can drive), ``_FLIGHT`` and
+    ``_READS`` (its single-flights), and runs the flows.
     """
 
     #: Seconds between two warnings about an unreachable server.
     log_every: float = 30.0
     _CLIENTS: ClassVar[tuple[type, ...]]
     _CLIENT_HINT: ClassVar[str]
+    #: The face's single-flight class for concurrent misses (threads or tasks)...
+    _FLIGHT: ClassVar[type[Any]]
+    #: ...and for concurrent GETs of one key (None: each caller sends its own).
+    _READS: ClassVar[type[Any] | None] = None
 
     def __init__(
         self,
@@ -75,7 +79,6 @@ class StoreCore:
         jitter: float,
         serializer: Serializer | None,
         publish_events: bool,
-        reads: Flight | None = None,
     ) -> None:
         if not isinstance(client, self._CLIENTS):
             msg = f"client must be {self._CLIENT_HINT}, not {type(client).__name__}"
@@ -107,7 +110,7 @@ class StoreCore:
         self._tags = TagIndex(namespace)
         # The async face merges concurrent GETs of one key (1,000 tasks on a cold key
         # send one GET, not 1,000 on 1,000 connections); threads each send their own.
-        self._reads = reads
+        self._reads: Any = None if self._READS is None else self._READS()
 
     # --- keys, stats, the one read every hit makes ----------------------------
 

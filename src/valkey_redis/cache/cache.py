@@ -62,7 +62,6 @@ from valkey_redis.cache._stats import CacheStats
 from valkey_redis.cache._store import Key
 from valkey_redis.cache.cached import CachedFunction, decorate
 from valkey_redis.cache.stampede import SingleFlight
-from valkey_redis.serializers import Serializer
 
 __all__ = ["Cache", "CacheStats", "CachedFunction"]
 
@@ -97,38 +96,10 @@ class Cache(CacheCore):
             constructor never talks to the server.
     """
 
-    _CLIENTS = (redis.Redis, RedisCluster)
+    _CLIENTS = (redis.Redis, RedisCluster)  # the flows run with blocking calls
     _CLIENT_HINT = "a redis.Redis or RedisCluster (for asyncio use valkey_redis.aio.Cache)"
 
-    def __init__(
-        self,
-        client: redis.Redis | RedisCluster,
-        *,
-        namespace: str,
-        ttl: float,
-        jitter: float = 0.1,
-        serializer: Serializer | None = None,
-        negative_ttl: float | None = None,
-        lock_timeout: float = 10.0,
-        wait_timeout: float = 10.0,
-        early_refresh_beta: float = 1.0,
-        publish_events: bool = True,
-        rand: Callable[[], float] | None = None,
-    ) -> None:
-        super().__init__(
-            client,
-            flight=SingleFlight(),
-            namespace=namespace,
-            ttl=ttl,
-            jitter=jitter,
-            serializer=serializer,
-            negative_ttl=negative_ttl,
-            lock_timeout=lock_timeout,
-            wait_timeout=wait_timeout,
-            early_refresh_beta=early_refresh_beta,
-            publish_events=publish_events,
-            rand=rand,
-        )
+    _FLIGHT = SingleFlight
 
     def get(self, key: Key, default: Any = None) -> Any:
         """Return the cached value of ``key``, or ``default`` when missing or unreadable.

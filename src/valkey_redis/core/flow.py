@@ -3,7 +3,7 @@
 Use this when an operation takes more than one command, or waits, or calls user
 code between commands (a cache fill, a lock acquire with backoff): write it as
 a *flow*, a generator that yields effects -- :class:`Command`, :class:`Pipeline`,
-:class:`Eval`, :class:`Sleep`, :class:`Call`, :class:`Merge` -- and receives
+:class:`Eval`, :class:`Sleep`, :class:`Call`, :class:`Merge`, :class:`Locked` -- and receives
 each effect's result. The flow never touches a socket, a clock it did not get,
 a thread or an event loop, so the same flow runs under the sync runner
 (:mod:`valkey_redis._run`, blocking calls) and the async one
@@ -26,6 +26,8 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
+from redis.client import NEVER_DECODE
+
 from valkey_redis.core.scripts import Script
 
 __all__ = [
@@ -34,7 +36,9 @@ __all__ = [
     "Effect",
     "Eval",
     "Flow",
+    "Locked",
     "Merge",
+    "Outcome",
     "Pipeline",
     "Sleep",
     "resume",
@@ -50,14 +54,28 @@ class Command:
     Attributes:
         args: the command and its arguments.
         raw: keep the reply as bytes even on a ``decode_responses=True`` client.
-        once: send it outside the client's retry loop (its key is ``args[1]``), so
-            a lost reply raises instead of being answered by a re-sent command
-            that finds the server changed (a compare-and-delete that says 0).
+        once: send it outside the client's retry loop, so a lost reply raises
+            instead of being answered by a re-sent command that finds the server
+            changed (a compare-and-delete that says 0, an XREADGROUP that says
+            nothing). It is routed by ``key`` (default: ``args[1]``).
+        key: the key that routes a ``once`` command on a cluster.
     """
 
     args: tuple[Any, ...]
     raw: bool = False
     once: bool = False
+    key: str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The redis-py options of ``execute_command`` (bytes replies when ``raw``)."""
+        return _RAW if self.raw else _DECODED
+
+
+# Passed as **options: the reply stays bytes even on a decode_responses=True client,
+# so the caller decodes it (bad UTF-8 is then a miss, not a crash).
+_RAW: dict[str, Any] = {NEVER_DECODE: []}
+_DECODED: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +87,7 @@ class Pipeline:
     """
 
     commands: Sequence[Command]
+    transaction: bool = False  # MULTI/EXEC around them (keys of one slot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +136,21 @@ class Merge:
     timeout: float
 
 
-Effect: TypeAlias = Command | Pipeline | Eval | Sleep | Call | Merge
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """Run ``flow`` holding ``lock``: the face's ``threading.Lock`` or ``asyncio.Lock``."""
+
+    lock: Any = field(repr=False)
+    flow: Flow[Any] = field(repr=False)
+
+
+Effect: TypeAlias = Command | Pipeline | Eval | Sleep | Call | Merge | Locked
 #: A generator yielding effects, receiving their results, returning ``T``.
 Flow: TypeAlias = Generator[Effect, Any, T]
+
+
+#: What an effect came to: ``(result, None)``, or ``(None, error)`` to throw into the flow.
+Outcome: TypeAlias = tuple[Any, BaseException | None]
 
 
 def resume(flow: Flow[T], result: Any, error: BaseException | None) -> tuple[bool, Any]:

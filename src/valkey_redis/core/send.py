@@ -11,11 +11,14 @@ classes, which ``redis.asyncio`` raises too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from redis.exceptions import ClusterDownError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["OUTAGE", "REDIRECTS", "redirect_error"]
+__all__ = ["OUTAGE", "REDIRECTS", "is_cluster", "queued", "redirect_error"]
 
 #: The server unreachable, or a cluster without a primary for the slot (CLUSTERDOWN
 #: during a failover; the command did not run).
@@ -36,3 +39,18 @@ def is_cluster(client: object) -> bool:
     from redis.cluster import RedisCluster  # noqa: PLC0415 - lazy
 
     return isinstance(client, RedisCluster | AsyncCluster)
+
+
+def queued(client: Any, commands: Sequence[Any], *, transaction: bool) -> Any:
+    """A pipeline of ``client`` (sync or asyncio, server or cluster) holding ``commands``.
+
+    Nothing is sent: queuing is local in redis-py; the caller runs ``execute()``
+    (blocking, or awaited).
+    """
+    if is_cluster(client):
+        pipe = client.pipeline(transaction=transaction or None)
+    else:
+        pipe = client.pipeline(transaction)
+    for command in commands:
+        pipe.execute_command(*command.args, **command.options)
+    return pipe

@@ -54,14 +54,8 @@ def _decode(text: str) -> Any:
 class SessionCore:
     """Settings and flows of a session store; the faces run them.
 
-    Args:
-        client: a redis-py client (``decode_responses=True``) or cluster client.
-        ttl: idle lifetime in seconds (float ok); each ``get`` restarts it.
-        prefix: key namespace.
-        model: optional pydantic model that session data must satisfy.
-
-    Raises:
-        ValueError: for a non-positive ``ttl``.
+    The arguments (``client``, ``ttl``, ``prefix``, ``model``) are documented on
+    :class:`valkey_redis.SessionStore`.
     """
 
     def __init__(

@@ -38,7 +38,7 @@ def create_app(settings: Settings, valkey: Valkey) -> FastAPI:
         try:
             yield
         finally:
-            shop.close()
+            await shop.aclose()
 
     app = FastAPI(title="valkey-redis shop", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.shop = shop

@@ -56,9 +56,9 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
-        self.views_lost = Counter(
-            "shop_views_lost",
-            "Views not counted: Valkey unreachable or the backlog full.",
+        self.views_unsent = Gauge(
+            "shop_views_unsent",
+            "Views counted in this process, not yet queued (waiting for the next push).",
             registry=r,
         )
         self.backlog = Gauge(

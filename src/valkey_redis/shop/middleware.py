@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from valkey_redis.ratelimit import rate_limit_headers
 from valkey_redis.shop.state import Recent, Shop, shop_of
+from valkey_redis.shop.valkey import Valkey
 
 __all__ = ["COOKIE", "ShopMiddleware", "install"]
 
@@ -75,6 +76,10 @@ class ShopMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        with Valkey.request_scope():
+            await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request = Request(scope)
         shop = shop_of(request)

@@ -64,6 +64,7 @@ async def metrics(shop: ShopDep) -> Response:
     m = shop.metrics
     with contextlib.suppress(redis.RedisError):  # keep the last figure
         m.backlog.set(await shop.views.backlog())
+    m.views_unsent.set(shop.views.unsent)
     m.cache_errors.set(shop.cache.errors)
     m.db_queries.set(shop.db.queries)
     m.set_breaker(shop.valkey.breaker_state())
@@ -74,7 +75,7 @@ async def metrics(shop: ShopDep) -> Response:
 async def healthz(shop: ShopDep) -> dict[str, Any]:
     """200 while the app serves; says whether Valkey answers and the breaker's state."""
     up = await shop.valkey.ping()
-    snapshot = shop.valkey.breaker()
+    snapshot = shop.valkey.breaker_snapshot()
     return {
         "status": "ok",
         "valkey": "up" if up else "down",

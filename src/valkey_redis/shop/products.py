@@ -8,8 +8,8 @@ current ETag gets ``304`` and no body. Unknown ids are cached as "not found" too
 Not for: per-user data (the entry is shared by every user).
 
 How it fails: with Valkey down every GET is a MISS served from the database
-(slower, correct), and its view is not counted (``shop_views_lost_total``). A
-PUT writes the database *first*, then invalidates; if the invalidation cannot
+(slower, correct); its view is counted in memory and queued once Valkey is
+back. A PUT writes the database *first*, then invalidates; if the invalidation cannot
 reach Valkey the answer says so (``"cache": "stale"``) and the old entry lives
 at most its TTL.
 """
@@ -54,13 +54,6 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in wanted or etag in wanted
 
 
-async def _count_view(shop: Shop, pid: int) -> None:
-    try:
-        await shop.views.submit(pid)
-    except (redis.RedisError, RuntimeError):  # Valkey down or the backlog full
-        shop.metrics.views_lost.inc()
-
-
 @router.get("/products/{pid}")
 async def get_product(pid: int, request: Request, shop: ShopDep) -> Response:
     """The product as JSON, from the cache when it can."""
@@ -68,13 +61,13 @@ async def get_product(pid: int, request: Request, shop: ShopDep) -> Response:
         product, hit = await shop.cache.get(pid, lambda: shop.find(pid))
         shop.metrics.cache.labels(result="hit" if hit else "miss").inc()
     else:
-        product, hit = await shop.find_async(pid), False
+        product, hit = await shop.find(pid), False
     headers = {"X-Cache": "HIT" if hit else "MISS"}
     if product is None:
         return JSONResponse({"detail": f"no product {pid}"}, status_code=404, headers=headers)
     headers["ETag"] = etag_of(product)
     headers["Cache-Control"] = "no-cache"
-    await _count_view(shop, pid)
+    shop.views.record(pid)
     if matches(request.headers.get("If-None-Match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return JSONResponse(product, headers=headers)

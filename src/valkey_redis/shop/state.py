@@ -22,9 +22,10 @@ from typing import Any, ParamSpec, TypeVar
 from fastapi import Request
 
 from valkey_redis.shop.db import ShopDB
+from valkey_redis.shop.helpers import CartLock, Limiter, ProductCache, Sessions, Views
 from valkey_redis.shop.metrics import Metrics
 from valkey_redis.shop.settings import Settings
-from valkey_redis.shop.valkey import CartLock, Limiter, ProductCache, Sessions, Valkey, Views
+from valkey_redis.shop.valkey import Valkey
 
 __all__ = ["Recent", "Shop", "shop_of"]
 
@@ -96,11 +97,7 @@ class Shop:
             _queries=ThreadPoolExecutor(settings.db_pool, thread_name_prefix="shop-db"),
         )
 
-    def find(self, pid: int) -> dict[str, Any] | None:
-        """The slow product query through the pool, blocking (a cache loader calls this)."""
-        return self._queries.submit(self.db.find, pid).result()
-
-    async def find_async(self, pid: int) -> dict[str, Any] | None:
+    async def find(self, pid: int) -> dict[str, Any] | None:
         """The slow product query through the pool, awaited."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._queries, self.db.find, pid)
@@ -109,10 +106,10 @@ class Shop:
         """Run a blocking database call off the event loop."""
         return await asyncio.to_thread(func, *args, **kwargs)
 
-    def close(self) -> None:
-        """Stop the view worker, the Valkey threads, and remove a temporary database."""
-        self.views.stop()
-        self.valkey.close()
+    async def aclose(self) -> None:
+        """Stop the view worker, close the clients, and remove a temporary database."""
+        await self.views.stop()
+        await self.valkey.aclose()
         self._queries.shutdown(wait=True)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

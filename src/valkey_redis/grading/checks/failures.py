@@ -127,6 +127,13 @@ def _acquire_random(ctx: Ctx) -> None:
         ctx.raw.delete("lock:jobs")
         return token
 
+    with tapped() as tap:
+        make()
+    ctx.expect(
+        tap.read >= 8,
+        "a token made from at least 8 random bytes (secrets.token_hex(16), uuid.uuid4())",
+        f"{tap.read} bytes read from the OS CSPRNG (uuid1, the clock or `random`: guessable)",
+    )
     tokens = _twice_frozen(ctx, make, (None, None))
     ctx.given("the clock frozen and random.seed(1234) before each acquisition")
     ctx.expect(

@@ -36,8 +36,9 @@ def acquire_lock(client: redis.Redis, name: str, ttl_ms: int) -> str | None:
     """Try once to take ``lock:{name}`` for ``ttl_ms`` milliseconds.
 
     Returns:
-        A new random token (the proof of ownership; from ``secrets`` or uuid4, not
-        the clock or a counter), or None when someone else holds the lock.
+        A new random token (the proof of ownership: at least 64 bits from
+        ``secrets`` or ``uuid.uuid4()``, not uuid1, the clock or a counter), or
+        None when someone else holds the lock.
     """
     # TODO: make a random token; claim the key and set its expiry in one command.
     raise NotImplementedError
