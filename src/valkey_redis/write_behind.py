@@ -50,6 +50,8 @@ import threading
 import weakref
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from valkey_redis._run import run
 from valkey_redis.core.send import OUTAGE
 from valkey_redis.core.write_behind import Turns, Write, WriteBehindCore, WriteBehindFullError
@@ -191,9 +193,23 @@ class WriteBehind(WriteBehindCore):
         try:
             if flush:
                 self.flush()
-            run(self.client, self._leave_flow())
+            self._leave_group()
         except OUTAGE as exc:
             log.warning("write-behind: stop() could not reach Valkey (%s); writes stay queued", exc)
+
+    def _leave_group(self) -> None:
+        """Delete this worker's consumer from the group, unless it still has pending writes."""
+        try:
+            consumers = self.client.xinfo_consumers(self.stream, self.group)
+        except ResponseError:  # no stream or no group: nothing to leave
+            return
+        mine = [c for c in consumers if _name(c.get("name")) == self.consumer]
+        if mine and int(mine[0].get("pending", 0)) == 0:  # else deleting would strand them
+            self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
+
+
+def _name(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _run_weakly(ref: weakref.ref[WriteBehind], stop: threading.Event) -> None:

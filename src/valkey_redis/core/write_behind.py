@@ -240,15 +240,6 @@ class WriteBehindCore:
         self._unreachable = False
         return 0.0
 
-    def _leave_flow(self) -> Flow[None]:
-        """Delete this worker's consumer from the group, unless it still has pending writes."""
-        try:
-            mine = yield Command(("XPENDING", self.stream, self.group, "-", "+", 1, self.consumer))
-        except ResponseError:  # no stream or no group: nothing to leave
-            return
-        if not mine:  # deleting a consumer with pending entries would strand them
-            yield Command(("XGROUP", "DELCONSUMER", self.stream, self.group, self.consumer))
-
     # -- internals ----------------------------------------------------------------
 
     def _ensure_group(self) -> Flow[None]:
