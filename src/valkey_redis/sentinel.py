@@ -351,13 +351,7 @@ class EmbeddedSentinel:
         """Stop every sentinel and node (each by its pid) and remove the temp dirs."""
         procs, self._procs = self._procs, []
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            server.stop_process(proc)
         for node in self.nodes:
             node.stop()
         self.nodes.clear()
