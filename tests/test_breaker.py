@@ -229,3 +229,17 @@ def test_bad_settings_are_refused() -> None:
         CircuitBreaker(jitter=1.0)
     with pytest.raises(ValueError, match="positive"):
         CircuitBreaker(cool_down=0)
+
+
+def test_blocking_commands_are_recognised_with_their_block_time() -> None:
+    """BLOCK ms (bytes too), BLPOP's last and BLMPOP's first argument, WAIT; 0 is forever."""
+    from valkey_redis._guard import block_seconds
+
+    assert block_seconds(("XREADGROUP", b"GROUP", "g", "c", b"BLOCK", 500, "STREAMS", "s")) == 0.5
+    assert block_seconds(("XREAD", "COUNT", 1, "STREAMS", "s", "0")) is None
+    assert block_seconds(("BLPOP", "a", "b", 2)) == 2.0
+    assert block_seconds(("BLMPOP", 1.5, 1, "a", "LEFT")) == 1.5
+    assert block_seconds(("WAIT", 1, 250)) == 0.25
+    assert block_seconds(("BRPOP", "a", 0)) == float("inf")
+    assert block_seconds(("GET", "k")) is None
+    assert block_seconds(()) is None

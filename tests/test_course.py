@@ -138,3 +138,39 @@ def test_cli_next_is_registered(workspace: Path, monkeypatch: pytest.MonkeyPatch
     """`valkey-redis next` runs from the repository root and exits 1 on a fresh clone."""
     monkeypatch.chdir(workspace)
     assert cli.main(["next", "--backend", "fakeredis"]) == 1
+
+
+def test_an_exercise_fakeredis_cannot_grade_is_not_graded_and_not_forgotten(
+    workspace: Path,
+) -> None:
+    """Exercise 11 on fakeredis alone: "not graded here", exit 1, and a solved record stays."""
+    _solve(workspace, 11)
+    record(workspace, [11], [])
+    lines, out = _collect()
+    assert grade([11], root=workspace, which="fakeredis", out=out) == 1
+    text = "\n".join(lines)
+    assert "not graded here" in text
+    assert "some checks could not run here: they need real Valkey" in text
+    assert "could not be graded here" in text
+    assert solved(workspace) == {11}
+
+
+@pytest.mark.real
+@pytest.mark.cluster
+def test_the_grader_starts_its_own_cluster_for_exercise_12_and_says_so(workspace: Path) -> None:
+    """Grading exercise 12 starts a 3-primary cluster on free ports, names it, and passes."""
+    _solve(workspace, 12)
+    lines, out = _collect()
+    assert grade([12], root=workspace, out=out) == 0, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "and a 3-primary Valkey Cluster (embedded, ports " in text.splitlines()[0]
+    assert "graded on a 3-primary Valkey Cluster too" in text
+
+
+@pytest.mark.real
+def test_valkey_only_checks_are_named_in_the_report(workspace: Path) -> None:
+    """Exercise 11 on both backends: solved, and the report says it ran on real Valkey only."""
+    _solve(workspace, 11)
+    lines, out = _collect()
+    assert grade([11], root=workspace, out=out) == 0, "\n".join(lines)
+    assert "graded on real Valkey only (fakeredis has no INFO and no eviction)" in "\n".join(lines)

@@ -8,8 +8,10 @@ breaker's count of refused commands.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -272,3 +274,64 @@ def test_a_cluster_client_has_one_breaker_per_node(cluster_client: redis.RedisCl
     assert [cache.get(n) for n in elsewhere] == elsewhere
     sick.reset()
     assert cache.get("k0") == "k0"
+
+
+def test_aio_client_shares_the_breaker_design(server: EmbeddedValkey) -> None:
+    """aio.connect(): a hung server opens its breaker in one bounded call; then no waiting."""
+    from valkey_redis import aio
+
+    async def main() -> tuple[list[Any], int, str]:
+        client = aio.connect(server.url)
+        cache = aio.Cache(client, namespace="aio", ttl=60)
+        await cache.set("k", "cached")
+        assert await client.blpop(["empty"], timeout=0.6) is None  # blocking: not a timeout
+        with paused(server):
+            started = time.monotonic()
+            first = await cache.get_or_set("z", lambda: "loader")
+            assert time.monotonic() - started < FIRST_CALL_BOUND
+            refused = guard(client).snapshot().rejected
+            later = [await cache.get_or_set("z", lambda: "loader") for _ in range(10)]
+            with pytest.raises(CircuitOpenError):
+                await aio.SessionStore(client, ttl=5).get("abcd." + "a" * 43)
+            gained = guard(client).snapshot().rejected - refused
+        deadline = time.monotonic() + 20
+        while await cache.get("k") != "cached" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        state = guard(client).state
+        await client.aclose()
+        return [first, *later], gained, state
+
+    values, gained, state = asyncio.run(main())
+    assert values == ["loader"] * 11
+    assert gained >= 11
+    assert state == "closed"
+
+
+def test_sixteen_threads_on_a_hung_server_all_fall_back(server: EmbeddedValkey) -> None:
+    """16 threads share the breaker: every get returns its default and the breaker is open."""
+    client = connect(server.url, max_connections=32)
+    cache = Cache(client, namespace="threads", ttl=60)
+    cache.set("k", "cached")
+    barrier = threading.Barrier(16)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def read() -> None:
+        barrier.wait()
+        for _ in range(5):
+            value = cache.get("k", "default")
+            with lock:
+                results.append(value)
+
+    with paused(server):
+        threads = [threading.Thread(target=read) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        snap = guard(client).snapshot()
+    assert results == ["default"] * 80
+    assert snap.state in ("open", "half_open")
+    assert snap.opened >= 1
+    assert snap.failures >= 3
+    assert snap.failures + snap.rejected >= 80  # each call failed on the wire or was refused

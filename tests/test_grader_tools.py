@@ -217,3 +217,31 @@ def test_virtual_clock_ends_a_wait_without_deadline() -> None:
     with pytest.raises(EndlessWait):
         wait_forever()
     assert clock.elapsed == pytest.approx(1.25)
+
+
+def test_signature_problem_names_a_changed_default_or_parameter() -> None:
+    """A default, a name or a missing parameter that differs from the stub is reported."""
+    from valkey_redis.grading.shapes import signature_problem
+
+    def right(remaining_ttl: float, delta: float, beta: float = 1.0, rand: Any = None) -> bool:
+        return False
+
+    def other_default(remaining_ttl: float, delta: float, beta: float = 2.0) -> bool:
+        return False
+
+    def renamed(ttl: float, delta: float) -> bool:
+        return False
+
+    import random
+
+    def same(
+        remaining_ttl: float, delta: float, beta: float = 1.0, rand: Any = random.random
+    ) -> bool:
+        return False
+
+    assert signature_problem(6, "should_refresh_early", same) is None
+    assert signature_problem(6, "should_refresh_early", right) is not None  # rand default
+    assert "beta is 2.0, not 1.0" in str(
+        signature_problem(6, "should_refresh_early", other_default)
+    )
+    assert "is ttl, not remaining_ttl" in str(signature_problem(6, "should_refresh_early", renamed))

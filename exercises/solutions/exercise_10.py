@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import redis
 from redis.client import PubSub
@@ -121,9 +121,3 @@ class LocalCache:
         with self._lock:
             self._local.clear()
             self._generation += 1
-
-    def __enter__(self) -> LocalCache:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

@@ -42,12 +42,13 @@ from redis.retry import Retry
 
 from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
 
-__all__ = ["BudgetRetry", "deadline", "guarded", "per_server"]
+__all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "deadline", "guarded", "per_server"]
 
 T = TypeVar("T")
 
-# The monotonic time by which the current call must be done; None outside a call.
-_DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
+#: The monotonic time by which the current call must be done; None outside a call
+#: (a context variable: per thread, per asyncio task).
+CALL_DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
 _REGISTRY_LOCK = threading.Lock()
 _GUARDED: dict[type[Any], type[Any]] = {}
@@ -60,12 +61,12 @@ _BLOCKING_FIRST_S = frozenset({"BLMPOP", "BZMPOP"})
 def deadline(seconds: float) -> Iterator[None]:
     """Bound every network wait inside the block to ``seconds`` from now in total."""
     end = time.monotonic() + max(0.0, seconds)
-    outer = _DEADLINE.get()
-    token = _DEADLINE.set(end if outer is None else min(outer, end))
+    outer = CALL_DEADLINE.get()
+    token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
     try:
         yield
     finally:
-        _DEADLINE.reset(token)
+        CALL_DEADLINE.reset(token)
 
 
 class BudgetRetry(Retry):
@@ -97,13 +98,13 @@ class BudgetRetry(Retry):
         with_failure_count: bool = False,
     ) -> T:
         """Run ``do`` like redis-py does, within the budget (shared when nested)."""
-        outer = _DEADLINE.get()
+        outer = CALL_DEADLINE.get()
         end = time.monotonic() + self.budget
-        token = _DEADLINE.set(end if outer is None else min(outer, end))
+        token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
         try:
             return self._attempts(do, fail, is_retryable, with_failure_count)
         finally:
-            _DEADLINE.reset(token)
+            CALL_DEADLINE.reset(token)
 
     def _attempts(
         self,
@@ -129,7 +130,7 @@ class BudgetRetry(Retry):
                 else:
                     fail(error)
                 pause = float(backoff.compute(failures))
-                end = _DEADLINE.get()
+                end = CALL_DEADLINE.get()
                 if failures > self._retries or (
                     end is not None and time.monotonic() + pause >= end
                 ):
@@ -142,7 +143,7 @@ def _text(arg: object) -> str:
     return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
 
 
-def _block_seconds(args: tuple[Any, ...]) -> float | None:
+def block_seconds(args: tuple[Any, ...]) -> float | None:
     """Seconds a blocking command may wait on the server; None: not blocking; inf: forever."""
     name = _text(args[0]).upper() if args else ""
     try:
@@ -205,14 +206,14 @@ class _Guard:
         return sock
 
     def send_command(self, *args: Any, **kwargs: Any) -> None:
-        self._block = _block_seconds(args)
+        self._block = block_seconds(args)
         super().send_command(*args, **kwargs)  # type: ignore[misc]
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         breaker = self.breaker
         if not breaker.allow():
             raise breaker.open_error()
-        end = _DEADLINE.get()
+        end = CALL_DEADLINE.get()
         if end is not None and time.monotonic() >= end:
             msg = "the call's time budget is spent; not sending"
             raise RedisTimeoutError(msg)
@@ -249,7 +250,7 @@ class _Guard:
         if block is not None:
             kwargs["timeout"] = None if block == float("inf") else block + timeout
             return
-        end = _DEADLINE.get()
+        end = CALL_DEADLINE.get()
         if end is not None:
             kwargs["timeout"] = max(0.001, min(timeout, end - time.monotonic()))
 

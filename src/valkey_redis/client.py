@@ -113,6 +113,13 @@ def breakers_of(client: object) -> dict[str, CircuitBreaker]:
     return dict(registry) if isinstance(registry, dict) else {}
 
 
+def server_name(pool: Any) -> str:
+    """``host:port`` (or the socket path) of a connection pool's server, for its breaker."""
+    kwargs = pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    return str(where)
+
+
 def _guarded_client(
     target: str, options: dict[str, Any], breaker: CircuitBreaker | bool
 ) -> redis.Redis:
@@ -122,8 +129,7 @@ def _guarded_client(
     options.setdefault("driver_info", None)
     options.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
     pool = redis.ConnectionPool.from_url(target, **options)
-    kwargs = pool.connection_kwargs
-    name = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    name = server_name(pool)
     client = redis.Redis(connection_pool=pool)
     client.auto_close_connection_pool = True  # as from_url does: close() closes the pool
     return _guard(pool, breaker, name, client)

@@ -22,6 +22,14 @@ def test_zipf_picker_favours_low_ids_within_range() -> None:
     assert counts[10] > counts[100]
 
 
+def test_server_timing_gives_the_valkey_wait() -> None:
+    """The driver reads the app's `valkey;dur=` figure; absent means 0."""
+    from valkey_redis.shop.load_driver import _valkey_ms
+
+    assert _valkey_ms("app;dur=12.5, valkey;dur=3.2") == 3.2
+    assert _valkey_ms("app;dur=12.5") == 0.0
+
+
 def test_tally_figures_from_known_samples() -> None:
     """Rate, percentiles, max, hit ratio and error counts of a hand-made tally."""
     samples = [Sample(0.0, (i + 1) / 1000, 200, "HIT", 0) for i in range(99)]

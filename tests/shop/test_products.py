@@ -27,6 +27,7 @@ async def test_miss_then_hit_with_one_query(open_shop: OpenShop) -> None:
     assert first.json() == second.json() == stored
     assert queries == 1
     assert first.headers["ETag"] == second.headers["ETag"]
+    assert "valkey;dur=" in second.headers["Server-Timing"]
 
 
 async def test_if_none_match_gives_304_only_for_the_current_etag(open_shop: OpenShop) -> None:

@@ -2,74 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from valkey_redis.server import EmbeddedValkey, free_port
+from valkey_redis.server import EmbeddedValkey
+from valkey_redis.shop.load import Served, served_app
 
 pytestmark = pytest.mark.real
 
 
-@dataclass
-class Served:
-    """A running shop process."""
-
-    url: str
-    banner: list[str]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            msg = f"the shop exited with {proc.returncode}"
-            raise AssertionError(msg)
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)  # polling for the server to come up, not synchronising a test
-    msg = f"the shop did not answer at {url} within {timeout:.0f} s"
-    raise AssertionError(msg)
-
-
 @pytest.fixture(scope="module")
-def served(
-    valkey_server: EmbeddedValkey, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
+def served(valkey_server: EmbeddedValkey) -> Iterator[Served]:
     """The shop in its own process on a free port, over the session's Valkey; stopped by pid."""
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "VALKEY_URL": valkey_server.url}
-    env["SHOP_RATE_LIMIT"] = "1000/10"
-    log = tmp_path_factory.mktemp("shop") / "out.txt"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "valkey_redis.shop"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, proc)
-        yield Served(url, log.read_text().splitlines()[:2])
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with served_app(valkey_server.url, {"SHOP_RATE_LIMIT": "1000/10"}) as app:
+        yield app
 
 
 def test_the_served_app_says_its_server_and_caches(served: Served) -> None:

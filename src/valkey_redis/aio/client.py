@@ -9,11 +9,11 @@ Not for: sync code (:func:`valkey_redis.connect`), or hiding outages: after the
 retries the error surfaces as ``redis.exceptions.ConnectionError`` /
 ``TimeoutError``.
 
-How it fails: like :func:`valkey_redis.connect` (the same checks and options
-come from :func:`valkey_redis.client.settings`), with two differences today: no
-circuit breaker and no per-call budget (``call_timeout``) are installed on
-asyncio clients -- bound a call with ``asyncio.timeout()`` instead, which is safe
-(a cancelled command drops its connection). Close the client with
+How it fails: exactly like :func:`valkey_redis.connect` (the same checks and
+options come from :func:`valkey_redis.client.settings`; the same circuit breaker
+and per-call budget are attached by :mod:`valkey_redis.aio._guard`, on a single
+server). ``asyncio.timeout()`` around a call bounds it further, safely (a
+cancelled command drops its connection). Close the client with
 ``await client.aclose()`` when the application stops.
 """
 
@@ -27,19 +27,29 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
-from valkey_redis.client import BACKOFF, settings
+from valkey_redis.aio._guard import AsyncBudgetRetry, aguarded
+from valkey_redis.breaker import CircuitBreaker
+from valkey_redis.client import BACKOFF, CALL_TIMEOUT, server_name, settings
 
 __all__ = ["connect"]
 
 
-def connect(url: str | None = None, *, cluster: bool = False, **options: Any) -> Any:
+def connect(
+    url: str | None = None,
+    *,
+    cluster: bool = False,
+    breaker: CircuitBreaker | bool = True,
+    **options: Any,
+) -> Any:
     """Create an asyncio client for Valkey; no network traffic happens here.
 
-    The arguments (and their defaults: 0.3 s socket timeouts on a single server, 2 s
-    on a cluster, 3 retries with backoff) are those of :func:`valkey_redis.connect`.
-    Bound a whole call with ``asyncio.timeout()``: cancelling a command drops its
-    connection, so the pool stays in step.
+    The arguments (and their defaults: 0.3 s socket timeouts and a 1 s budget per
+    call on a single server, 2 s on a cluster, 3 retries with backoff, a circuit
+    breaker per single-server client -- ``breaker_of(client)``) are those of
+    :func:`valkey_redis.connect`. ``asyncio.timeout()`` bounds a call further:
+    cancelling a command drops its connection, so the pool stays in step.
 
     Returns:
         A ``redis.asyncio.Redis`` (or ``RedisCluster``) with ``decode_responses=True``.
@@ -48,7 +58,10 @@ def connect(url: str | None = None, *, cluster: bool = False, **options: Any) ->
         ValueError: for a negative timeout or retry count, or a URL without a
             ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
     """
-    target, kwargs = settings(url, retry=_retry, cluster=cluster, **options)
+    budget = None if cluster else options.get("call_timeout", CALL_TIMEOUT)
+    target, kwargs = settings(
+        url, retry=lambda count: _retry(count, budget), cluster=cluster, **options
+    )
     if cluster:
         return RedisCluster.from_url(target, **kwargs)
     if target.startswith("redis+sentinel://"):  # the primary, found (and followed) via Sentinel
@@ -62,9 +75,21 @@ def connect(url: str | None = None, *, cluster: bool = False, **options: Any) ->
         manager = factory(sentinels, sentinel_kwargs={**asking, "decode_responses": True})
         primary: redis.asyncio.Redis = manager.master_for(service, db=db, **auth, **kwargs)
         return primary
-    return redis.asyncio.Redis.from_url(target, **kwargs)
+    # As the sync client: a new connection's handshake is HELLO alone.
+    kwargs.setdefault("driver_info", None)
+    kwargs.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
+    pool = redis.asyncio.ConnectionPool.from_url(target, **kwargs)
+    if breaker is not False:
+        pool.connection_kwargs["breaker"] = (
+            breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(server_name(pool))
+        )
+        pool.connection_class = aguarded(pool.connection_class)
+    return redis.asyncio.Redis.from_pool(pool)
 
 
-def _retry(retries: int) -> Retry:
-    errors = (RedisConnectionError, RedisTimeoutError)
-    return Retry(ExponentialWithJitterBackoff(**BACKOFF), retries, supported_errors=errors)
+def _retry(retries: int, budget: float | None) -> Retry:
+    backoff = ExponentialWithJitterBackoff(**BACKOFF)
+    if budget is None:  # cluster clients: redis-py's own
+        errors = (RedisConnectionError, RedisTimeoutError)
+        return Retry(backoff, retries, supported_errors=errors)
+    return AsyncBudgetRetry(backoff, retries, budget=budget)

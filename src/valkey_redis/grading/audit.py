@@ -57,7 +57,12 @@ class Verdict:
 
 def _order(exercise: int, function: str) -> list[str]:
     tasks = tasks_of(exercise)
-    first = [t for t in tasks if t == function or t.split(".")[0] == function]
+    # A method "Class.m" belongs to the task "Class.m", or to the class task "Class".
+    first = [
+        t
+        for t in tasks
+        if function in {t, t.split(".")[0]} or t == function.split(".", maxsplit=1)[0]
+    ]
     return first + [t for t in tasks if t not in first]
 
 

@@ -103,6 +103,7 @@ class Ctx:
         self._calls: list[str] = []
         self.probe = Probe()
         self._client: TracedRedis | None = None
+        self._signed: set[str] = set()
 
     @property
     def client(self) -> TracedRedis:
@@ -128,6 +129,13 @@ class Ctx:
                 f"a function `{name}` in {getattr(self.module, '__file__', 'the exercise file')}",
                 "no such function (was it renamed or deleted?)",
             )
+        if self.exercise is not None and name not in self._signed:
+            from valkey_redis.grading.shapes import signature_problem  # noqa: PLC0415
+
+            self._signed.add(name)
+            problem = signature_problem(self.exercise, name, found)
+            if problem:
+                raise Failure(f"{name} with the signature of the stub", problem)
         return found  # type: ignore[no-any-return]
 
     def describe_call(self, name: str, *args: Any, **kwargs: Any) -> str:

@@ -13,6 +13,9 @@ tree (so it always parses) or inside a Lua script's text:
 * ``not``: a ``not`` removed;
 * ``unwrap``: ``bool(x)``, ``int(x)``, ``float(x)``, ``str(x)`` replaced by ``x``;
 * ``random``: ``secrets.token_*`` replaced by the ``random`` module;
+* ``negate``: ``<`` to ``>=`` and the like; ``and-or``: ``and``/``or`` swapped;
+* ``arith``: ``+``/``-`` and ``*``/``/`` swapped; ``scale``: a float ten times larger or smaller;
+* ``const``: a module-level number (a TTL, a poll interval) changed;
 * ``lua-drop``, ``lua-compare``, ``lua-minmax``: a ``redis.call`` line dropped, a
   comparison flipped, ``math.min``/``math.max`` swapped in a Lua script.
 
@@ -46,6 +49,18 @@ _FLIPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.IsNot: ast.Is,
     ast.In: ast.NotIn,
     ast.NotIn: ast.In,
+}
+_NEGATE: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.GtE,
+    ast.LtE: ast.Gt,
+    ast.Gt: ast.LtE,
+    ast.GtE: ast.Lt,
+}
+_ARITH: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
 }
 _UNWRAP = {"bool", "int", "float", "str"}
 _LUA_FLIPS = (("<=", "<"), (">=", ">"), ("==", "~="), ("~=", "=="), ("<", "<="), (">", ">="))
@@ -128,50 +143,55 @@ def _split_sites(func: ast.FunctionDef) -> Iterator[Site]:
                     yield site
 
 
+def _call_sites(node: ast.Call) -> Iterator[Site]:
+    """Keyword arguments dropped or negated, conversions unwrapped, secrets swapped."""
+    for kw in node.keywords:
+        if kw.arg in _KWARGS:
+
+            def drop_kw(node: ast.Call = node, kw: ast.keyword = kw) -> None:
+                node.keywords = [k for k in node.keywords if k is not kw]
+
+            yield node, "drop-kw", f"drop `{kw.arg}=` from `{_short(node)}`", drop_kw
+        if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool):
+
+            def flip(kw: ast.keyword = kw) -> None:
+                kw.value = ast.Constant(not getattr(kw.value, "value", False))
+
+            yield node, "flip-bool", f"negate `{kw.arg}=` in `{_short(node)}`", flip
+    name = node.func.id if isinstance(node.func, ast.Name) else None
+    if name in _UNWRAP and len(node.args) == 1:
+        yield (
+            node,
+            "unwrap",
+            f"`{_short(node)}` without {name}()",
+            _replace(node, node.args[0]),
+        )
+    func_attr = node.func
+    if (
+        isinstance(func_attr, ast.Attribute)
+        and isinstance(func_attr.value, ast.Name)
+        and func_attr.value.id == "secrets"
+        and func_attr.attr.startswith("token_")
+    ):
+        size = node.args[0] if node.args else ast.Constant(32)
+        rand = ast.parse(f"random.randbytes({ast.unparse(size)})", mode="eval").body
+        new = (
+            rand
+            if func_attr.attr == "token_bytes"
+            else ast.Call(ast.Attribute(rand, "hex", ast.Load()), [], [])
+        )
+        yield (
+            node,
+            "random",
+            f"`{_short(node)}` from the random module",
+            _replace(node, new),
+        )
+
+
 def _expression_sites(func: ast.FunctionDef) -> Iterator[Site]:
     for node in ast.walk(func):
         if isinstance(node, ast.Call):
-            for kw in node.keywords:
-                if kw.arg in _KWARGS:
-
-                    def drop_kw(node: ast.Call = node, kw: ast.keyword = kw) -> None:
-                        node.keywords = [k for k in node.keywords if k is not kw]
-
-                    yield node, "drop-kw", f"drop `{kw.arg}=` from `{_short(node)}`", drop_kw
-                if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool):
-
-                    def flip(kw: ast.keyword = kw) -> None:
-                        kw.value = ast.Constant(not getattr(kw.value, "value", False))
-
-                    yield node, "flip-bool", f"negate `{kw.arg}=` in `{_short(node)}`", flip
-            name = node.func.id if isinstance(node.func, ast.Name) else None
-            if name in _UNWRAP and len(node.args) == 1:
-                yield (
-                    node,
-                    "unwrap",
-                    f"`{_short(node)}` without {name}()",
-                    _replace(node, node.args[0]),
-                )
-            func_attr = node.func
-            if (
-                isinstance(func_attr, ast.Attribute)
-                and isinstance(func_attr.value, ast.Name)
-                and func_attr.value.id == "secrets"
-                and func_attr.attr.startswith("token_")
-            ):
-                size = node.args[0] if node.args else ast.Constant(32)
-                rand = ast.parse(f"random.randbytes({ast.unparse(size)})", mode="eval").body
-                new = (
-                    rand
-                    if func_attr.attr == "token_bytes"
-                    else ast.Call(ast.Attribute(rand, "hex", ast.Load()), [], [])
-                )
-                yield (
-                    node,
-                    "random",
-                    f"`{_short(node)}` from the random module",
-                    _replace(node, new),
-                )
+            yield from _call_sites(node)
         if isinstance(node, ast.Compare):
             for i, op in enumerate(node.ops):
                 if type(op) in _FLIPS:
@@ -180,10 +200,61 @@ def _expression_sites(func: ast.FunctionDef) -> Iterator[Site]:
                         node.ops[i] = _FLIPS[type(node.ops[i])]()
 
                     yield node, "compare", f"flip `{_short(node)}`", flip_op
+            for i, op in enumerate(node.ops):
+                if type(op) in _NEGATE:
+
+                    def negate(node: ast.Compare = node, i: int = i) -> None:
+                        node.ops[i] = _NEGATE[type(node.ops[i])]()
+
+                    yield node, "negate", f"negate `{_short(node)}`", negate
         if isinstance(node, ast.Compare | ast.BinOp | ast.Return):
             yield from _off_by_one(node)
+        yield from _more_sites(node)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             yield node, "not", f"drop `not` in `{_short(node)}`", _replace(node, node.operand)
+
+
+def _more_sites(node: ast.AST) -> Iterator[Site]:
+    """and/or swapped, + - * / swapped, float constants ten times larger or smaller."""
+    if isinstance(node, ast.BoolOp):
+        other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+
+        def swap(node: ast.BoolOp = node, other: ast.boolop = other) -> None:
+            node.op = other
+
+        yield node, "and-or", f"swap and/or in `{_short(node)}`", swap
+    elif isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+
+        def arith(node: ast.BinOp = node) -> None:
+            node.op = _ARITH[type(node.op)]()
+
+        yield node, "arith", f"swap the operator in `{_short(node)}`", arith
+    elif isinstance(node, ast.Constant) and type(node.value) is float and node.value:
+        for factor in (10.0, 0.1):
+
+            def scale(node: ast.Constant = node, factor: float = factor) -> None:
+                node.value = cast(float, node.value) * factor
+
+            yield node, "scale", f"`{node.value}` times {factor:g}", scale
+
+
+def _module_sites(tree: ast.Module) -> Iterator[Site]:
+    """Module-level numeric constants (a TTL, a poll interval): plus or minus one, x10, /10."""
+    for stmt in tree.body:
+        if not (
+            isinstance(stmt, ast.Assign | ast.AnnAssign) and isinstance(stmt.value, ast.Constant)
+        ):
+            continue
+        node = stmt.value
+        if type(node.value) is int:
+            for delta in (1, -1):
+
+                def bump(node: ast.Constant = node, delta: int = delta) -> None:
+                    node.value = cast(int, node.value) + delta
+
+                yield stmt, "const", f"`{_short(stmt)}` {delta:+d}", bump
+        elif type(node.value) is float:
+            yield from _more_sites(node)
 
 
 def _off_by_one(parent: ast.AST) -> Iterator[Site]:
@@ -251,22 +322,27 @@ def mutants(source: str, exercise: int) -> list[Mutant]:
     """Every mutant of ``source`` (the text of exercise ``exercise``'s reference)."""
     found: list[Mutant] = []
     seen: Counter[str] = Counter()
-    tree = ast.parse(source)
-    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-    for name in functions:
-        for finder in (_statement_sites, _split_sites, _expression_sites):
-            count = sum(1 for _ in finder(_function(ast.parse(source), name)))
-            for index in range(count):
-                copy_tree = ast.parse(source)
-                node, op, description, apply = list(finder(_function(copy_tree, name)))[index]
-                key = f"ex{exercise}:{name}:{op}:{_short(node, 50)}"
-                seen[key] += 1
-                apply()
-                text = ast.unparse(ast.fix_missing_locations(copy_tree)) + "\n"
-                if op == "random":
-                    text = _with_random(text)
-                ident = key if seen[key] == 1 else f"{key}#{seen[key]}"
-                found.append(Mutant(ident, name, description, text))
+    finders: list[tuple[str, Callable[[ast.Module], Iterator[Site]]]] = [
+        ("(module)", _module_sites)
+    ]
+    for name in _function_names(ast.parse(source)):
+        finders.extend(
+            (name, _in_function(site_finder, name))
+            for site_finder in (_statement_sites, _split_sites, _expression_sites)
+        )
+    for name, finder in finders:
+        count = sum(1 for _ in finder(ast.parse(source)))
+        for index in range(count):
+            copy_tree = ast.parse(source)
+            node, op, description, apply = list(finder(copy_tree))[index]
+            key = f"ex{exercise}:{name}:{op}:{_short(node, 50)}"
+            seen[key] += 1
+            apply()
+            text = ast.unparse(ast.fix_missing_locations(copy_tree)) + "\n"
+            if op == "random":
+                text = _with_random(text)
+            ident = key if seen[key] == 1 else f"{key}#{seen[key]}"
+            found.append(Mutant(ident, name, description, text))
     for op, description, text in _lua_mutants(source):
         key = f"ex{exercise}:lua:{op}:{description}"
         seen[key] += 1
@@ -275,5 +351,23 @@ def mutants(source: str, exercise: int) -> list[Mutant]:
     return found
 
 
+def _function_names(tree: ast.Module) -> list[str]:
+    """Top-level functions, and ``Class.method`` for the methods of top-level classes."""
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        names += [f"{cls.name}.{m.name}" for m in cls.body if isinstance(m, ast.FunctionDef)]
+    return names
+
+
 def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
-    return next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    owner, _, method = name.rpartition(".")
+    body = tree.body
+    if owner:
+        body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner).body
+    return next(n for n in body if isinstance(n, ast.FunctionDef) and n.name == (method or name))
+
+
+def _in_function(
+    finder: Callable[[ast.FunctionDef], Iterator[Site]], name: str
+) -> Callable[[ast.Module], Iterator[Site]]:
+    return lambda tree: finder(_function(tree, name))

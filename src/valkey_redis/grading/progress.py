@@ -48,7 +48,7 @@ LEARNT: dict[int, tuple[str, str]] = {
     ),
     7: (
         "a circuit breaker that fails fast while the cache is down and probes once to recover",
-        "docs/faq.md (a dead or slow server) and example 9",
+        "docs/failure-modes.md (every helper on a dead, hung or slow server) and example 9",
     ),
     8: (
         "WATCH/MULTI with a retry, Lua for check-then-act, and a pipeline for one round trip",

@@ -15,13 +15,14 @@ How it fails: never raises; a stub that cannot be loaded judges nothing.
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_type", "return_problem", "shape_problem"]
+__all__ = ["describe_type", "return_problem", "shape_problem", "signature_problem"]
 
 
 def describe_type(hint: Any) -> str:
@@ -125,7 +126,7 @@ def shape_problem(value: object, hint: Any) -> str | None:
 
 
 @functools.cache
-def _hints(exercise: int) -> dict[str, Any]:
+def _stub_functions(exercise: int) -> dict[str, types.FunctionType]:
     from valkey_redis.grading.runner import LoadError, load_exercise  # noqa: PLC0415
 
     stub = resources.files("valkey_redis.grading") / "stubs" / f"exercise_{exercise}.py"
@@ -133,14 +134,53 @@ def _hints(exercise: int) -> dict[str, Any]:
         module = load_exercise(Path(str(stub)))
     except LoadError:
         return {}
+    return {
+        name: func
+        for name, func in vars(module).items()
+        if isinstance(func, types.FunctionType) and func.__module__ == module.__name__
+    }
+
+
+@functools.cache
+def _hints(exercise: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for name, func in vars(module).items():
-        if isinstance(func, types.FunctionType) and func.__module__ == module.__name__:
-            try:
-                found[name] = typing.get_type_hints(func).get("return", Any)
-            except (NameError, TypeError):
-                continue
+    for name, func in _stub_functions(exercise).items():
+        try:
+            found[name] = typing.get_type_hints(func).get("return", Any)
+        except (NameError, TypeError):
+            continue
     return found
+
+
+def signature_problem(exercise: int, task: str, func: Any) -> str | None:
+    """How ``func``'s parameters differ from the stub's (names, order, defaults), or None.
+
+    Extra parameters after the stub's are fine when they have defaults.
+    """
+    stub = _stub_functions(exercise).get(task)
+    if stub is None:
+        return None
+    try:
+        theirs = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    wanted_params = list(inspect.signature(stub).parameters.values())
+    for index, wanted in enumerate(wanted_params):
+        got = theirs[index] if index < len(theirs) else None
+        if got is None or got.name != wanted.name:
+            return f"parameter {index + 1} is {got.name if got else 'missing'}, not {wanted.name}"
+        if got.default != wanted.default:
+            shown = "none" if got.default is inspect.Parameter.empty else repr(got.default)
+            return f"the default of {wanted.name} is {shown}, not {wanted.default!r}"
+    variadic = {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
+    bare = [
+        p.name
+        for p in theirs[len(wanted_params) :]
+        if p.default is inspect.Parameter.empty and p.kind not in variadic
+    ]
+    if bare:
+        return f"extra parameters without a default: {', '.join(bare)}"
+    return None
 
 
 def return_problem(exercise: int, task: str, value: object) -> str | None:

@@ -67,12 +67,15 @@ class ProductCache:
         ``get_or_set`` (one loader per key across tasks and processes), or to
         get-then-set when stampede protection is off.
         """
-        loaded = False
+        loaded, loading = False, 0.0
 
         async def loader() -> dict[str, Any] | None:
-            nonlocal loaded
-            loaded = True
-            return await load()
+            nonlocal loaded, loading
+            loaded, began = True, time.monotonic()
+            try:
+                return await load()
+            finally:
+                loading += time.monotonic() - began
 
         cache, tags = self._cache, [self.tag(pid)]
         errors = cache.stats.errors
@@ -81,7 +84,11 @@ class ProductCache:
             if value is _MISSING and cache.stats.errors == errors:
                 if self._protected:
                     fill = lambda: cache.get_or_set(pid, loader, tags=tags)  # noqa: E731
-                    value = await self._valkey.call(fill, budget=False)
+                    began = time.monotonic()
+                    try:
+                        value = await self._valkey.call(fill, budget=False)
+                    finally:  # the fill's own Valkey commands, not the database
+                        self._valkey.add_wait(time.monotonic() - began - loading)
                 else:
                     value = await loader()
                     await self._valkey.call(lambda: cache.set(pid, value, tags=tags))

@@ -38,8 +38,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from valkey_redis.server import EmbeddedValkey, free_port
 from valkey_redis.shop.load_driver import Tally, run_users, zipf_picker
+from valkey_redis.shop.valkey import CALL_BUDGET
 
-__all__ = ["SCENARIOS", "Scenario", "main", "served_app"]
+__all__ = ["SCENARIOS", "Scenario", "Served", "main", "served_app"]
 
 _NO_LIMIT = "1000000/1"
 
@@ -71,9 +72,20 @@ SCENARIOS = [
 ]
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running shop process: its URL and the first lines it printed (the banner)."""
+
+    url: str
+    banner: list[str]
+
+
 @contextlib.contextmanager
-def served_app(valkey_url: str, env: dict[str, str]) -> Iterator[str]:
-    """Run the shop (``python -m valkey_redis.shop``) on a free port; yield its URL."""
+def served_app(valkey_url: str, env: dict[str, str]) -> Iterator[Served]:
+    """Run the shop (``python -m valkey_redis.shop``) on a free port until the block ends.
+
+    The process is stopped by its pid (SIGTERM, then SIGKILL after 20 s).
+    """
     port = free_port()
     settings = {"SHOP_RATE_LIMIT": _NO_LIMIT, **env}
     full_env = {**os.environ, "PORT": str(port), "VALKEY_URL": valkey_url, **settings}
@@ -89,7 +101,7 @@ def served_app(valkey_url: str, env: dict[str, str]) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(url, proc, log)
-            yield url
+            yield Served(url, log.read_text().splitlines()[:2])
         finally:
             proc.terminate()
             try:
@@ -201,6 +213,10 @@ async def _drive(scenario: Scenario, url: str, seconds: float, users: int, pid: 
             f"its first second back: p99 {back.percentile(99):.1f} ms, max {back.max_ms:.0f} ms"
         )
         notes.append(
+            f"longest wait for Valkey of any request: {tally.max_valkey_ms:.0f} ms"
+            f" (the budget: {CALL_BUDGET * 1000:.0f} ms; the rest of a request is the database)"
+        )
+        notes.append(
             f"after it came back (+1 s): hit ratio {after.hit_ratio:.0%}, "
             f"p99 {after.percentile(99):.1f} ms"
         )
@@ -243,8 +259,8 @@ def main() -> int:
             admin = redis.Redis.from_url(valkey.url)
             admin.flushall()
             admin.close()
-            with served_app(valkey.url, scenario.env) as url:
-                outcome = asyncio.run(_drive(scenario, url, seconds, users, pid))
+            with served_app(valkey.url, scenario.env) as app:
+                outcome = asyncio.run(_drive(scenario, app.url, seconds, users, pid))
             outcomes.append(outcome)
             print(row(outcome), flush=True)
             for note in outcome.notes:

@@ -43,6 +43,7 @@ class Sample:
     status: int  # 0 for a transport error
     cache: str
     user: int
+    valkey_ms: float = 0.0  # the app's own account of its wait for Valkey (Server-Timing)
 
 
 @dataclass
@@ -76,6 +77,11 @@ class Tally:
         return max((s.seconds for s in self.samples), default=0.0) * 1000
 
     @property
+    def max_valkey_ms(self) -> float:
+        """The longest any request waited for Valkey, by the app's own account."""
+        return max((s.valkey_ms for s in self.samples), default=0.0)
+
+    @property
     def hit_ratio(self) -> float:
         """HIT / (HIT + MISS) over the answers that carried ``X-Cache``."""
         hits = sum(s.cache == "HIT" for s in self.samples)
@@ -90,6 +96,15 @@ class Tally:
     def errors(self) -> int:
         """Transport errors and 5xx answers."""
         return sum(s.status == 0 or s.status >= 500 for s in self.samples)
+
+
+def _valkey_ms(server_timing: str) -> float:
+    """The ``valkey;dur=`` figure of a ``Server-Timing`` header (0 when absent)."""
+    for metric in server_timing.split(","):
+        name, _, params = metric.strip().partition(";")
+        if name == "valkey" and params.startswith("dur="):
+            return float(params.removeprefix("dur="))
+    return 0.0
 
 
 async def _user(
@@ -110,10 +125,11 @@ async def _user(
             try:
                 response = await client.get(f"/products/{pick()}")
                 status, cache = response.status_code, response.headers.get("X-Cache", "-")
+                valkey_ms = _valkey_ms(response.headers.get("Server-Timing", ""))
             except httpx.HTTPError:
-                status, cache = 0, "-"
+                status, cache, valkey_ms = 0, "-", 0.0
             done = time.perf_counter()
-            out.append(Sample(now - began, done - now, status, cache, number))
+            out.append(Sample(now - began, done - now, status, cache, number, valkey_ms))
             if pause:
                 await asyncio.sleep(pause)
 

@@ -93,7 +93,8 @@ class ShopMiddleware:
                 headers["RateLimit-Policy"] = ", ".join(policies)
                 headers["RateLimit"] = ", ".join(states)
                 ms = (time.perf_counter() - started) * 1000
-                headers["Server-Timing"] = f"app;dur={ms:.1f}"
+                valkey_ms = Valkey.waited() * 1000
+                headers["Server-Timing"] = f"app;dur={ms:.1f}, valkey;dur={valkey_ms:.1f}"
                 seen.append((int(message["status"]), headers.get("X-Cache", "-")))
             await send(message)
 

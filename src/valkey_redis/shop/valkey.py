@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ CALL_BUDGET = 0.5
 #: Set once a Valkey call of the current request failed: later calls of the same
 #: request are not sent, so a request waits at most one budget for Valkey.
 _FAILED: contextvars.ContextVar[bool] = contextvars.ContextVar("shop_valkey_failed", default=False)
+#: Seconds the current request has spent waiting for Valkey (Server-Timing: valkey).
+_WAITED: contextvars.ContextVar[list[float]] = contextvars.ContextVar("shop_valkey_waited")
 
 
 class SkippedError(redis.ConnectionError):
@@ -106,11 +109,22 @@ class Valkey:
     @contextlib.contextmanager
     def request_scope() -> Iterator[None]:
         """Start a request with a clean slate (no failure seen yet), restored after it."""
-        token = _FAILED.set(False)
+        token, waited = _FAILED.set(False), _WAITED.set([0.0])
         try:
             yield
         finally:
             _FAILED.reset(token)
+            _WAITED.reset(waited)
+
+    @staticmethod
+    def add_wait(seconds: float) -> None:
+        """Count ``seconds`` of waiting for Valkey in a call made with ``budget=False``."""
+        _WAITED.get([0.0])[0] += max(0.0, seconds)
+
+    @staticmethod
+    def waited() -> float:
+        """Seconds the current request has spent waiting for Valkey so far."""
+        return _WAITED.get([0.0])[0]
 
     def _allow(self) -> bool:
         """Ask the breaker; in half-open let one task of this loop probe at a time."""
@@ -148,6 +162,7 @@ class Valkey:
             _FAILED.set(True)
             raise breaker.open_error()
         started = breaker.clock() if breaker is not None else 0.0
+        began = time.monotonic()
         try:
             if budget:
                 async with asyncio.timeout(CALL_BUDGET):
@@ -163,6 +178,8 @@ class Valkey:
             raise
         finally:
             self._probing = False
+            if budget:  # a lock wait or a cache fill's loader is not Valkey being slow
+                _WAITED.get([0.0])[0] += time.monotonic() - began
         if breaker is not None:
             breaker.record_success(started if budget else breaker.clock())
         return result

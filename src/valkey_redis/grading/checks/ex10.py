@@ -412,6 +412,11 @@ def _close_thread(ctx: Ctx) -> None:
             "the constructor to start a listener thread",
             "no new thread was running after LocalCache(...) returned",
         )
+        ctx.expect(
+            all(thread.daemon for thread in lab.threads),
+            "a daemon thread (daemon=True): a cache nobody closed must not keep the process alive",
+            "a non-daemon thread",
+        )
         _close(ctx, cache)
         lab.eventually(
             "no listener thread left after close()",

@@ -1,0 +1,194 @@
+"""The circuit breaker and the call budget on redis.asyncio connections (``aio.connect()``).
+
+Use this through :func:`valkey_redis.aio.connect`: it is the asyncio twin of
+:mod:`valkey_redis._guard`, attaching the same I/O-free
+:class:`~valkey_redis.breaker.CircuitBreaker`. Every socket connect and command
+first asks the breaker (an open circuit raises
+:class:`~valkey_redis.breaker.CircuitOpenError` at once); every reply or network
+error is reported to it; blocking commands wait their block time on top of the
+socket timeout and never count as slow. :class:`AsyncBudgetRetry` never retries
+an open circuit and starts no attempt after the call's budget is spent; inside
+that budget every reply is awaited at most until the deadline.
+
+Not for: cluster clients (``aio.connect(cluster=True)`` has no breaker yet).
+
+How it fails: as the sync guard. A cancelled command is not a failure of the
+server: it is not counted (the connection is dropped by redis-py, so its late
+reply is never read as another command's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis.asyncio.retry import Retry
+from redis.backoff import AbstractBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from valkey_redis._guard import CALL_DEADLINE, block_seconds
+from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
+
+__all__ = ["AsyncBudgetRetry", "aguarded"]
+
+T = TypeVar("T")
+_NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class AsyncBudgetRetry(Retry):
+    """redis.asyncio's retry within a total budget; never retries an open circuit.
+
+    Args:
+        backoff: the pause between attempts.
+        retries: attempts after the first.
+        budget: seconds one call may spend, every attempt and pause included.
+    """
+
+    def __init__(self, backoff: AbstractBackoff, retries: int, *, budget: float) -> None:
+        super().__init__(backoff, retries, (RedisConnectionError, RedisTimeoutError))
+        self.budget = budget
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        """Run ``do`` like redis-py does, within the budget (shared when nested)."""
+        outer = CALL_DEADLINE.get()
+        end = time.monotonic() + self.budget
+        token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
+        try:
+            return await self._attempts(do, fail, is_retryable, with_failure_count)
+        finally:
+            CALL_DEADLINE.reset(token)
+
+    async def _attempts(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None,
+        with_failure_count: bool,
+    ) -> T:
+        backoff: Any = self._backoff  # untyped in redis-py
+        backoff.reset()
+        failures = 0
+        while True:
+            try:
+                return await do()
+            except CircuitOpenError:
+                raise  # nothing was sent; waiting would not help
+            except self._supported_errors as error:
+                if is_retryable and not is_retryable(error):
+                    raise
+                failures += 1
+                await (fail(error, failures) if with_failure_count else fail(error))
+                pause = float(backoff.compute(failures))
+                end = CALL_DEADLINE.get()
+                if failures > self._retries or (
+                    end is not None and time.monotonic() + pause >= end
+                ):
+                    raise
+                if pause > 0:
+                    await asyncio.sleep(pause)
+
+
+class _AsyncGuard:
+    """Mixed in front of a redis.asyncio connection class; see :func:`aguarded`."""
+
+    breaker: CircuitBreaker
+    socket_timeout: float | None  # the mixed-in connection's
+    _sent_at: float | None
+    _block: float | None
+
+    def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.breaker = breaker
+        self._sent_at = None
+        self._block = None
+
+    async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        # Asked here, not in _connect: redis.asyncio wraps _connect's errors in a
+        # plain ConnectionError, which its retry would then retry.
+        if not getattr(self, "is_connected", False) and not self.breaker.allow():
+            raise self.breaker.open_error()
+        await super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+
+    async def _connect(self) -> Any:
+        try:
+            return await super()._connect()  # type: ignore[misc]  # the mixed-in base has it
+        except OSError as exc:  # asyncio's TimeoutError is an OSError subclass too
+            self.breaker.record_failure(exc)
+            raise
+
+    async def send_command(self, *args: Any, **kwargs: Any) -> None:
+        self._block = block_seconds(args)
+        await super().send_command(*args, **kwargs)  # type: ignore[misc]
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        breaker = self.breaker
+        if not breaker.allow():
+            raise breaker.open_error()
+        end = CALL_DEADLINE.get()
+        if end is not None and time.monotonic() >= end:
+            msg = "the call's time budget is spent; not sending"
+            raise RedisTimeoutError(msg)
+        try:
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+        except _NETWORK as exc:
+            breaker.record_failure(exc)
+            raise
+        if self._sent_at is None:
+            self._sent_at = breaker.clock()
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        started, block = self._sent_at, self._block
+        saved = self.socket_timeout
+        # An explicit timeout makes redis.asyncio return None on expiry, so the
+        # wait is bounded through the connection's own socket timeout instead.
+        if started is not None and not args and kwargs.get("timeout") is None:
+            self.socket_timeout = self._bounded_wait(saved, block)
+        try:
+            reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except _NETWORK as exc:
+            self._sent_at = self._block = None
+            if started is not None:
+                self.breaker.record_failure(exc)
+            raise
+        finally:
+            self.socket_timeout = saved
+        if started is not None:
+            self._sent_at = self._block = None
+            self.breaker.record_success(started if block is None else self.breaker.clock())
+        return reply
+
+    @staticmethod
+    def _bounded_wait(timeout: float | None, block: float | None) -> float | None:
+        if timeout is None:
+            return None
+        if block is not None:
+            return None if block == math.inf else block + timeout
+        end = CALL_DEADLINE.get()
+        if end is None:
+            return timeout
+        return max(0.001, min(timeout, end - time.monotonic()))
+
+    async def disconnect(self, *args: Any, **kwargs: Any) -> None:
+        self._sent_at = self._block = None
+        await super().disconnect(*args, **kwargs)  # type: ignore[misc]
+
+
+_MADE: dict[type[Any], type[Any]] = {}
+
+
+def aguarded(base: type[T]) -> type[T]:
+    """Return ``base`` (a redis.asyncio connection class) with the breaker mixed in."""
+    made = _MADE.get(base)
+    if made is None:
+        made = _MADE[base] = type(f"Guarded{base.__name__}", (_AsyncGuard, base), {})
+    return made
