@@ -552,7 +552,7 @@ def test_an_open_breaker_shared_by_both_faces_answers_without_waiting(
         assert await cache.get_or_set("k", lambda: "loaded") == "loaded"  # the loader serves
         assert cache.stats.errors == 2
         hit = await aio.GCRA(async_client, limit=5, window=60, on_error="allow").hit("u")
-        assert hit.fallback and hit.allowed
+        assert (hit.fallback, hit.allowed) == (True, True)
         with pytest.raises(CircuitOpenError):
             await aio.Lock(async_client, "job", timeout=5).acquire()  # no lock pretends
         await async_client.aclose()
