@@ -17,6 +17,7 @@ read as the answer to another command.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
@@ -93,7 +94,14 @@ def _eval(client: Any, effect: Eval) -> Any:
 
 
 def _call(client: Any, effect: Call) -> Any:
-    return effect.func()
+    value = effect.func()
+    if inspect.isawaitable(value):  # an async loader handed to a sync helper
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()  # never awaited: say so plainly instead of a RuntimeWarning
+        msg = "got an awaitable from a loader of a sync helper: use valkey_redis.aio for async code"
+        raise TypeError(msg)
+    return value
 
 
 def _merge(client: Any, effect: Merge) -> Any:
