@@ -209,7 +209,8 @@ def connect(
         A redis-py client with ``decode_responses=True``.
 
     Raises:
-        ValueError: for a negative timeout or retry count, or a URL without a
+        ValueError: for a timeout that is not a positive number (zero, negative,
+            NaN), a negative retry count, or a URL without a
             ``redis://``, ``rediss://`` or ``unix://`` scheme.
     """
     target, options = settings(
@@ -258,9 +259,15 @@ def settings(
         socket_timeout = _CLUSTER_TIMEOUT if cluster else SOCKET_TIMEOUT
     if socket_connect_timeout is None:
         socket_connect_timeout = _CLUSTER_TIMEOUT if cluster else CONNECT_TIMEOUT
-    if min(socket_timeout, socket_connect_timeout, call_timeout) <= 0:
-        msg = "timeouts must be positive numbers of seconds"
-        raise ValueError(msg)
+    timeouts: dict[str, object] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_connect_timeout,
+        "call_timeout": call_timeout,
+    }
+    for name, value in timeouts.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            msg = f"{name} must be a positive number of seconds, not {value!r}"
+            raise ValueError(msg)
     if retries < 0:
         msg = "retries must be >= 0"
         raise ValueError(msg)

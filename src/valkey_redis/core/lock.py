@@ -72,6 +72,18 @@ def _seconds(value: object, what: str) -> int:
     return max(1, round(value * 1000))
 
 
+def _wait(blocking_timeout: object) -> float | None:
+    """Validate a ``blocking_timeout``: None, or a number of seconds >= 0 (not NaN)."""
+    if blocking_timeout is not None and (
+        isinstance(blocking_timeout, bool)
+        or not isinstance(blocking_timeout, int | float)
+        or not blocking_timeout >= 0
+    ):
+        msg = f"blocking_timeout must be None or >= 0 seconds, not {blocking_timeout!r}"
+        raise ValueError(msg)
+    return blocking_timeout
+
+
 class LockCore:
     """Settings, state and flows of one lock; the faces add blocking or awaiting calls.
 
@@ -95,13 +107,8 @@ class LockCore:
         self.timeout = timeout
         self._lease_ms = _seconds(timeout, "timeout")
         self._sleep_s = _seconds(sleep, "sleep") / 1000
-        if blocking_timeout is not None and (
-            isinstance(blocking_timeout, bool) or not blocking_timeout >= 0
-        ):
-            msg = f"blocking_timeout must be None or >= 0 seconds, not {blocking_timeout!r}"
-            raise ValueError(msg)
         self.blocking = blocking
-        self.blocking_timeout = blocking_timeout
+        self.blocking_timeout = _wait(blocking_timeout)
         self.auto_renew = auto_renew
         #: True once we learnt that the lease ran out while we believed we held it.
         self.lost = False
@@ -158,7 +165,7 @@ class LockCore:
             msg = f"this Lock instance already holds {self.name!r}; release() it first"
             raise LockError(msg)
         blocking = self.blocking if blocking is None else blocking
-        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
+        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
         # A fresh token per acquisition: a retried request is recognised as ours,
         # while a second acquire() elsewhere never is.
         token = secrets.token_hex(16)
