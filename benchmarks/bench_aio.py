@@ -244,6 +244,7 @@ def _lock(ctx: BenchContext, loop: _Loop, client: Any) -> Comparison:
 def build(ctx: BenchContext) -> list[Comparison]:
     """Hits (vs raw and peers), the three limiter pairs, and the lock."""
     loop = _Loop()
-    client = aio.connect(ctx.url, connection_class=AsyncCountingConnection)
+    # Generous timeouts: on a loaded machine a 0.3 s reply timeout would end the run.
+    client = aio.connect(ctx.url, socket_timeout=5, connection_class=AsyncCountingConnection)
     loop.closers.append(client.aclose)
     return [*_hits(ctx, loop, client), *_limiters(ctx, loop, client), _lock(ctx, loop, client)]

@@ -173,9 +173,12 @@ def _renew_loop(ref: weakref.ref[Lock], stop: threading.Event, interval: float) 
 
     The thread holds only a weak reference: a Lock dropped without release() stops
     being renewed and expires with its lease instead of living as long as the process.
+    A renewal that fails locally is retried sooner, while the lease lasts.
     """
-    while not stop.wait(interval):
+    wait: float | None = interval
+    while wait is not None and not stop.wait(wait):
         lock = ref()
-        if lock is None or not run(lock._client, lock._renew_flow()):
+        if lock is None:
             return
+        wait = run(lock._client, lock._renew_flow())
         del lock

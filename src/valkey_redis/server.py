@@ -41,6 +41,7 @@ __all__ = [
     "find_binary",
     "free_port",
     "port_answers",
+    "stop_process",
 ]
 
 DEFAULT_PORT = 6379
@@ -178,6 +179,17 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes] | None, timeout: float)
     raise ServerError(msg)
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process we started: SIGTERM, then SIGKILL if it is still there after 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 @dataclass
 class EmbeddedValkey:
     """A throw-away Valkey server on a free port of 127.0.0.1.
@@ -258,13 +270,7 @@ class EmbeddedValkey:
         """Stop the server (SIGTERM, then SIGKILL) and remove its temp dir."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            stop_process(proc)
             if proc.stderr is not None:
                 proc.stderr.close()
         if self._workdir is not None:
