@@ -40,6 +40,8 @@ _OUTAGE = (redis.ConnectionError, redis.TimeoutError)
 
 #: Each plain call waits at most this long on an unresponsive server, retries included.
 CALL_BUDGET = 0.5
+#: What the client itself allows one call (its own budget), leaving CALL_BUDGET slack.
+CLIENT_BUDGET = 0.4
 #: Set once a Valkey call of the current request failed: later calls of the same
 #: request are not sent, so a request waits at most one budget for Valkey.
 _FAILED: contextvars.ContextVar[bool] = contextvars.ContextVar("shop_valkey_failed", default=False)
@@ -76,8 +78,13 @@ class Valkey:
 
     @classmethod
     def connect(cls, url: str, description: str) -> Valkey:
-        """A client of ``url``: the breaker, a 0.5 s budget per call, no retries."""
-        return cls(aio.connect(url, retries=0, call_timeout=CALL_BUDGET), description)
+        """A client of ``url``: the breaker, no retries, and a client budget under ours.
+
+        The client gives up after ``CLIENT_BUDGET`` (connect and command together);
+        :meth:`call` cuts at ``CALL_BUDGET`` whatever happens, so the difference is
+        slack for a busy event loop.
+        """
+        return cls(aio.connect(url, retries=0, call_timeout=CLIENT_BUDGET), description)
 
     @classmethod
     def fake(cls) -> Valkey:
