@@ -345,6 +345,53 @@ def _call_slow(ctx: Ctx) -> None:
     expect_state(ctx, breaker, "open", "3 slow calls in a row")
 
 
+@check(E, T, "CircuitBreaker.call: a call of exactly slow_call seconds is not slow")
+def _call_exactly_slow(ctx: Ctx) -> None:
+    breaker, clock = make(ctx, threshold=1, slow=1.0)
+
+    def just_in_time() -> str:
+        clock.now += 1.0
+        return "on time"
+
+    ctx.called("breaker.call(func)  # takes exactly 1.0 s (slow means *more than* slow_call)")
+    breaker.call(just_in_time)
+    expect_state(ctx, breaker, "closed", "1.0 s is not more than slow_call=1.0")
+
+
+@check(E, T, "CircuitBreaker() has the documented defaults: 5 failures, 30 s, 1 s")
+def _defaults(ctx: Ctx) -> None:
+    clock = Clock()
+    ctx.called("breaker = CircuitBreaker(clock=clock)")
+    breaker = ctx.func(T)(clock=clock)
+    fail_times(ctx, breaker, 4)
+    expect_state(ctx, breaker, "closed", "4 failures of the default 5")
+    fail_times(ctx, breaker, 1)
+    expect_state(ctx, breaker, "open", "the 5th failure (failure_threshold=5)")
+    later(ctx, clock, 29.9)
+    got = do(ctx, breaker, "allow()")
+    ctx.expect(got is False, "allow() False 29.9 s after opening (reset_timeout=30.0)", show(got))
+    later(ctx, clock, 0.1)
+    got = do(ctx, breaker, "allow()")
+    ctx.expect(got is True, "allow() True 30 s after opening", show(got))
+    do(ctx, breaker, "record_success()")
+
+    def takes(seconds: float) -> Any:
+        def func() -> str:
+            clock.now += seconds
+            return "v"
+
+        return func
+
+    ctx.called("breaker.call(func) x 5  # 0.9 s each")
+    for _ in range(5):
+        breaker.call(takes(0.9))
+    expect_state(ctx, breaker, "closed", "0.9 s calls are not slow (slow_call=1.0)")
+    ctx.called("breaker.call(func) x 5  # 1.5 s each")
+    for _ in range(5):
+        breaker.call(takes(1.5))
+    expect_state(ctx, breaker, "open", "5 calls over the default slow_call of 1 s")
+
+
 # --- threads -----------------------------------------------------------------------
 
 
