@@ -25,6 +25,7 @@ from valkey_redis.grading.checks import (
     ex13,
     failures,
     gaps,
+    gaps_more,
     timing,
 )
 
@@ -48,5 +49,6 @@ __all__ = [
     "ex13",
     "failures",
     "gaps",
+    "gaps_more",
     "timing",
 ]
