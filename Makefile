@@ -13,8 +13,8 @@ STAMP := .venv/.synced
 .DEFAULT_GOAL := help
 .PHONY: help setup have-uv examples test faults failure-modes lint format coverage clean \
         infra-up infra-down infra-status grade next hint watch reset check-exercises grader-audit \
-        cluster-up cluster-down \
-        cluster-status bench app load
+        cluster-up cluster-down cluster-status sentinel-up sentinel-down sentinel-status \
+        bench app load
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -98,6 +98,15 @@ cluster-down: $(STAMP) ## stop the cluster started by cluster-up
 cluster-status: $(STAMP) ## nodes, roles and slots of the local cluster
 	$(RUN) valkey-redis cluster status --port $(CLUSTER_PORT)
 
+sentinel-up: $(STAMP) ## start a primary (:6390), a replica (:6391) and 3 sentinels (:26390-26392)
+	$(RUN) valkey-redis sentinel up
+
+sentinel-down: $(STAMP) ## stop the Sentinel setup started by sentinel-up
+	$(RUN) valkey-redis sentinel down
+
+sentinel-status: $(STAMP) ## who is primary, the replicas and the sentinels
+	$(RUN) valkey-redis sentinel status
+
 grade: $(STAMP) ## grade your exercises; `make grade EX=N` for one (exit 0 iff all pass)
 	$(RUN) valkey-redis grade $(if $(EX),--ex $(EX))
 
@@ -105,14 +114,14 @@ next: $(STAMP) ## grade, and point at the first unsolved exercise (EX=N: start t
 	$(RUN) valkey-redis next $(if $(EX),--ex $(EX))
 
 hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
-	@$(if $(EX),,echo "which exercise? make hint EX=N (`make grade` lists them)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make hint EX=N (make grade lists them)"; exit 2)
 	$(RUN) valkey-redis hint $(EX) $(if $(ALL),--all)
 
 watch: $(STAMP) ## re-grade on every save (all, or EX=N); Ctrl-C stops
 	$(RUN) valkey-redis watch $(if $(EX),--ex $(EX))
 
 reset: $(STAMP) ## restore the stub of exercise EX (asks first; FORCE=1 does not)
-	@$(if $(EX),,echo "which exercise? make reset EX=N (`make grade` lists them)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make reset EX=N (make grade lists them)"; exit 2)
 	$(RUN) valkey-redis reset $(EX) $(if $(FORCE),--yes)
 
 grader-audit: $(STAMP) ## mutation testing of the grader: kill rate per exercise (slow; EX=N, JOBS=2)

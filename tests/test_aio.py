@@ -144,7 +144,7 @@ def test_sync_and_async_locks_exclude_each_other(face: Any) -> None:
     assert face(mine.extend())
     assert face(mine.release())
     assert other(theirs.acquire())
-    assert theirs.fencing_token == first + 1
+    assert theirs.fencing_token > first  # one counter (its floor is the server clock)
     assert other(theirs.owned())
     assert other(theirs.release())
     assert face(mine.locked()) is False
@@ -153,7 +153,7 @@ def test_sync_and_async_locks_exclude_each_other(face: Any) -> None:
 def test_lock_context_manager_and_lost_lease(face: Any) -> None:
     """The with-block holds the lock; a lease that ran out raises LockLost on exit."""
     lock = face.make("Lock", "job", timeout=10)
-    name = keys.tagged("lock", "job")
+    name = lock.key  # lock:{job}:owner
 
     async def run_async() -> None:
         async with lock:
@@ -217,8 +217,18 @@ def test_a_thousand_tasks_on_a_cold_key_make_one_loader_call(
     both_clients: Any, aio_loop: Any
 ) -> None:
     """1,000 concurrent get_or_set calls of a cold key: one loader call, all get the value."""
-    cache = aio.Cache(both_clients[1], namespace="t", ttl=60)
+    client = both_clients[1]
+    cache = aio.Cache(client, namespace="t", ttl=60)
     calls: list[int] = []
+    gets: list[object] = []
+    execute = client.execute_command
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        if args[0] == "GET":
+            gets.append(args[1])
+        return execute(*args, **kwargs)
+
+    client.execute_command = counting  # the lookups' GETs (the fill's GET is pipelined)
 
     async def loader() -> dict[str, int]:
         calls.append(1)
@@ -231,7 +241,35 @@ def test_a_thousand_tasks_on_a_cold_key_make_one_loader_call(
     results = aio_loop.run(main())
     assert len(calls) == 1
     assert results == [{"v": 1}] * 1000
+    assert len(gets) == 1  # 1,000 tasks asking at once shared one GET (one connection)
     assert cache.stats.errors == 0
+    assert (cache.stats.misses, cache.stats.loads) == (1000, 1)
+
+
+def test_a_sync_cache_refuses_an_async_loader(fake_client: Any) -> None:
+    """A coroutine loader given to the sync Cache is a clear TypeError, nothing cached."""
+    cache = Cache(fake_client, namespace="t", ttl=60)
+
+    async def loader() -> int:
+        return 1
+
+    with pytest.raises(TypeError, match=r"valkey_redis\.aio"):
+        cache.get_or_set("k", loader)
+    assert fake_client.exists(cache.redis_key("k")) == 0
+    assert fake_client.exists(keys.tagged("t", "k", "lock")) == 0  # the fill lock is released
+
+
+def test_aio_connect_keeps_the_url_rules() -> None:
+    """aio.connect refuses what connect refuses, and returns a redis.asyncio client."""
+    import redis.asyncio
+
+    with pytest.raises(ValueError, match="not a Valkey URL"):
+        aio.connect("http://localhost:6379")
+    with pytest.raises(ValueError, match="retries"):
+        aio.connect("redis://localhost:6379/0", retries=-1)
+    client = aio.connect("redis://localhost:6379/0")
+    assert isinstance(client, redis.asyncio.Redis)
+    assert client.connection_pool.connection_kwargs["decode_responses"] is True
 
 
 def test_a_cancelled_fill_releases_its_lock_and_wakes_the_waiters(
@@ -297,7 +335,7 @@ class _CancelAfterAcquire:
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         reply = await self._inner.execute_command(*args, **kwargs)
-        if args[0] in ("EVALSHA", "EVAL") and args[3] == keys.tagged("lock", "job"):
+        if args[0] in ("EVALSHA", "EVAL") and args[3] == keys.tagged("lock", "job", "owner"):
             raise asyncio.CancelledError  # the script ran; the reply never reached us
         return reply
 
@@ -489,3 +527,40 @@ def test_the_async_worker_task_applies_every_write_once(both_clients: Any, aio_l
     aio_loop.run(main())
     assert sorted(applied) == list(range(30))
     assert both_clients[0].xlen(queue.stream) == 0
+
+
+# -- the circuit breaker ---------------------------------------------------------------
+
+
+@pytest.mark.real
+def test_an_open_breaker_shared_by_both_faces_answers_without_waiting(
+    valkey_server: Any, aio_loop: Any
+) -> None:
+    """One breaker on a sync and an async client: once open, both faces fall back at once."""
+    from valkey_redis import GCRA, CircuitBreaker, CircuitOpenError, connect
+
+    now = [0.0]
+    breaker = CircuitBreaker("shared", clock=lambda: now[0], cool_down=60, max_cool_down=60)
+    for _ in range(3):
+        breaker.record_failure(TimeoutError("no reply"))  # as three failed calls would
+    sync_client = connect(valkey_server.url, breaker=breaker)
+    async_client = aio.connect(valkey_server.url, breaker=breaker)
+
+    async def main() -> None:
+        cache = aio.Cache(async_client, namespace="cb", ttl=60)
+        assert await cache.get("k", "default") == "default"
+        assert await cache.get_or_set("k", lambda: "loaded") == "loaded"  # the loader serves
+        assert cache.stats.errors == 2
+        hit = await aio.GCRA(async_client, limit=5, window=60, on_error="allow").hit("u")
+        assert (hit.fallback, hit.allowed) == (True, True)
+        with pytest.raises(CircuitOpenError):
+            await aio.Lock(async_client, "job", timeout=5).acquire()  # no lock pretends
+        await async_client.aclose()
+
+    try:
+        assert Cache(sync_client, namespace="cb", ttl=60).get("k", "default") == "default"
+        assert GCRA(sync_client, limit=5, window=60, on_error="deny").hit("u").fallback
+        aio_loop.run(main())
+        assert breaker.snapshot().state == "open"
+    finally:
+        sync_client.close()

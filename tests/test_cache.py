@@ -82,8 +82,11 @@ def test_keys_are_namespaced_and_escaped(cache: Cache, client: redis.Redis) -> N
     "key", ["plain", "a:b", "{tag}", "100%", "é✓", 42, "".join(map(chr, range(1, 800)))]
 )
 def test_redis_key_matches_keys_tagged(fake_client: redis.Redis, key: str | int) -> None:
-    """The fast key builder gives exactly keys.tagged's escaping."""
-    assert Cache(fake_client, namespace="n:s", ttl=1).redis_key(key) == keys.tagged("n:s", key)
+    """The fast key builder gives exactly keys.tagged's escaping of keys.typed(key)."""
+    expected = f"{keys.escape('n:s')}:{{{keys.typed(key)}}}"
+    assert Cache(fake_client, namespace="n:s", ttl=1).redis_key(key) == expected
+    if isinstance(key, str):
+        assert expected == keys.tagged("n:s", key)
 
 
 def test_delete_counts_existing_entries(cache: Cache) -> None:

@@ -123,7 +123,7 @@ def test_a_held_lock_survives_and_fencing_still_increases(crashed: Crashed) -> N
     assert crashed.lock.extend() is True
     assert crashed.lock.release() is True
     assert rival.acquire() is True
-    assert rival.fencing_token == before + 1
+    assert rival.fencing_token > before  # the server clock is the floor: never repeated
     assert rival.release() is True
 
 

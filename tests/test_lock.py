@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 import threading
@@ -72,11 +73,24 @@ def test_bad_names_and_waits_are_rejected(fake_client: redis.Redis) -> None:
         Lock(fake_client, "job", timeout=1, sleep=0)
 
 
+@pytest.mark.parametrize("bad", [-1, float("nan"), "1", True])
+def test_acquire_rejects_a_bad_blocking_timeout(fake_client: redis.Redis, bad: Any) -> None:
+    """acquire(blocking_timeout=-1 or NaN) raises ValueError (not a spent-budget TimeoutError)."""
+    from valkey_redis import aio
+
+    with pytest.raises(ValueError, match="blocking_timeout"):
+        Lock(fake_client, "job", timeout=1).acquire(blocking_timeout=bad)
+    lock = aio.Lock(fakeredis.FakeAsyncRedis(decode_responses=True), "job", timeout=1)
+    with pytest.raises(ValueError, match="blocking_timeout"):
+        asyncio.run(lock.acquire(blocking_timeout=bad))
+    assert fake_client.exists("lock:{job}") == 0
+
+
 def test_constructor_needs_no_server() -> None:
     """Building a lock talks to nobody, so an app starts while Valkey is down."""
     unreachable = connect("redis://127.0.0.1:1/0", retries=0)
     lock = Lock(unreachable, "job", timeout=1)
-    assert lock.key == "lock:{job}"
+    assert lock.key == "lock:{job}:owner"
     with pytest.raises(redis.ConnectionError):
         lock.acquire()
     assert lock.lost is False
@@ -87,7 +101,7 @@ def test_constructor_needs_no_server() -> None:
 def test_keys_share_one_cluster_slot(fake_client: redis.Redis) -> None:
     """The lock and its fencing counter hash to the same slot, and names are escaped."""
     lock = Lock(fake_client, "invoice:{7}", timeout=1)
-    assert lock.key == "lock:{invoice%3A%7B7%7D}"
+    assert lock.key == "lock:{invoice%3A%7B7%7D}:owner"
     assert key_slot(lock.key.encode()) == key_slot(lock.fence_key.encode())
 
 
@@ -398,7 +412,7 @@ def test_retried_acquire_counts_once() -> None:
     assert client.exists(lock.key) == 0
     again = Lock(client, "job", timeout=5)
     assert again.acquire()
-    assert lock.fencing_token + 1 == again.fencing_token
+    assert again.fencing_token > lock.fencing_token
 
 
 # -- server capabilities ------------------------------------------------------------

@@ -17,6 +17,7 @@ read as the answer to another command.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
@@ -29,9 +30,10 @@ from redis.exceptions import (
     NoScriptError,
     RedisClusterException,
     RedisError,
-    ResponseError,
 )
 
+from valkey_redis._once import node_for
+from valkey_redis._once import send_once as _send_once
 from valkey_redis.core.flow import (
     Call,
     Command,
@@ -76,6 +78,10 @@ def _settle(client: Any, effect: Any, pause: Callable[[float], object]) -> Outco
 
 
 def _command(client: Any, effect: Command) -> Any:
+    if effect.once:  # outside the retry loop; the command's key is its first argument
+        return _send_once(
+            node_for(client, effect.key or effect.args[1]), effect.args, **effect.options
+        )
     return client.execute_command(*effect.args, **effect.options)
 
 
@@ -88,7 +94,14 @@ def _eval(client: Any, effect: Eval) -> Any:
 
 
 def _call(client: Any, effect: Call) -> Any:
-    return effect.func()
+    value = effect.func()
+    if inspect.isawaitable(value):  # an async loader handed to a sync helper
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()  # never awaited: say so plainly instead of a RuntimeWarning
+        msg = "got an awaitable from a loader of a sync helper: use valkey_redis.aio for async code"
+        raise TypeError(msg)
+    return value
 
 
 def _merge(client: Any, effect: Merge) -> Any:
@@ -132,30 +145,6 @@ def eval_script(
         return client.execute_command(*evalsha)
     except NoScriptError:  # it did not run; EVAL runs it and caches it for next time
         return client.execute_command("EVAL", script.text, *evalsha[2:])
-
-
-def _send_once(node: redis.Redis, *commands: tuple[Any, ...]) -> Any:
-    """Send ``commands`` on one pooled connection, outside redis-py's retry loop.
-
-    Connecting (and a health-check PING) still retries inside redis-py; once a
-    command is written, a network error is raised, never answered by re-sending.
-    """
-    pool = node.connection_pool
-    conn: Any = pool.get_connection()  # redis-py leaves these methods untyped
-    parse: Any = node.parse_response
-    try:
-        reply: Any = None
-        for command in commands:
-            conn.send_command(*command)
-            reply = parse(conn, str(command[0]))
-    except ResponseError:
-        raise  # an error reply: the connection is still in step with the server
-    except BaseException:
-        conn.disconnect()  # a late reply must never be read as the answer to the next command
-        raise
-    finally:
-        pool.release(conn)
-    return reply
 
 
 def _eval_on(node: redis.Redis, script: Script, evalsha: tuple[Any, ...], *, asking: bool) -> Any:

@@ -46,6 +46,22 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sentinel(args: argparse.Namespace) -> int:
+    from valkey_redis import sentinel  # noqa: PLC0415 - keep `--help` fast
+
+    try:
+        if args.action == "up":
+            print(sentinel.sentinel_up(args.port, args.sentinel_port))
+        elif args.action == "down":
+            print(sentinel.sentinel_down())
+        else:
+            print(sentinel.sentinel_status(sentinel_port=args.sentinel_port))
+    except server.ServerError as exc:
+        print(f"sentinel {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _examples(args: argparse.Namespace) -> int:
     from valkey_redis.examples import runner  # noqa: PLC0415 - keep `--help` fast
 
@@ -67,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--port", type=int, default=7000, help="first node's port")
     clus.add_argument("--replicas", type=int, default=1, help="replicas per primary (up)")
     clus.set_defaults(handler=_cluster)
+
+    sent = commands.add_parser(
+        "sentinel", help="a primary, a replica and three sentinels on 127.0.0.1 (HA)"
+    )
+    sent.add_argument("action", choices=["up", "down", "status"])
+    sent.add_argument("--port", type=int, default=6390, help="the primary's port (up)")
+    sent.add_argument("--sentinel-port", type=int, default=26390, help="first sentinel's port")
+    sent.set_defaults(handler=_sentinel)
 
     examples = commands.add_parser("examples", help="run the numbered examples")
     examples.add_argument("numbers", nargs="*", type=int)

@@ -22,8 +22,10 @@ block time on top of the socket timeout.
 
 How it fails: a retried command may run twice if the first attempt reached the
 server and only the reply was lost. That is harmless for reads and idempotent
-writes (GET, SET, DEL, EXPIRE); helpers whose writes are not idempotent (rate
-limiters) do not rely on it. A reply slower than ``socket_timeout`` is a
+writes (GET, SET, DEL, EXPIRE); helpers whose writes are not idempotent do not
+rely on it: they send once (rate-limit hits, lock releases, XREADGROUP) or make
+the retry recognise itself (write-behind submits, cache deletes, session
+destroys; see docs/failure-modes.md). A reply slower than ``socket_timeout`` is a
 ``TimeoutError``: raise the timeouts for commands that are slow on purpose (a
 huge MGET, a long script). Cluster clients keep 2 s timeouts and redis-py's
 cluster retries (no call budget), with one breaker per node (:func:`breakers_of`).
@@ -45,6 +47,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from valkey_redis._guard import BudgetRetry, guarded, per_server
+from valkey_redis._validate import seconds
 from valkey_redis.breaker import CircuitBreaker
 
 __all__ = [
@@ -127,13 +130,20 @@ def _guarded_client(
     options.setdefault("driver_info", None)
     options.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
     pool = redis.ConnectionPool.from_url(target, **options)
-    if breaker is not False:
-        pool.connection_kwargs["breaker"] = (
-            breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(server_name(pool))
-        )
-        pool.connection_class = guarded(pool.connection_class)
+    name = server_name(pool)
     client = redis.Redis(connection_pool=pool)
     client.auto_close_connection_pool = True  # as from_url does: close() closes the pool
+    return _guard(pool, breaker, name, client)
+
+
+def _guard(
+    pool: Any, breaker: CircuitBreaker | bool, name: str, client: redis.Redis
+) -> redis.Redis:
+    """Make ``pool``'s connections report to one breaker (unless ``breaker`` is False)."""
+    if breaker is not False:
+        kwargs = pool.connection_kwargs
+        kwargs["breaker"] = breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(name)
+        pool.connection_class = guarded(pool.connection_class)
     return client
 
 
@@ -185,8 +195,10 @@ def connect(
     """Create a client for Valkey; no network traffic happens here.
 
     Args:
-        url: ``redis://`` or ``rediss://`` URL; defaults to ``VALKEY_URL``,
-            ``REDIS_URL``, then ``redis://localhost:6379/0``.
+        url: ``redis://`` or ``rediss://`` URL, or
+            ``redis+sentinel://host:port[,host:port...]/service[/db]`` for a client
+            that asks Sentinel for the primary and follows it after a failover;
+            defaults to ``VALKEY_URL``, ``REDIS_URL``, then ``redis://localhost:6379/0``.
         cluster: return a :class:`redis.cluster.RedisCluster` (URL of any node).
         max_connections: size of the connection pool (per node for a cluster).
         socket_timeout: seconds to wait for a reply before ``TimeoutError``
@@ -209,8 +221,9 @@ def connect(
         A redis-py client with ``decode_responses=True``.
 
     Raises:
-        ValueError: for a negative timeout or retry count, or a URL without a
-            ``redis://``, ``rediss://`` or ``unix://`` scheme.
+        ValueError: for a timeout that is not a positive, finite number (zero,
+            negative, NaN, inf), a negative retry count, or a URL without a ``redis://``,
+            ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
     """
     target, options = settings(
         url,
@@ -229,6 +242,13 @@ def connect(
             base = SSLConnection if target.startswith("rediss://") else Connection
             options.setdefault("connection_class", per_server(base))
         return RedisCluster.from_url(target, **options)
+    if target.startswith("redis+sentinel://"):
+        from valkey_redis.sentinel import connect_sentinel  # noqa: PLC0415 - optional path
+
+        client = connect_sentinel(target, **options)  # follows the primary across failovers
+        return _guard(
+            client.connection_pool, breaker, f"sentinel:{target.rsplit('/', 2)[-2]}", client
+        )
     return _guarded_client(target, options, breaker)
 
 
@@ -258,9 +278,13 @@ def settings(
         socket_timeout = _CLUSTER_TIMEOUT if cluster else SOCKET_TIMEOUT
     if socket_connect_timeout is None:
         socket_connect_timeout = _CLUSTER_TIMEOUT if cluster else CONNECT_TIMEOUT
-    if min(socket_timeout, socket_connect_timeout, call_timeout) <= 0:
-        msg = "timeouts must be positive numbers of seconds"
-        raise ValueError(msg)
+    timeouts: dict[str, object] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_connect_timeout,
+        "call_timeout": call_timeout,
+    }
+    for name, value in timeouts.items():
+        seconds(name, value)  # NaN, inf, 0, negative or not a number: ValueError naming it
     if retries < 0:
         msg = "retries must be >= 0"
         raise ValueError(msg)
@@ -275,10 +299,12 @@ def settings(
     if max_connections is not None:
         options["max_connections"] = max_connections
     target = configured_url(url)
-    if not target.startswith(("redis://", "rediss://", "unix://")):
+    sentinel = target.startswith("redis+sentinel://") and not cluster
+    if not sentinel and not target.startswith(("redis://", "rediss://", "unix://")):
         msg = (
-            f"{target!r} is not a Valkey URL: it must start with redis://, rediss:// or "
-            "unix:// (for example redis://localhost:6379/0); check VALKEY_URL / REDIS_URL"
+            f"{target!r} is not a Valkey URL: it must start with redis://, rediss://, "
+            "unix:// or redis+sentinel:// (for example redis://localhost:6379/0); check "
+            "VALKEY_URL / REDIS_URL"
         )
         raise ValueError(msg)
     return target, options

@@ -49,11 +49,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from valkey_redis.server import EmbeddedValkey
 
-__all__ = ["AOF", "FaultProxy", "kill_and_restart", "paused"]
+__all__ = ["AOF", "FaultProxy", "kill_and_restart", "paused", "replication_cut"]
 
 #: ``EmbeddedValkey(config=AOF)``: append-only file, fsync every second.
 AOF = {"appendonly": "yes", "appendfsync": "everysec"}
@@ -342,3 +342,24 @@ def kill_and_restart(server: EmbeddedValkey, *, restart: bool = True) -> None:
     server.kill()
     if restart:
         server.start()
+
+
+@contextlib.contextmanager
+def replication_cut(primary: EmbeddedValkey) -> Iterator[None]:
+    """Stop ``primary`` from feeding its replicas for the block: they lag from here on.
+
+    The replicas' links are killed and re-syncing is refused (``ACL SETUSER default
+    -psync -sync``), so writes acknowledged meanwhile exist on the primary alone --
+    what a failover then loses. On exit the ACL is restored if the node is alive.
+    """
+    import redis  # noqa: PLC0415 - the proxy itself needs no client
+
+    client: Any = redis.Redis(host="127.0.0.1", port=primary.port or 0, socket_timeout=2)
+    try:
+        client.execute_command("ACL", "SETUSER", "default", "-psync", "-sync")
+        client.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        yield
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            client.execute_command("ACL", "SETUSER", "default", "+psync", "+sync")
+        client.close()

@@ -22,16 +22,22 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["argument_key", "canonical_json", "escape", "join", "tagged"]
+__all__ = ["ESCAPES", "argument_key", "canonical_json", "escape", "join", "tagged", "typed"]
 
-# Characters with a meaning in our keys: the separator, the hash-tag braces, and
-# the escape character itself. Percent-encoding them keeps the mapping one-to-one.
-_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+# Characters with a meaning in our keys: the separator, the hash-tag braces, the
+# escape character itself, and "#", which marks an int where a key may be either
+# (:func:`typed`: "#42" is the int 42, "42" the string "42", "%2342" the string
+# "#42"). Percent-encoding them keeps the mapping one-to-one.
+ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D", "#": "%23"})
 _MAX_READABLE = 120
 
 
 def escape(part: str | int) -> str:
     """Escape one key part so it cannot break out of its position.
+
+    An int is written as its digits (``escape(42) == "42"``, as ``"user:42"`` in
+    the exercises); where a caller may pass an int *or* a str for the same part,
+    use :func:`typed` so the two cannot collide.
 
     Args:
         part: a non-empty string, or an int (not a bool).
@@ -43,11 +49,25 @@ def escape(part: str | int) -> str:
     if isinstance(part, bool) or not isinstance(part, str | int):
         msg = f"key parts must be str or int, not {type(part).__name__}"
         raise TypeError(msg)
-    text = str(part)
-    if not text:
+    if isinstance(part, int):
+        return f"{part:d}"
+    if not part:
         msg = "key parts must not be empty"
         raise ValueError(msg)
-    return text.translate(_ESCAPES)
+    return part.translate(ESCAPES)
+
+
+def typed(part: str | int) -> str:
+    """Escape a part that may be an int or a str, keeping the two apart: ints get a ``#``.
+
+    The cache uses it for its keys, so ``cache.set(0, ...)`` and ``cache.set("0", ...)``
+    are two entries.
+
+    >>> typed(42), typed("42"), typed("#42")
+    ('#42', '42', '%2342')
+    """
+    text = escape(part)
+    return f"#{text}" if isinstance(part, int) else text
 
 
 def join(namespace: str, *parts: str | int) -> str:

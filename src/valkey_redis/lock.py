@@ -51,7 +51,7 @@ from typing import Self
 
 from valkey_redis._guard import deadline
 from valkey_redis._run import run
-from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
+from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired, _wait
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
 
@@ -93,10 +93,11 @@ class Lock(LockCore):
 
         Raises:
             LockError: if this instance already holds the lock (release it first).
+            ValueError: for a negative or NaN ``blocking_timeout``.
             redis.exceptions.ConnectionError: when the server cannot be reached.
         """
+        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
         flow = self._acquire_flow(blocking, blocking_timeout)
-        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
         if (self.blocking if blocking is None else blocking) and wait is not None:
             # Every network wait fits in blocking_timeout (plus a grace for the last
             # reply), whatever the server does: a hung server cannot stretch it.
@@ -172,9 +173,12 @@ def _renew_loop(ref: weakref.ref[Lock], stop: threading.Event, interval: float) 
 
     The thread holds only a weak reference: a Lock dropped without release() stops
     being renewed and expires with its lease instead of living as long as the process.
+    A renewal that fails locally is retried sooner, while the lease lasts.
     """
-    while not stop.wait(interval):
+    wait: float | None = interval
+    while wait is not None and not stop.wait(wait):
         lock = ref()
-        if lock is None or not run(lock._client, lock._renew_flow()):
+        if lock is None:
             return
+        wait = run(lock._client, lock._renew_flow())
         del lock

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from valkey_redis import keys
+from valkey_redis._validate import count, seconds
 from valkey_redis.client import connect
 
 __all__ = ["INVALIDATE_CHANNEL", "NearCache", "NearCacheStats"]
@@ -57,7 +59,7 @@ INVALIDATE_CHANNEL = "__redis__:invalidate"
 CLIENT_NAME = "valkey-redis:near-cache"
 _HANDSHAKE_TIMEOUT = 2.0  # seconds, for a client built without a socket timeout
 # keys.escape as one str.translate call: the hit path builds a key per call.
-_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+_ESCAPES = keys.ESCAPES
 
 
 @dataclass(frozen=True)
@@ -139,12 +141,8 @@ class NearCache:
         if type(client).__module__.startswith("fakeredis"):
             msg = "NearCache needs a real Valkey server: fakeredis has no CLIENT TRACKING"
             raise TypeError(msg)
-        if max_entries < 1:
-            msg = "max_entries must be >= 1"
-            raise ValueError(msg)
-        if ping_interval <= 0:
-            msg = "ping_interval must be a positive number of seconds"
-            raise ValueError(msg)
+        count("max_entries", max_entries)
+        seconds("ping_interval", ping_interval)
         self._owns_client = isinstance(client, str)
         self._client: redis.Redis = connect(client) if isinstance(client, str) else client
         if not self._client.connection_pool.connection_kwargs.get("decode_responses"):
@@ -169,7 +167,16 @@ class NearCache:
         self._before_store: Callable[[str], None] | None = None
 
     def key(self, key: str) -> str:
-        """Return the Valkey key for ``key``: ``<namespace>:<escaped key>``, or ``key`` itself."""
+        """Return the Valkey key for ``key``: ``<namespace>:<escaped key>``, or ``key`` itself.
+
+        Raises:
+            TypeError: for a key that is not a ``str``.
+            ValueError: for an empty key under a namespace.
+        """
+        given: object = key
+        if not isinstance(given, str):
+            msg = f"near-cache keys must be str, not {type(given).__name__}"
+            raise TypeError(msg)
         if not self._prefix:
             return key
         if not key:
@@ -239,9 +246,7 @@ class NearCache:
         The copy is not refreshed here: our own write comes back as an
         invalidation a moment later; the next :meth:`get` reads the new value.
         """
-        if ttl <= 0:
-            msg = "ttl must be a positive number of seconds"
-            raise ValueError(msg)
+        seconds("ttl", ttl)
         name = self.key(key)
         self._client.set(name, value, px=max(1, round(ttl * 1000)))
         self._drop([name])
@@ -315,11 +320,17 @@ class NearCache:
             if self._conn is not None:
                 return
             conn, self.tracking_id = self._open_tracking()
+            # The thread holds this cache only weakly, and a finalizer closes the
+            # connection: a NearCache dropped without close() frees both.
             thread = threading.Thread(
-                target=self._listen, args=(conn,), name="near-cache-invalidations", daemon=True
+                target=_listen_weakly,
+                args=(weakref.ref(self), conn, self.ping_interval),
+                name="near-cache-invalidations",
+                daemon=True,
             )
             with self._lock:
                 self._conn = conn
+            weakref.finalize(self, conn.disconnect)
             thread.start()
             self._thread = thread
 
@@ -353,31 +364,13 @@ class NearCache:
             raise
         return conn, client_id
 
-    def _listen(self, conn: _Connection) -> None:
-        """Apply invalidation messages until the connection drops; then flush."""
-        unanswered_ping = False
-        try:
-            while True:
-                try:
-                    message = conn.read_response(
-                        timeout=self.ping_interval, disconnect_on_error=False
-                    )
-                except RedisTimeoutError:
-                    if unanswered_ping:
-                        return  # half-open connection: treat as lost
-                    with self._lock:  # never send on a connection close() has taken
-                        if self._conn is not conn:
-                            return
-                        conn.send_command("PING", check_health=False)
-                    unanswered_ping = True
-                    continue
-                unanswered_ping = False
-                if isinstance(message, list) and len(message) == 3 and message[0] == "message":
-                    self._invalidated(cast("list[str] | None", message[2]))
-        except (RedisError, OSError):  # dropped, killed, or closed by close()
-            return
-        finally:
-            self._lost(conn)
+    def _ping(self, conn: _Connection) -> bool:
+        """Send a PING on ``conn``; False when ``conn`` is no longer ours (closed, replaced)."""
+        with self._lock:  # never send on a connection close() has taken
+            if self._conn is not conn:
+                return False
+            conn.send_command("PING", check_health=False)
+        return True
 
     def _invalidated(self, names: list[str] | None) -> None:
         if names is None:  # the server dropped everything (FLUSHALL/FLUSHDB)
@@ -392,3 +385,38 @@ class NearCache:
                 self._conn = None
                 self._flush_locked()
         conn.disconnect()
+
+
+def _listen_weakly(ref: weakref.ref[NearCache], conn: _Connection, ping_interval: float) -> None:
+    """Apply invalidation messages until the connection drops (or the cache is gone); flush.
+
+    Only a weak reference to the cache is held while waiting for a message, so a
+    dropped cache is collected; its finalizer disconnects ``conn``, which ends this.
+    """
+    unanswered_ping = False
+    try:
+        while True:
+            try:
+                message = conn.read_response(timeout=ping_interval, disconnect_on_error=False)
+            except RedisTimeoutError:
+                cache = ref()
+                if unanswered_ping or cache is None or not cache._ping(conn):
+                    return  # half-open connection, a dropped cache, or close()
+                del cache
+                unanswered_ping = True
+                continue
+            unanswered_ping = False
+            if isinstance(message, list) and len(message) == 3 and message[0] == "message":
+                cache = ref()
+                if cache is None:
+                    return
+                cache._invalidated(cast("list[str] | None", message[2]))
+                del cache
+    except (RedisError, OSError):  # dropped, killed, or closed by close()
+        return
+    finally:
+        cache = ref()
+        if cache is not None:
+            cache._lost(conn)
+        else:
+            conn.disconnect()

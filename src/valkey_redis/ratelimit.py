@@ -71,7 +71,7 @@ class _Limiter(LimiterCore):
 
         Raises:
             TypeError: for a non-str ``key`` or a non-int ``cost``.
-            ValueError: for an empty ``key``, or ``cost`` outside ``1..limit``.
+            ValueError: for an empty ``key``, or ``cost`` outside ``1..limit`` or ``max_cost``.
             redis.exceptions.ConnectionError: (or ``TimeoutError``) when the server is
                 unreachable and ``on_error="raise"``.
         """
@@ -114,10 +114,15 @@ class SlidingWindowLog(_Limiter):
     """At most ``limit`` units in any ``window``-long interval; exact.
 
     Keeps one sorted-set entry per allowed unit, so memory and time per hit grow
-    with ``limit`` (fine for tens or hundreds, costly for 100k per key).
+    with ``limit`` (fine for tens or hundreds, costly for 100k per key). A script
+    holds the server while it runs, so ``limit`` is capped at :attr:`max_limit`
+    (one call expires at most that many entries) and ``cost`` at :attr:`max_cost`
+    (one call writes at most that many): a few milliseconds of server time at most.
     """
 
     _algorithm = "sliding_log"
+    max_limit = 10_000
+    max_cost = 1_000
 
 
 class SlidingWindowCounter(_Limiter):

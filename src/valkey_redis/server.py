@@ -41,6 +41,7 @@ __all__ = [
     "find_binary",
     "free_port",
     "port_answers",
+    "stop_process",
 ]
 
 DEFAULT_PORT = 6379
@@ -178,6 +179,17 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes] | None, timeout: float)
     raise ServerError(msg)
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process we started: SIGTERM, then SIGKILL if it is still there after 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 @dataclass
 class EmbeddedValkey:
     """A throw-away Valkey server on a free port of 127.0.0.1.
@@ -226,6 +238,9 @@ class EmbeddedValkey:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
+                # Its own process group: Ctrl-C in a terminal interrupts the program,
+                # which then stops its server last, instead of killing it first.
+                process_group=0,
             )
         except OSError as exc:
             self._workdir.cleanup()
@@ -258,13 +273,7 @@ class EmbeddedValkey:
         """Stop the server (SIGTERM, then SIGKILL) and remove its temp dir."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            stop_process(proc)
             if proc.stderr is not None:
                 proc.stderr.close()
         if self._workdir is not None:
@@ -284,6 +293,11 @@ class EmbeddedValkey:
 
 
 # --- the `make infra-up` daemon ------------------------------------------------
+
+
+def _make(target: str, port: int) -> str:
+    """The make command for ``target`` on ``port``: ``PORT=`` only when not the default."""
+    return f"make {target}" if port == DEFAULT_PORT else f"make {target} PORT={port}"
 
 
 def _pidfile(state_dir: Path, port: int) -> Path:
@@ -327,7 +341,7 @@ def daemon_status(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR) -> str:
         return f"not ours: something else answers on 127.0.0.1:{port} (it works for the examples)"
     if _port_in_use(port):
         return f"blocked: port {port} is taken by a program that is not Valkey"
-    return f"stopped: nothing on 127.0.0.1:{port} (start it with `make infra-up`)"
+    return f"stopped: nothing on 127.0.0.1:{port} (start it with `{_make('infra-up', port)}`)"
 
 
 def daemon_start(
@@ -346,7 +360,8 @@ def daemon_start(
     pidfile = _pidfile(state_dir, port)
     if _read_pid(pidfile) is not None and port_answers(port):
         pid = _read_pid(pidfile)
-        msg = f"already running on 127.0.0.1:{port} (pid {pid}); `make infra-down` stops it"
+        stop = _make("infra-down", port)
+        msg = f"already running on 127.0.0.1:{port} (pid {pid}); `{stop}` stops it"
         raise ServerError(msg)
     if _port_in_use(port):
         msg = (
@@ -370,7 +385,10 @@ def daemon_start(
         raise ServerError(msg)
     _wait_ready(port, None, READY_TIMEOUT)
     pid = _read_pid(pidfile)
-    return f"started Valkey on 127.0.0.1:{port} (pid {pid}, log {state_dir}/valkey-{port}.log)"
+    started = f"started Valkey on 127.0.0.1:{port} (pid {pid}, log {state_dir}/valkey-{port}.log)"
+    if port == DEFAULT_PORT:
+        return started
+    return f"{started}; use it with VALKEY_URL=redis://127.0.0.1:{port}/0"
 
 
 def daemon_stop(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR) -> str:

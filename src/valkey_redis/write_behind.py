@@ -45,13 +45,20 @@ live in :mod:`valkey_redis.core.write_behind`, shared with
 
 from __future__ import annotations
 
+import logging
 import threading
+import weakref
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from valkey_redis._run import run
-from valkey_redis.core.write_behind import Write, WriteBehindCore, WriteBehindFullError
+from valkey_redis.core.send import OUTAGE
+from valkey_redis.core.write_behind import Turns, Write, WriteBehindCore, WriteBehindFullError
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
+
+log = logging.getLogger(__name__)
 
 
 class WriteBehind(WriteBehindCore):
@@ -144,20 +151,75 @@ class WriteBehind(WriteBehindCore):
         run(self.client, self._serve_flow(stop.is_set), pause=stop.wait)
 
     def start(self) -> threading.Thread:
-        """Run :meth:`run` in a daemon thread; :meth:`stop` ends it."""
+        """Run :meth:`run` in a daemon thread; :meth:`stop` ends it.
+
+        The thread holds the queue only through a weak reference: a WriteBehind
+        dropped without :meth:`stop` ends its thread within about one ``poll_interval``.
+        """
         if self._thread is not None and self._thread.is_alive():
             return self._thread
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.run, args=(self._stop,), daemon=True)
+        self._thread = threading.Thread(
+            target=_run_weakly, args=(weakref.ref(self), self._stop), daemon=True
+        )
+        weakref.finalize(self, self._stop.set)
         self._thread.start()
         return self._thread
 
     def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
-        """Stop the background thread, then (by default) apply what is left."""
+        """Stop the background thread, apply what is left, and leave the consumer group.
+
+        Bounded: the thread is given ``timeout`` seconds to finish its turn (a
+        read waits at most ``poll_interval``, or one socket timeout on a dead
+        server: reads are not retried). If it is still busy, or its last turn
+        could not reach Valkey, or the final flush cannot, the flush is skipped
+        with a warning; the writes stay in the stream for the next worker. This
+        worker's consumer is deleted from the group once it has nothing pending,
+        so start/stop cycles leave no dead consumers behind.
+        """
         if self._stop is not None:
             self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        if flush:
-            self.flush()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():  # stuck in a call to a hung server; it ends on its own
+                log.warning(
+                    "write-behind: worker still busy after %ss; writes stay queued", timeout
+                )
+                return
+        if self._unreachable:  # its last turn could not reach Valkey: do not wait again
+            log.warning("write-behind: Valkey unreachable at stop(); writes stay queued")
+            return
+        try:
+            if flush:
+                self.flush()
+            self._leave_group()
+        except OUTAGE as exc:
+            log.warning("write-behind: stop() could not reach Valkey (%s); writes stay queued", exc)
+
+    def _leave_group(self) -> None:
+        """Delete this worker's consumer from the group, unless it still has pending writes."""
+        try:
+            consumers = self.client.xinfo_consumers(self.stream, self.group)
+        except ResponseError:  # no stream or no group: nothing to leave
+            return
+        mine = [c for c in consumers if _name(c.get("name")) == self.consumer]
+        if mine and int(mine[0].get("pending", 0)) == 0:  # else deleting would strand them
+            self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
+
+
+def _name(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _run_weakly(ref: weakref.ref[WriteBehind], stop: threading.Event) -> None:
+    """The thread of :meth:`WriteBehind.start`: run turns while the queue is alive."""
+    state = Turns()
+    while not stop.is_set():
+        queue = ref()
+        if queue is None:
+            return
+        delay = run(queue.client, queue._turn_flow(state))
+        del queue  # between turns, only the weak reference keeps us going
+        if delay:
+            stop.wait(delay)

@@ -76,7 +76,7 @@ async def test_home_page_lists_products_requests_and_keyspace(open_shop: OpenSho
     assert 'class="MISS">MISS' in html
     assert 'class="HIT">HIT' in html
     assert " ms</td>" in html
-    assert "shop.product:{4}" in html  # the cache entry, with its type and TTL
+    assert "shop.product:{#4}" in html  # the cache entry, with its type and TTL
     assert "1 hits" in html
 
 

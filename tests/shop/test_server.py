@@ -87,4 +87,4 @@ def test_the_page_renders_in_headless_chromium(served: Served) -> None:
     assert "<h1>The valkey-redis shop</h1>" in dom
     assert 'id="products"' in dom
     assert "<code>GET /products/12</code>" in dom
-    assert "shop.product:{12}" in dom
+    assert "shop.product:{#12}" in dom

@@ -61,7 +61,25 @@ async def run(
 
 
 def _command(client: Any, effect: fx.Command) -> Awaitable[Any]:
+    if effect.once:
+        return _command_once(client, effect)
     return cast(Awaitable[Any], client.execute_command(*effect.args, **effect.options))
+
+
+async def _command_once(client: Any, effect: fx.Command) -> Any:
+    """Outside the retry loop (see ``Command.once``); the command's key is its first argument."""
+    cluster: Any = client  # untyped routing
+    node: Any = (
+        cluster.get_node_from_key(effect.key or effect.args[1])
+        if isinstance(client, RedisCluster)
+        else client
+    )
+    pooled = hasattr(node, "connection_pool")
+    conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
+    try:
+        return await _send_on(conn, node.parse_response, effect.args, False)
+    finally:
+        await node.connection_pool.release(conn) if pooled else node.release(conn)
 
 
 def _pipeline(client: Any, effect: fx.Pipeline) -> Awaitable[Any]:

@@ -49,6 +49,11 @@ V = TypeVar("V")
 
 BYTES: dict[str, Any] = {NEVER_DECODE: []}  # replies stay bytes: bad UTF-8 is a miss
 
+#: ``save`` of write_through: a plain or a coroutine function of the new value.
+Saver = Callable[[V], object]
+Seconds = float | None
+Tags = Iterable[str]
+
 #: A loader: a plain callable or a coroutine function, called with no arguments.
 Loader = Callable[[], V] | Callable[[], Awaitable[V]]
 
@@ -187,13 +192,7 @@ class Cache(CacheCore):
         return reads.run(name, lambda: execute("GET", name, **BYTES), timeout=LOOKUP_WAIT)
 
     async def write_through(
-        self,
-        key: Key,
-        value: V,
-        save: Callable[[V], object],
-        *,
-        ttl: float | None = None,
-        tags: Iterable[str] = (),
+        self, key: Key, value: V, save: Saver[V], *, ttl: Seconds = None, tags: Tags = ()
     ) -> bool:
         """:meth:`valkey_redis.Cache.write_through`; ``save`` may be async or plain."""
         return await run(self._client, self._write_through_flow(key, value, save, ttl, tags))

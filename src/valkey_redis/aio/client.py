@@ -56,7 +56,7 @@ def connect(
 
     Raises:
         ValueError: for a negative timeout or retry count, or a URL without a
-            ``redis://``, ``rediss://`` or ``unix://`` scheme.
+            ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
     """
     budget = None if cluster else options.get("call_timeout", CALL_TIMEOUT)
     target, kwargs = settings(
@@ -64,6 +64,17 @@ def connect(
     )
     if cluster:
         return RedisCluster.from_url(target, **kwargs)
+    if target.startswith("redis+sentinel://"):  # the primary, found (and followed) via Sentinel
+        from redis.asyncio.sentinel import Sentinel  # noqa: PLC0415 - optional path
+
+        from valkey_redis.sentinel import parse_sentinel_url  # noqa: PLC0415
+
+        sentinels, service, db, auth = parse_sentinel_url(target)
+        asking = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
+        factory: Any = Sentinel  # untyped in redis-py
+        manager = factory(sentinels, sentinel_kwargs={**asking, "decode_responses": True})
+        primary: redis.asyncio.Redis = manager.master_for(service, db=db, **auth, **kwargs)
+        return primary
     # As the sync client: a new connection's handshake is HELLO alone.
     kwargs.setdefault("driver_info", None)
     kwargs.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))

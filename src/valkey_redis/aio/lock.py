@@ -100,10 +100,16 @@ class Lock(LockCore):
 
 
 async def _renew_loop(ref: weakref.ref[Lock], interval: float) -> None:
-    """Extend the lease every ``interval`` s until cancelled, refused, or the Lock is gone."""
-    while True:
-        await asyncio.sleep(interval)
+    """Extend the lease every ``interval`` s until cancelled, refused, or the Lock is gone.
+
+    A renewal that fails locally is retried sooner, while the lease lasts (see
+    ``LockCore._renew_flow``).
+    """
+    wait: float | None = interval
+    while wait is not None:
+        await asyncio.sleep(wait)
         lock = ref()
-        if lock is None or not await run(lock._client, lock._renew_flow()):
+        if lock is None:
             return
+        wait = await run(lock._client, lock._renew_flow())
         del lock

@@ -24,6 +24,7 @@ the sync and the async cache run the same code.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 from redis.crc import key_slot
@@ -37,6 +38,10 @@ __all__ = ["delete_all", "read_all", "write_all"]
 # EVAL is one round trip even on a server that has never seen the script (an
 # EVALSHA would fail with NOSCRIPT there and need a second one).
 _SET_MANY = script("cache_set_many")
+_DELETE = script("cache_delete")
+# How long a delete remembers its count for a retry of the same call (redis-py
+# retries within seconds); the memo key is the first entry's key + ":deleted".
+_MEMO_MS = 60_000
 
 
 def _by_slot(names: Sequence[str]) -> list[list[int]]:
@@ -82,9 +87,22 @@ def write_all(
 
 
 def delete_all(names: Sequence[str], *, cluster: bool) -> Flow[int]:
-    """Delete ``names``; return how many existed (one DEL per hash slot on a cluster)."""
-    if not cluster or len(names) == 1:
-        return int((yield Command(("DEL", *names))))
-    groups = _by_slot(names)
-    replies = yield Pipeline([Command(("DEL", *(names[i] for i in g))) for g in groups])
+    """Delete ``names``; return how many existed. Safe to retry.
+
+    A lost reply makes redis-py re-send the command, and a plain ``DEL`` would then
+    answer 0 for entries its first run deleted. Each call carries a random token
+    and leaves ``<first key>:deleted`` (``token|count``, 60 s) behind, so the retry
+    returns the first run's count (``cache_delete.lua``). One script per hash slot
+    on a cluster, all in one pipeline.
+    """
+    token = secrets.token_hex(8)
+
+    def command(group: list[str]) -> Command:
+        memo = f"{group[0]}:deleted"
+        return Command(("EVAL", _DELETE.text, len(group) + 1, *group, memo, token, _MEMO_MS))
+
+    if not cluster:
+        return int((yield command(list(names))))
+    groups = [[names[i] for i in indexes] for indexes in _by_slot(names)]
+    replies = yield Pipeline([command(group) for group in groups])
     return sum(int(reply) for reply in replies)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from valkey_redis._validate import seconds
 from valkey_redis.serializers import SerializationError, Serializer
 
 __all__ = ["NOT_FOUND", "Entry", "EntryCodec", "seconds"]
@@ -46,23 +47,6 @@ NOT_FOUND: Final = _NotFound()
 #: ``(value, expires at in unix ms, load time in ms)``. A plain tuple because the
 #: hit path builds one per call; ``value`` is :data:`NOT_FOUND` for a cached miss.
 Entry = tuple[Any, int, int]
-
-
-def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float number of seconds, or raise naming the setting.
-
-    Raises:
-        TypeError: for anything but an int or float (bools included).
-        ValueError: for NaN, infinity, a negative number, or 0 unless ``allow_zero``.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{name} must be a number of seconds, not {type(value).__name__}"
-        raise TypeError(msg)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        msg = f"{name} must be a finite number of seconds {bound}, got {value!r}"
-        raise ValueError(msg)
-    return float(value)
 
 
 class EntryCodec:

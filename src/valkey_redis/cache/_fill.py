@@ -35,7 +35,6 @@ from typing import Protocol, TypeVar, cast
 
 from redis.exceptions import RedisError
 
-from valkey_redis import keys
 from valkey_redis.cache._entry import NOT_FOUND, Entry, EntryCodec
 from valkey_redis.cache._stats import Health
 from valkey_redis.cache.stampede import WaitTimeoutError, lead_or_wait
@@ -153,7 +152,7 @@ class Filler:
         current: V | None,
     ) -> Flow[V]:
         """Across processes: take the lock and load, or wait for whoever holds it."""
-        lock = (keys.tagged(self._namespace, key, "lock"), secrets.token_hex(16))
+        lock = (f"{name}:lock", secrets.token_hex(16))  # namespace:{key}:lock, one hash tag
         try:
             held, fresh = yield from lead_or_wait(
                 name,

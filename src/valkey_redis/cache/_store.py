@@ -117,8 +117,9 @@ class StoreCore:
     def redis_key(self, key: Key) -> str:
         """Return the Valkey key that holds ``key``'s value: ``namespace:{key}``.
 
-        Same result as ``keys.tagged(namespace, key)``, computed faster (this runs
-        on every hit): short string keys are escaped once and remembered.
+        The key part is :func:`valkey_redis.keys.typed` (an int key is ``#<n>``, so
+        ``0`` and ``"0"`` are two entries), computed fast (this runs on every hit):
+        short string keys are escaped once and remembered.
         """
         if type(key) is str:  # not a subclass, not a bool posing as an int
             name = self._names.get(key)
@@ -129,7 +130,7 @@ class StoreCore:
                     self._names.clear()  # crude but bounded; hot keys come back at once
                 name = self._names[key] = f"{self._prefix}{keys.escape(key)}}}"
                 return name
-        return keys.tagged(self.namespace, key)
+        return f"{self._prefix}{keys.typed(key)}}}"  # 0 and "0" are two entries
 
     @property
     def stats(self) -> CacheStats:
@@ -222,6 +223,10 @@ class StoreCore:
         return deleted
 
     def _get_many_flow(self, keys_: Iterable[Key]) -> Flow[dict[Key, Any]]:
+        given: object = keys_
+        if isinstance(given, str | bytes):
+            msg = f"get_many takes an iterable of keys, e.g. [{keys_!r}], not a single string"
+            raise TypeError(msg)
         wanted = list(dict.fromkeys(keys_))
         if not wanted:
             return {}
@@ -267,7 +272,8 @@ class StoreCore:
 
     def _invalidate_tags_flow(self, tags: Sequence[str]) -> Flow[int]:
         tags_ = tag_list(tags)
-        names = yield from self._tags.pop(tags_)
+        names = yield from self._tags.members(tags_)
+        yield from self._tags.remove(tags_, names)  # first: a member re-added meanwhile stays
         deleted = (yield from self._delete_names(names)) if names else 0
         yield from self._publish(names, tags_)
         return deleted

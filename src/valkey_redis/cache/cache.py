@@ -139,6 +139,9 @@ class Cache(CacheCore):
 
         On a cluster the keys are fetched with one MGET per hash slot, sent in one
         pipeline. On a server error: counts ``stats.errors`` and returns ``{}``.
+
+        Raises:
+            TypeError: for a bare ``str`` or ``bytes`` (a common slip for ``[key]``).
         """
         return run(self._client, self._get_many_flow(keys_))
 
@@ -157,8 +160,10 @@ class Cache(CacheCore):
     def invalidate_tags(self, *tags: str) -> int:
         """Delete every entry stored with any of ``tags``; return how many were deleted.
 
-        Each tag's index is read and removed atomically (one script per tag), then
-        the members are deleted (per hash slot on a cluster) and one event is published.
+        Each tag's index is read (SMEMBERS), exactly those members are removed from
+        it (SREM), then deleted (retry-safe, one script per hash slot) and one event
+        is published. Every step is safe to repeat, so a lost reply is retried and
+        the invalidation is applied, never silently skipped.
 
         Raises:
             redis.exceptions.RedisError: the server is unreachable.

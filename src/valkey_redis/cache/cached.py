@@ -37,7 +37,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # The decorator remembers the keys of calls whose arguments are all of these types.
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Not float: 0.0 == -0.0 (and NaN != NaN) in a dict, while their JSON keys differ.
+_SCALARS = frozenset({str, int, bool, type(None)})
 _MEMO_SIZE = 4096
 
 

@@ -172,7 +172,7 @@ def lead_or_wait(
 ) -> Flow[tuple[bool, T | None]]:
     """Take the load lock of a key, or wait until its holder has stored a value.
 
-    Each attempt is one round trip: ``SET lock token NX PX`` then ``GET value``,
+    Each attempt is one round trip: ``SET lock token NX PX``, ``GET lock``, ``GET value``,
     pipelined. Reading *after* trying the lock means a load that finished just
     before we got the lock is seen and not repeated. Waiters poll with backoff
     and take the lock over when it expires (its holder crashed).
@@ -197,14 +197,20 @@ def lead_or_wait(
     """
     deadline = time.monotonic() + wait_timeout
     delays = backoff_delays()
+    # The lock's holder is read in the same round trip: after a lost reply, redis-py's
+    # retry of the pipeline finds our own token there (its SET NX says no) and we
+    # lead, instead of waiting for ourselves.
+    px = max(1, int(lock_timeout * 1000))
     attempt = Pipeline(
         (
-            Command(("SET", lock_key, token, "NX", "PX", max(1, int(lock_timeout * 1000)))),
+            Command(("SET", lock_key, token, "NX", "PX", px)),
+            Command(("GET", lock_key)),
             Command(("GET", value_key), raw=True),
         )
     )
     while True:
-        acquired, raw = yield attempt
+        taken, holder, raw = yield attempt
+        acquired = bool(taken) or holder in (token, token.encode())
         value = fresh(raw) if raw is not None and raw != seen else None
         if value is not None or acquired or seen is not None:
             return bool(acquired), value

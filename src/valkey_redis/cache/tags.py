@@ -20,7 +20,10 @@ How it fails:
 - Tag sets expire: their TTL only grows, and is always a little longer than the
   longest-lived entry they list, so the index never disappears before its members.
 - Server errors raise ``redis.exceptions.RedisError``: losing an invalidation
-  silently would serve stale data.
+  silently would serve stale data. Each step (read the set, remove exactly those
+  members, delete the entries) is idempotent, so redis-py's retry after a lost
+  reply re-runs it safely; a set popped atomically would be empty on the retry,
+  and the entries would stay.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from valkey_redis import keys
-from valkey_redis.core.flow import Eval, Flow
+from valkey_redis.core.flow import Command, Eval, Flow
 from valkey_redis.core.scripts import script
 
 __all__ = ["TagIndex", "tag_list"]
@@ -37,7 +40,7 @@ __all__ = ["TagIndex", "tag_list"]
 # Tag sets are written just before their entry: this slack keeps them alive a little
 # longer than it, so an entry is never left without its index.
 TAG_SLACK_MS = 5_000
-_ADD, _POP = script("cache_tag_add"), script("cache_tag_pop")
+_ADD = script("cache_tag_add")
 
 
 def tag_list(tags: Iterable[str]) -> list[str]:
@@ -82,15 +85,22 @@ class TagIndex:
         for tag in tags:
             yield Eval(_ADD, (self.key(tag),), (name, px + TAG_SLACK_MS))
 
-    def pop(self, tags: Iterable[str]) -> Flow[list[str]]:
-        """Read and remove the sets of ``tags``; return their members, deduplicated.
-
-        Each set is read and deleted atomically (one script per tag), so a member
-        added meanwhile is either returned here or lands in a fresh set.
-        """
+    def members(self, tags: Iterable[str]) -> Flow[list[str]]:
+        """Return the members of the sets of ``tags`` (full cache keys), deduplicated."""
         members: dict[str, None] = {}
         for tag in tags:
-            found = cast(list[Any], (yield Eval(_POP, (self.key(tag),))))
+            found = cast(list[Any], (yield Command(("SMEMBERS", self.key(tag)))))
             for member in found:
                 members[member.decode() if isinstance(member, bytes) else member] = None
         return list(members)
+
+    def remove(self, tags: Iterable[str], members: list[str]) -> Flow[None]:
+        """Remove ``members`` (read by :meth:`members`, deleted next) from the sets of ``tags``.
+
+        Only those members: one added meanwhile stays listed, so the next
+        invalidation finds it. SREM is idempotent, so a retried call is harmless.
+        """
+        if not members:
+            return
+        for tag in tags:
+            yield Command(("SREM", self.key(tag), *members))

@@ -54,10 +54,17 @@ class Command:
     Attributes:
         args: the command and its arguments.
         raw: keep the reply as bytes even on a ``decode_responses=True`` client.
+        once: send it outside the client's retry loop, so a lost reply raises
+            instead of being answered by a re-sent command that finds the server
+            changed (a compare-and-delete that says 0, an XREADGROUP that says
+            nothing). It is routed by ``key`` (default: ``args[1]``).
+        key: the key that routes a ``once`` command on a cluster.
     """
 
     args: tuple[Any, ...]
     raw: bool = False
+    once: bool = False
+    key: str | None = None
 
     @property
     def options(self) -> dict[str, Any]:

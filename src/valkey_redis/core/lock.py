@@ -2,7 +2,7 @@
 
 Use this through the faces: :class:`valkey_redis.Lock` (threads) and
 :class:`valkey_redis.aio.Lock` (asyncio). Both run these flows, so they use the
-same keys (``lock:{name}`` and ``lock:{name}:fence``), the same scripts and the
+same keys (``lock:{name}:owner`` and ``lock:{name}:fence``), the same scripts and the
 same token rules: a sync and an async holder of one name exclude each other, and
 their fencing tokens come from one counter.
 
@@ -11,6 +11,9 @@ Not for: the guarantees and failure modes; :mod:`valkey_redis.lock` documents th
 How it fails, where the faces share it:
 - A lost acquire reply: before failing we read the lock and its counter (one
   slot); if the lock holds our token, it is ours with that counter value.
+- A lost release reply: the compare-and-delete is sent once (a blind retry finds
+  the key gone and says 0); we read the key: still our token, delete again; gone
+  while our lease cannot have run out (local monotonic clock), released.
 - Interrupted inside an acquire (a cancelled task, Ctrl-C) while the script may
   have run: we release the lock if it holds our token, then re-raise. If even that
   cannot be sent, the lock expires with its lease; nobody else's lock is touched.
@@ -29,6 +32,7 @@ from typing import Any, cast
 from redis.exceptions import RedisError
 
 from valkey_redis import keys
+from valkey_redis._validate import seconds
 from valkey_redis.core.flow import Command, Eval, Flow, Sleep
 from valkey_redis.core.scripts import script
 from valkey_redis.core.send import OUTAGE
@@ -61,15 +65,20 @@ class LockLost(LockError):  # noqa: N818 - the name states the outcome
 @functools.lru_cache(maxsize=1024)
 def _keys(prefix: str, name: str) -> tuple[str, str]:
     """The lock key and its counter key (cached: a Lock is built per critical section)."""
-    return keys.tagged(prefix, name), keys.tagged(prefix, name, "fence")
+    # ":owner": a Cache(namespace="lock") entry is lock:{name}; the suffix keeps them apart.
+    return keys.tagged(prefix, name, "owner"), keys.tagged(prefix, name, "fence")
 
 
 def _seconds(value: object, what: str) -> int:
-    """Validate a positive number of seconds and return whole milliseconds (>= 1)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        msg = f"{what} must be a positive number of seconds, not {value!r}"
-        raise ValueError(msg)
-    return max(1, round(value * 1000))
+    """Validate a positive, finite number of seconds and return whole milliseconds (>= 1)."""
+    return max(1, round(seconds(what, value) * 1000))
+
+
+def _wait(blocking_timeout: object) -> float | None:
+    """Validate a ``blocking_timeout``: None, or a finite number of seconds >= 0."""
+    if blocking_timeout is None:
+        return None
+    return seconds("blocking_timeout", blocking_timeout, allow_zero=True)
 
 
 class LockCore:
@@ -95,13 +104,8 @@ class LockCore:
         self.timeout = timeout
         self._lease_ms = _seconds(timeout, "timeout")
         self._sleep_s = _seconds(sleep, "sleep") / 1000
-        if blocking_timeout is not None and (
-            isinstance(blocking_timeout, bool) or not blocking_timeout >= 0
-        ):
-            msg = f"blocking_timeout must be None or >= 0 seconds, not {blocking_timeout!r}"
-            raise ValueError(msg)
         self.blocking = blocking
-        self.blocking_timeout = blocking_timeout
+        self.blocking_timeout = _wait(blocking_timeout)
         self.auto_renew = auto_renew
         #: True once we learnt that the lease ran out while we believed we held it.
         self.lost = False
@@ -110,6 +114,8 @@ class LockCore:
         self._client = client
         self._token: str | None = None
         self._fencing_token: int | None = None
+        # Local monotonic time by which our lease surely ends (taken before the send).
+        self._deadline = 0.0
         # Injected in tests to check the waiting logic without real waiting.
         self._clock: Callable[[], float] = time.monotonic
 
@@ -158,7 +164,7 @@ class LockCore:
             msg = f"this Lock instance already holds {self.name!r}; release() it first"
             raise LockError(msg)
         blocking = self.blocking if blocking is None else blocking
-        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
+        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
         # A fresh token per acquisition: a retried request is recognised as ours,
         # while a second acquire() elsewhere never is.
         token = secrets.token_hex(16)
@@ -166,9 +172,11 @@ class LockCore:
         self.attempts = 0
         while True:
             self.attempts += 1
+            sent = self._clock()
             acquired, value = yield from self._try_once(token)
             if acquired:
                 self._token, self._fencing_token, self.lost = token, value, False
+                self._deadline = sent + self._lease_ms / 1000
                 return True
             remaining = None if wait is None else start + wait - self._clock()
             if not blocking or (remaining is not None and remaining <= 0):
@@ -194,10 +202,20 @@ class LockCore:
         return released
 
     def _delete_if_ours(self, token: str) -> Flow[bool]:
+        """Compare-and-delete, sent once; after a lost reply, ask (see the module docstring)."""
+        try:
+            return (yield from self._compare_and_delete(token))
+        except OUTAGE:
+            holder = yield Command(("GET", self.key))  # an ordinary, retried read
+            if holder == token:
+                return (yield from self._compare_and_delete(token))
+            return holder is None and self._clock() < self._deadline
+
+    def _compare_and_delete(self, token: str) -> Flow[bool]:
         native = _HAS_DELIFEQ.get(self._client)
         if native is not False:
             try:
-                deleted = yield Command(("DELIFEQ", self.key, token))
+                deleted = yield Command(("DELIFEQ", self.key, token), once=True)
             except OUTAGE:
                 raise
             except RedisError as exc:
@@ -208,7 +226,7 @@ class LockCore:
             else:
                 _HAS_DELIFEQ[self._client] = True
                 return bool(deleted)
-        return bool((yield Eval(_RELEASE, (self.key,), (token,))))
+        return bool((yield Eval(_RELEASE, (self.key,), (token,), once=True)))
 
     def _extend_flow(self, seconds: float | None) -> Flow[bool]:
         """Reset the remaining lease to ``seconds`` (default: ``timeout``) if still ours."""
@@ -217,20 +235,32 @@ class LockCore:
         if token is None:
             return False
         args = (token, lease_ms, self._counter_ms(max(lease_ms, self._lease_ms)))
+        sent = self._clock()
         extended = bool((yield Eval(_EXTEND, (self.key, self.fence_key), args)))
         if not extended:
             self.lost = True
+        else:
+            self._deadline = sent + lease_ms / 1000
         return extended
 
-    def _renew_flow(self) -> Flow[bool]:
-        """One auto-renewal: extend; a refusal or an error sets :attr:`lost` (stop renewing)."""
+    def _renew_flow(self) -> Flow[float | None]:
+        """One auto-renewal; returns the seconds until the next one, or None to stop.
+
+        A refusal (the lock is someone else's) sets :attr:`lost`. An error -- a full
+        pool (``MaxConnectionsError``), a timeout, a lost reply -- is not a refusal:
+        retry soon, while the lease (by the local clock) has not run out; only then
+        is the lock lost.
+        """
+        interval = self._lease_ms / 3000
         try:
             renewed = yield from self._extend_flow(None)
         except RedisError:
-            renewed = False  # unreachable: assume the worst, the holder must stop
-        if not renewed:
-            self.lost = True
-        return renewed
+            left = self._deadline - self._clock()
+            if left <= 0:
+                self.lost = True
+                return None
+            return min(interval / 4, left / 2)
+        return interval if renewed else None  # a refusal: _extend_flow set lost
 
     def _owned_flow(self) -> Flow[bool]:
         return self._token is not None and (yield Command(("GET", self.key))) == self._token

@@ -131,6 +131,9 @@ class LimiterCore:
     """What every algorithm and both faces share; subclasses name their script."""
 
     _algorithm: ClassVar[str]
+    #: The largest ``limit`` / ``cost`` this algorithm accepts (None: any); see SlidingWindowLog.
+    max_limit: ClassVar[int | None] = None
+    max_cost: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -157,6 +160,13 @@ class LimiterCore:
                 an empty ``prefix``, or an unknown ``on_error``.
         """
         self.limit = _positive_int("limit", limit)
+        if self.max_limit is not None and self.limit > self.max_limit:
+            msg = (
+                f"{type(self).__name__} accepts limit <= {self.max_limit} (got {limit}): one "
+                "call may write that many entries while the server waits; use "
+                "SlidingWindowCounter, GCRA or TokenBucket for large limits"
+            )
+            raise ValueError(msg)
         if isinstance(window, bool) or not isinstance(window, int | float):
             msg = f"window must be a number of seconds, not {type(window).__name__}"
             raise TypeError(msg)
@@ -198,8 +208,14 @@ class LimiterCore:
         return f"{self._head}{{{keys.escape(key)}}}{self._tail}"
 
     def _cost(self, cost: int) -> int:
-        """Validate the ``cost`` of a hit (1..limit)."""
+        """Validate the ``cost`` of a hit (1..limit, and at most ``max_cost``)."""
         cost = _positive_int("cost", cost)
+        if self.max_cost is not None and cost > self.max_cost:
+            msg = (
+                f"{type(self).__name__} accepts cost <= {self.max_cost} per hit (got {cost}): "
+                "each unit is one sorted-set entry written while the server waits"
+            )
+            raise ValueError(msg)
         if cost > self.limit:
             msg = f"cost {cost} exceeds limit {self.limit}: it could never be allowed"
             raise ValueError(msg)

@@ -23,6 +23,7 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from valkey_redis import keys
+from valkey_redis._validate import seconds
 from valkey_redis.core.flow import Command, Eval, Flow
 from valkey_redis.core.scripts import script
 
@@ -65,10 +66,7 @@ class SessionCore:
         prefix: str = "session",
         model: type[BaseModel] | None = None,
     ) -> None:
-        given: object = ttl  # callers may pass anything; check before trusting the hint
-        if isinstance(given, bool) or not isinstance(given, int | float) or not given > 0:
-            msg = f"ttl must be a positive number of seconds, not {ttl!r}"
-            raise ValueError(msg)
+        seconds("ttl", ttl)  # finite, positive, at most ~31 years: never a key without TTL
         keys.escape(prefix)  # validates early: a bad prefix fails here, not mid-request
         self.ttl = ttl
         self.prefix = prefix
@@ -189,7 +187,8 @@ class SessionCore:
             return False
         bucket, secret = parsed
         keys_ = (self._index_key(bucket), self._session_key(bucket, secret))
-        return bool((yield Eval(_DESTROY, keys_, (secret,))))
+        # A token per call: a retry after a lost reply finds its tombstone (True).
+        return bool((yield Eval(_DESTROY, keys_, (secrets.token_hex(8), secret))))
 
     def _destroy_all_flow(self, user_id: str | int) -> Flow[int]:
         user_json = self._user_json(user_id)
@@ -200,7 +199,8 @@ class SessionCore:
         if not secrets_:
             return 0
         session_keys = [self._session_key(bucket, s) for s in secrets_]
-        return int((yield Eval(_DESTROY, (index, *session_keys), secrets_)))
+        args = (secrets.token_hex(8), *secrets_)
+        return int((yield Eval(_DESTROY, (index, *session_keys), args)))
 
     def key(self, sid: str) -> str | None:
         """The hash key holding session ``sid`` (for inspection); None if malformed."""

@@ -27,15 +27,19 @@ from typing import Any, ClassVar, cast
 
 from redis.exceptions import ResponseError
 
+from valkey_redis._validate import count, seconds
 from valkey_redis.core.flow import Call, Command, Eval, Flow, Locked, Pipeline, Sleep
 from valkey_redis.core.scripts import script
+from valkey_redis.core.send import OUTAGE
 from valkey_redis.keys import escape, tagged
 
-__all__ = ["Write", "WriteBehindCore", "WriteBehindFullError"]
+__all__ = ["Turns", "Write", "WriteBehindCore", "WriteBehindFullError"]
 
 log = logging.getLogger("valkey_redis.write_behind")
 
 _SUBMIT = script("write_behind_submit")
+# How long a submit's dedup key lives: longer than redis-py's retries of one call.
+_DEDUP_MS = 30_000
 
 
 class WriteBehindFullError(RuntimeError):
@@ -86,14 +90,13 @@ class WriteBehindCore:
         cache: Any = None,
         poll_interval: float = 0.5,
     ) -> None:
-        if max_len < 1 or batch_size < 1:
-            msg = "max_len and batch_size must be >= 1"
-            raise ValueError(msg)
-        if claim_idle < 0 or poll_interval <= 0:
-            msg = "claim_idle must be >= 0 and poll_interval > 0 seconds"
-            raise ValueError(msg)
+        count("max_len", max_len)
+        count("batch_size", batch_size)
+        seconds("claim_idle", claim_idle, allow_zero=True)
+        seconds("poll_interval", poll_interval)
         self.client = client
         self.stream = tagged("wb", name, "stream")
+        self._name = name
         self.group = escape(group)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.apply_batch = apply_batch
@@ -106,6 +109,7 @@ class WriteBehindCore:
         # Read our own pending entries ("0") before new ones (">") after a restart
         # under the same name, a reclaim, or a failed batch; otherwise skip that trip.
         self._maybe_pending = True
+        self._unreachable = False  # the worker's last turn could not reach Valkey
 
     # -- producer -----------------------------------------------------------------
 
@@ -114,8 +118,12 @@ class WriteBehindCore:
             msg = "key must be a non-empty string"
             raise ValueError(msg)
         payload = json.dumps(value, separators=(",", ":"))
+        # A token per call: redis-py's retry of this very call is recognised, and
+        # answered with the first attempt's entry id (see write_behind_submit.lua).
+        dedup = tagged("wb", self._name, "submit", secrets.token_hex(12))
+        args = (self.max_len, key, payload, _DEDUP_MS)
         try:
-            entry_id = _text((yield Eval(_SUBMIT, (self.stream,), (self.max_len, key, payload))))
+            entry_id = _text((yield Eval(_SUBMIT, (self.stream, dedup), args)))
         except ResponseError as exc:
             if str(exc).startswith("WBFULL"):
                 msg = f"write-behind backlog of {self.stream} is full ({self.max_len} writes)"
@@ -209,20 +217,28 @@ class WriteBehindCore:
         backoff (a Sleep the face may cut short when stopping); the batch stays
         pending meanwhile, so nothing is lost.
         """
-        failures = 0
-        next_reclaim = time.monotonic()
+        state = Turns()
         while not stopped():
-            try:
-                if time.monotonic() >= next_reclaim:
-                    yield from self._reclaim_flow(None)
-                    next_reclaim = time.monotonic() + max(self.claim_idle, self.poll_interval)
-                yield from self._process_batch_flow(self.poll_interval)
-                failures = 0
-            except Exception:
-                failures += 1
-                delay = min(5.0, 0.1 * 2**failures)
-                log.exception("write-behind worker %s failed; retry in %.1fs", self.consumer, delay)
+            delay = yield from self._turn_flow(state)
+            if delay:
                 yield Sleep(delay)
+
+    def _turn_flow(self, state: Turns) -> Flow[float]:
+        """One turn of the worker loop; returns the seconds to wait before the next."""
+        try:
+            if time.monotonic() >= state.next_reclaim:
+                yield from self._reclaim_flow(None)
+                state.next_reclaim = time.monotonic() + max(self.claim_idle, self.poll_interval)
+            yield from self._process_batch_flow(self.poll_interval)
+        except Exception as exc:
+            self._unreachable = isinstance(exc, OUTAGE)
+            state.failures += 1
+            delay = min(5.0, 0.1 * 2.0**state.failures)
+            log.exception("write-behind worker %s failed; retry in %.1fs", self.consumer, delay)
+            return delay
+        state.failures = 0
+        self._unreachable = False
+        return 0.0
 
     # -- internals ----------------------------------------------------------------
 
@@ -236,6 +252,9 @@ class WriteBehindCore:
 
     def _read(self, start: str, block: float | None) -> Flow[list[tuple[Any, Any]]]:
         wait = () if block is None else ("BLOCK", max(1, int(block * 1000)))
+        # Sent once: a retry after a lost reply would find the entries delivered and
+        # answer nothing, leaving the batch for reclaim; raising instead keeps
+        # _maybe_pending set, so the next batch reads our pending entries first.
         read = Command(
             (
                 "XREADGROUP",
@@ -248,7 +267,9 @@ class WriteBehindCore:
                 "STREAMS",
                 self.stream,
                 start,
-            )
+            ),
+            once=True,
+            key=self.stream,
         )
         try:
             reply = yield read
@@ -259,6 +280,14 @@ class WriteBehindCore:
         if not reply:
             return []
         return cast(list[tuple[Any, Any]], reply[0][1])
+
+
+class Turns:
+    """What the worker loop carries from one turn to the next."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.next_reclaim = time.monotonic()
 
 
 def _text(value: object) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import redis
 
-from valkey_redis.client import connect
+from valkey_redis.client import configured_url, connect
 from valkey_redis.examples.runner import Backend, delete_matching, example_backend, plural
 from valkey_redis.lock import Lock
 
@@ -103,6 +103,8 @@ def threads_contend(client: redis.Redis) -> None:
 def _url(client: redis.Redis) -> str:
     """Rebuild a URL for child processes from the parent's connection settings."""
     kwargs = client.connection_pool.connection_kwargs
+    if "host" not in kwargs:  # a Sentinel client (VALKEY_URL=redis+sentinel://...): ask them too
+        return configured_url()
     auth = ""
     if kwargs.get("password"):
         auth = f"{kwargs.get('username') or ''}:{kwargs['password']}@"

@@ -236,6 +236,12 @@ def _replica_port(client: RedisCluster, primary_port: int) -> int | None:
     return None
 
 
+def _fencing(stale: Lock, current: Lock) -> None:
+    newer = current.fencing_token > stale.fencing_token
+    print(f"   Two holders at once; worker-b's token is higher -> {newer}: a resource that")
+    print("   refuses tokens below the highest it has seen rejects worker-a's late writes.")
+
+
 def failover(client: RedisCluster) -> None:
     """A replica takes over: after a crash, acknowledged writes can be lost; after a
     planned switch (CLUSTER FAILOVER) they are not."""
@@ -281,7 +287,7 @@ def failover(client: RedisCluster) -> None:
     worker_b = Lock(client, "order:7", timeout=30, prefix=PREFIX, blocking=False)
     got = worker_b.acquire()
     print(f"   worker-b acquires Lock('order:7') -> {got}, fencing token {worker_b.fencing_token}")
-    print("   Two holders at once, with the same token: fencing cannot tell them apart.")
+    _fencing(worker_a, worker_b)
     worker_b.release()
     print(f"   worker-a.release() -> {worker_a.release()} (its lock vanished with the failover)")
     client.set(key, "shipped", ex=300)
@@ -291,7 +297,10 @@ def failover(client: RedisCluster) -> None:
     print(f"   the replica catches up before it takes over -> GET status {client.get(key)!r}")
     print("   Replication is asynchronous: `WAIT n timeout` after a write (or after taking a")
     print("   lock) tells you how many replicas have it; a crash before that can lose it even")
-    print("   though the primary said OK. Locks that must survive failover need more than this.")
+    print(
+        "   though the primary said OK. A lock can be held twice across a failover; the\n"
+        "   fencing token (never repeated: the server clock is its floor) is the safety net."
+    )
     primary.close()
     replica.close()
 

@@ -126,7 +126,8 @@ def shape_problem(value: object, hint: Any) -> str | None:
 
 
 @functools.cache
-def _stub_functions(exercise: int) -> dict[str, types.FunctionType]:
+def _stub_functions(exercise: int) -> dict[str, Any]:
+    """The stub's task functions and classes (a class's signature is its ``__init__``'s)."""
     from valkey_redis.grading.runner import LoadError, load_exercise  # noqa: PLC0415
 
     stub = resources.files("valkey_redis.grading") / "stubs" / f"exercise_{exercise}.py"
@@ -137,7 +138,8 @@ def _stub_functions(exercise: int) -> dict[str, types.FunctionType]:
     return {
         name: func
         for name, func in vars(module).items()
-        if isinstance(func, types.FunctionType) and func.__module__ == module.__name__
+        if isinstance(func, types.FunctionType | type)
+        and getattr(func, "__module__", None) == module.__name__
     }
 
 
@@ -145,6 +147,8 @@ def _stub_functions(exercise: int) -> dict[str, types.FunctionType]:
 def _hints(exercise: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, func in _stub_functions(exercise).items():
+        if isinstance(func, type):
+            continue  # a class: what it returns is an instance, judged by its checks
         try:
             found[name] = typing.get_type_hints(func).get("return", Any)
         except (NameError, TypeError):

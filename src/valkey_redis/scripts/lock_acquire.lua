@@ -5,20 +5,26 @@
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   -- A retried call whose first reply was lost: the lock is already ours, and
-  -- nobody could have incremented the counter since, so its value is our token.
+  -- nobody could have taken a token since, so the counter's value is our token.
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
 end
 if holder then
   return {0, redis.call('PTTL', KEYS[1])}
 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  -- Seed a missing counter with the server clock in microseconds: tokens keep
-  -- increasing even after an idle counter expired (or was flushed).
-  local now = redis.call('TIME')
-  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', tonumber(now[2])))
+-- token = max(counter + 1, server clock in microseconds). The clock floor keeps
+-- tokens increasing where the counter alone would repeat or go back: after it
+-- expired or was flushed, after a restart without persistence, and after a
+-- failover to a replica that had not yet received the last increments (the new
+-- primary's clock has moved on since the old one handed those tokens out).
+-- Assumes the servers' clocks agree to better than the failover takes (NTP) and
+-- do not step back; more than one acquisition per microsecond only uses the counter.
+local now = redis.call('TIME')
+local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local token = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+if floor > token then
+  token = floor
 end
-local token = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[2], string.format('%.0f', token), 'PX', ARGV[3])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {1, token}

@@ -26,6 +26,7 @@ from valkey_redis.grading.checks import (
     ex13,
     failures,
     gaps,
+    gaps_more,
     timing,
 )
 
@@ -50,5 +51,6 @@ __all__ = [
     "ex13",
     "failures",
     "gaps",
+    "gaps_more",
     "timing",
 ]
