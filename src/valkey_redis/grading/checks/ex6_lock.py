@@ -31,7 +31,7 @@ def _held_by_learner(ctx: Ctx) -> bool:
 
 @check(E, "get_or_compute", "get_or_compute never deletes the lock of whoever took it over")
 def _stale_release(ctx: Ctx) -> None:
-    """After each of the learner's commands once it holds the lock: its lock expires, NEW takes it."""
+    """After each command once it holds the lock: its lock expires and NEW takes it."""
     for position in range(1, MAX_STEPS + 1):
         ctx.reset()
         box: dict[str, int] = {}
@@ -120,12 +120,12 @@ def _waiter_leaves_lock(ctx: Ctx) -> None:
     for holder_ms, lock_ttl_ms in ((1_500, 5_000), (20_000, 60_000)):
         ctx.reset()
         ctx.raw.set(LOCK, "holder-token", px=holder_ms)
-        ctx.given(f"{LOCK} held by a live worker (PTTL {holder_ms} ms), the value comes 0.3 s later")
+        ctx.given(f"{LOCK} held by a live worker (PTTL {holder_ms} ms); the value comes at 0.3 s")
         clock = VirtualClock()
         clock.at(0.3, lambda: ctx.raw.set(KEY, "theirs", ex=100))
         touched: list[str] = []
 
-        def look(step: int) -> None:
+        def look(step: int, touched: list[str] = touched) -> None:
             if not touched and ctx.get(LOCK) != "holder-token":
                 touched.append(f"after your command {step} ({ctx.probe.steps[step - 1]})")
 
