@@ -129,26 +129,16 @@ class Cache(CacheCore):
 
     @overload
     def get_or_set(
-        self,
-        key: Key,
-        loader: Callable[[], Awaitable[V]],
-        *,
-        ttl: float | None = None,
-        tags: Iterable[str] = (),
+        self, key: Key, loader: Callable[[], Awaitable[V]], *, ttl: Seconds = None, tags: Tags = ()
     ) -> Awaitable[V]: ...
 
     @overload
     def get_or_set(
-        self,
-        key: Key,
-        loader: Callable[[], V],
-        *,
-        ttl: float | None = None,
-        tags: Iterable[str] = (),
+        self, key: Key, loader: Callable[[], V], *, ttl: Seconds = None, tags: Tags = ()
     ) -> Awaitable[V]: ...
 
     def get_or_set(
-        self, key: Key, loader: Loader[Any], *, ttl: float | None = None, tags: Iterable[str] = ()
+        self, key: Key, loader: Loader[Any], *, ttl: Seconds = None, tags: Tags = ()
     ) -> Awaitable[Any]:
         """:meth:`valkey_redis.Cache.get_or_set`, to await; ``loader`` may be async or plain.
 
