@@ -58,6 +58,13 @@ def test_embedded_starts_answers_and_stops(valkey_server: EmbeddedValkey) -> Non
     assert not port_answers(server.port)
 
 
+def test_ctrl_c_reaches_the_program_not_its_server() -> None:
+    """The server has its own process group, so a terminal's Ctrl-C (to the group) spares it."""
+    with EmbeddedValkey() as server:
+        assert server.pid is not None
+        assert os.getpgid(server.pid) == server.pid != os.getpgid(0)
+
+
 def test_embedded_stops_when_the_block_raises(valkey_server: EmbeddedValkey) -> None:
     """An exception inside the block still stops the server."""
     pids: list[int | None] = []

@@ -238,6 +238,9 @@ class EmbeddedValkey:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
+                # Its own process group: Ctrl-C in a terminal interrupts the program,
+                # which then stops its server last, instead of killing it first.
+                process_group=0,
             )
         except OSError as exc:
             self._workdir.cleanup()
