@@ -7,6 +7,7 @@ Markdown outputs, and that a run leaves none of its keys behind.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -105,3 +106,32 @@ def test_main_writes_json_and_markdown(valkey_server: EmbeddedValkey, tmp_path: 
     ]
     assert data["machine"]["server"].startswith("Valkey ")
     assert "| MGET of 1000 keys |" in out_md.read_text()
+
+
+def test_bench_clients_outlast_slow_replies(valkey_server: EmbeddedValkey) -> None:
+    """Replies 0.6 s late (a loaded machine): the sync and async bench clients still answer."""
+    from benchmarks.context import BenchContext, client_options  # noqa: PLC0415
+
+    from valkey_redis import aio  # noqa: PLC0415
+    from valkey_redis.faultproxy import FaultProxy  # noqa: PLC0415
+
+    with FaultProxy("127.0.0.1", valkey_server.port or 0) as proxy:
+        ctx = BenchContext(proxy.url)
+        try:
+            assert ctx.client.ping()
+            proxy.latency(0.6)  # twice connect()'s 0.3 s default reply timeout
+            for _ in range(6):  # more slow replies in a row than the default breaker allows
+                assert ctx.client.set(ctx.name("slow"), "1", ex=60)
+
+            async def async_round_trips() -> int:
+                client = aio.connect(proxy.url, **client_options())
+                try:
+                    return sum([bool(await client.ping()) for _ in range(6)])
+                finally:
+                    await client.aclose()
+
+            assert asyncio.run(async_round_trips()) == 6
+            proxy.pass_through()
+            assert ctx.cleanup() == 1
+        finally:
+            ctx.close()
