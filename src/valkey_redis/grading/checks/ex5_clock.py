@@ -112,4 +112,3 @@ def _log_same_instant(ctx: Ctx) -> None:
         f"{want}: each request its own log member (a random suffix), whatever the clock says",
         got,
     )
-
