@@ -12,6 +12,7 @@ a full refill, at rates below and above one token per second.
 
 from __future__ import annotations
 
+import functools
 import time as real_time
 from collections.abc import Callable
 from typing import Any
@@ -86,7 +87,7 @@ def _bucket_polled(ctx: Ctx) -> None:
             ctx,
             f"polled every {gap} s",
             Bucket(capacity, rate),
-            lambda c=capacity, r=rate: ctx.call("allow_token_bucket", "user42", c, r),
+            functools.partial(ctx.call, "allow_token_bucket", "user42", capacity, rate),
             [(0.0, capacity), *[(gap, 1)] * count],
         )
 
