@@ -114,14 +114,14 @@ next: $(STAMP) ## grade, and point at the first unsolved exercise (EX=N: start t
 	$(RUN) valkey-redis next $(if $(EX),--ex $(EX))
 
 hint: $(STAMP) ## the next hint for exercise EX: `make hint EX=N` (ALL=1: every hint)
-	@$(if $(EX),,echo "which exercise? make hint EX=N (`make grade` lists them)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make hint EX=N (make grade lists them)"; exit 2)
 	$(RUN) valkey-redis hint $(EX) $(if $(ALL),--all)
 
 watch: $(STAMP) ## re-grade on every save (all, or EX=N); Ctrl-C stops
 	$(RUN) valkey-redis watch $(if $(EX),--ex $(EX))
 
 reset: $(STAMP) ## restore the stub of exercise EX (asks first; FORCE=1 does not)
-	@$(if $(EX),,echo "which exercise? make reset EX=N (`make grade` lists them)"; exit 2)
+	@$(if $(EX),,echo "which exercise? make reset EX=N (make grade lists them)"; exit 2)
 	$(RUN) valkey-redis reset $(EX) $(if $(FORCE),--yes)
 
 grader-audit: $(STAMP) ## mutation testing of the grader: kill rate per exercise (slow; EX=N, JOBS=2)

@@ -48,7 +48,10 @@ class CircuitBreaker:
       ``record_success()`` resets that count to 0.
     - Open: ``allow()`` returns False, until ``reset_timeout`` seconds have passed
       since it opened. Then the first ``allow()`` returns True (that caller is the
-      probe) and the state becomes half-open.
+      probe) and the state becomes half-open. Reading ``state`` never changes it
+      (it says ``"open"`` until that first ``allow()``), and a failure recorded
+      while open (a late reply of a call that started earlier) neither extends nor
+      restarts the cool-down.
     - Half-open: every other ``allow()`` returns False while the probe is out.
       The probe's ``record_success()`` closes the breaker (count back to 0); its
       ``record_failure()`` opens it again for a full ``reset_timeout``.
@@ -56,7 +59,8 @@ class CircuitBreaker:
       without calling ``func``. Otherwise run ``func()``: a redis
       ``ConnectionError`` or ``TimeoutError`` is recorded as a failure and
       re-raised; any other exception (a ``ResponseError``, say: the server did
-      answer) is re-raised and is not a failure; a call that returns after more
+      answer) is re-raised unchanged and is not a failure, and a probe that meets
+      one must not leave the breaker waiting for that probe forever; a call that returns after more
       than ``slow_call`` seconds (by ``clock``) counts as one failure, not more
       (its value is still returned); else it is a success.
     - One breaker is shared by every thread of a process: failures recorded by
@@ -111,16 +115,18 @@ def get_with_fallback(
 ) -> str:
     """Return the value cached at ``key``, or ``load()`` when the cache cannot help.
 
-    Cache-aside: GET ``key``; a hit returns it without calling ``load``; a miss
-    calls ``load()`` once, caches its value with ``SET key value EX ttl`` and
-    returns it.
+    Cache-aside: GET ``key``; a hit (any string, ``""`` included) returns it
+    without calling ``load``; a miss calls ``load()`` once, caches its value with
+    ``SET key value EX ttl`` (one command: the key never exists without its TTL)
+    and returns it.
 
     The breaker (the grader passes its own, with the same methods as yours):
 
     - Ask it first. When it refuses (``allow()`` is False, or ``call`` raises
       :class:`CircuitOpenError`), return ``load()`` without sending any command.
-    - A redis ``ConnectionError`` or ``TimeoutError`` from any command is recorded
-      as a failure and answered with the loaded value: ``load`` is called at most
+    - Every command goes through the breaker. A redis ``ConnectionError`` or
+      ``TimeoutError`` from any command (the SET included) is recorded as a
+      failure and answered with the loaded value: ``load`` is called at most
       once per call, even when only the SET fails.
     - Commands that worked are recorded as successes (so a probe closes it).
     - An exception raised by ``load`` itself propagates unchanged and is not the

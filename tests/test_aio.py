@@ -527,3 +527,40 @@ def test_the_async_worker_task_applies_every_write_once(both_clients: Any, aio_l
     aio_loop.run(main())
     assert sorted(applied) == list(range(30))
     assert both_clients[0].xlen(queue.stream) == 0
+
+
+# -- the circuit breaker ---------------------------------------------------------------
+
+
+@pytest.mark.real
+def test_an_open_breaker_shared_by_both_faces_answers_without_waiting(
+    valkey_server: Any, aio_loop: Any
+) -> None:
+    """One breaker on a sync and an async client: once open, both faces fall back at once."""
+    from valkey_redis import GCRA, CircuitBreaker, CircuitOpenError, connect
+
+    now = [0.0]
+    breaker = CircuitBreaker("shared", clock=lambda: now[0], cool_down=60, max_cool_down=60)
+    for _ in range(3):
+        breaker.record_failure(TimeoutError("no reply"))  # as three failed calls would
+    sync_client = connect(valkey_server.url, breaker=breaker)
+    async_client = aio.connect(valkey_server.url, breaker=breaker)
+
+    async def main() -> None:
+        cache = aio.Cache(async_client, namespace="cb", ttl=60)
+        assert await cache.get("k", "default") == "default"
+        assert await cache.get_or_set("k", lambda: "loaded") == "loaded"  # the loader serves
+        assert cache.stats.errors == 2
+        hit = await aio.GCRA(async_client, limit=5, window=60, on_error="allow").hit("u")
+        assert (hit.fallback, hit.allowed) == (True, True)
+        with pytest.raises(CircuitOpenError):
+            await aio.Lock(async_client, "job", timeout=5).acquire()  # no lock pretends
+        await async_client.aclose()
+
+    try:
+        assert Cache(sync_client, namespace="cb", ttl=60).get("k", "default") == "default"
+        assert GCRA(sync_client, limit=5, window=60, on_error="deny").hit("u").fallback
+        aio_loop.run(main())
+        assert breaker.snapshot().state == "open"
+    finally:
+        sync_client.close()

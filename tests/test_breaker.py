@@ -229,6 +229,9 @@ def test_bad_settings_are_refused() -> None:
         CircuitBreaker(jitter=1.0)
     with pytest.raises(ValueError, match="positive"):
         CircuitBreaker(cool_down=0)
+    for name in ("slow_call_duration", "cool_down", "max_cool_down", "probe_timeout"):
+        with pytest.raises(ValueError, match="positive"):  # NaN would never time out
+            CircuitBreaker(**{name: float("nan")})
 
 
 def test_blocking_commands_are_recognised_with_their_block_time() -> None:

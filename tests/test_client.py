@@ -54,9 +54,20 @@ def test_connect_talks_to_nobody() -> None:
     assert isinstance(client, redis.Redis)
 
 
+@pytest.mark.parametrize("name", ["socket_timeout", "socket_connect_timeout", "call_timeout"])
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "1"])
+def test_bad_timeouts_are_rejected_by_name(name: str, bad: object) -> None:
+    """A zero, negative, NaN, infinite or string timeout is a ValueError naming the argument."""
+    from valkey_redis import aio
+
+    for make in (connect, aio.connect):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            make(**{name: bad})
+
+
 def test_bad_arguments_are_rejected() -> None:
     """Non-positive timeouts and negative retry counts are a ValueError."""
-    with pytest.raises(ValueError, match="timeouts"):
+    with pytest.raises(ValueError, match="timeout"):
         connect(socket_timeout=0)
     with pytest.raises(ValueError, match="retries"):
         connect(retries=-1)

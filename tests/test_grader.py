@@ -328,6 +328,18 @@ def test_cli_grade_needs_ex_with_file_and_exits_by_result(tmp_path: Path) -> Non
         cli.main(["hint", "99"])
 
 
+@pytest.mark.parametrize("given", ["abc", "99", "", "-1"])
+def test_cli_names_a_wrong_exercise_number_plainly(
+    given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make grade EX=abc` lists the real exercises, not a Python function's name."""
+    with pytest.raises(SystemExit):
+        cli.main(["grade", "--ex", given])
+    err = capsys.readouterr().err
+    assert "pick one of 1, 2, 3" in err
+    assert "_exercise_number" not in err
+
+
 def test_hints_come_one_at_a_time_for_the_current_task(workspace: Path) -> None:
     """`make hint` shows the next hint of the first unsolved task and remembers it."""
     lines, out = _collect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 import threading
@@ -70,6 +71,19 @@ def test_bad_names_and_waits_are_rejected(fake_client: redis.Redis) -> None:
         Lock(fake_client, "job", timeout=1, blocking_timeout=-1)
     with pytest.raises(ValueError, match="sleep"):
         Lock(fake_client, "job", timeout=1, sleep=0)
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), "1", True])
+def test_acquire_rejects_a_bad_blocking_timeout(fake_client: redis.Redis, bad: Any) -> None:
+    """acquire(blocking_timeout=-1 or NaN) raises ValueError (not a spent-budget TimeoutError)."""
+    from valkey_redis import aio
+
+    with pytest.raises(ValueError, match="blocking_timeout"):
+        Lock(fake_client, "job", timeout=1).acquire(blocking_timeout=bad)
+    lock = aio.Lock(fakeredis.FakeAsyncRedis(decode_responses=True), "job", timeout=1)
+    with pytest.raises(ValueError, match="blocking_timeout"):
+        asyncio.run(lock.acquire(blocking_timeout=bad))
+    assert fake_client.exists("lock:{job}") == 0
 
 
 def test_constructor_needs_no_server() -> None:

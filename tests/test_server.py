@@ -58,6 +58,13 @@ def test_embedded_starts_answers_and_stops(valkey_server: EmbeddedValkey) -> Non
     assert not port_answers(server.port)
 
 
+def test_ctrl_c_reaches_the_program_not_its_server() -> None:
+    """The server has its own process group, so a terminal's Ctrl-C (to the group) spares it."""
+    with EmbeddedValkey() as server:
+        assert server.pid is not None
+        assert os.getpgid(server.pid) == server.pid != os.getpgid(0)
+
+
 def test_embedded_stops_when_the_block_raises(valkey_server: EmbeddedValkey) -> None:
     """An exception inside the block still stops the server."""
     pids: list[int | None] = []
@@ -90,20 +97,25 @@ def test_embedded_reports_a_broken_config() -> None:
 
 
 def test_daemon_lifecycle(tmp_path: Path) -> None:
-    """infra up / status / up-again / down on a free port, nothing left running."""
+    """infra up / status / up-again / down on a free port, nothing left running.
+
+    Off the default port, each hint names ``PORT=`` (a bare `make infra-down` would
+    stop another one) and the start says which ``VALKEY_URL`` reaches it.
+    """
     port = free_port()
     try:
         report = daemon_start(port, tmp_path)
         assert report.startswith(f"started Valkey on 127.0.0.1:{port}")
+        assert report.endswith(f"VALKEY_URL=redis://127.0.0.1:{port}/0")
         assert daemon_status(port, tmp_path).startswith("running:")
-        with pytest.raises(ServerError, match="already running"):
+        with pytest.raises(ServerError, match=f"`make infra-down PORT={port}` stops it"):
             daemon_start(port, tmp_path)
         pid = int((tmp_path / f"valkey-{port}.pid").read_text())
     finally:
         stopped = daemon_stop(port, tmp_path)
     assert stopped.startswith("stopped")
     assert _wait_gone(pid)
-    assert daemon_status(port, tmp_path).startswith("stopped:")
+    assert daemon_status(port, tmp_path).endswith(f"`make infra-up PORT={port}`)")
     assert daemon_stop(port, tmp_path).startswith("not running")
 
 

@@ -76,6 +76,10 @@ class CircuitBreaker:
     def record_failure(self) -> None:
         """A call to the server failed (or was too slow)."""
         with self._lock:
+            if self._state == OPEN:
+                # A late reply of a call that started before it opened: the
+                # cool-down runs from the opening, not from the latest failure.
+                return
             self._failures += 1
             if self._state == HALF_OPEN or self._failures >= self.failure_threshold:
                 # A failed probe restarts the full cool-down from now.

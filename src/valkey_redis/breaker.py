@@ -152,8 +152,9 @@ class CircuitBreaker:
         if failure_threshold < 1 or slow_call_threshold < 2:
             msg = "failure_threshold must be >= 1 and slow_call_threshold >= 2"
             raise ValueError(msg)
-        if min(slow_call_duration, cool_down, max_cool_down, probe_timeout) <= 0:
-            msg = "durations must be positive numbers of seconds"
+        durations = (slow_call_duration, cool_down, max_cool_down, probe_timeout)
+        if not all(value > 0 for value in durations):  # `not >`: NaN is refused too
+            msg = f"durations must be positive numbers of seconds, got {durations!r}"
             raise ValueError(msg)
         if not 0 <= jitter < 1:
             msg = f"jitter must be in [0, 1), got {jitter!r}"

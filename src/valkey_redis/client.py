@@ -47,6 +47,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from valkey_redis._guard import BudgetRetry, guarded, per_server
+from valkey_redis._validate import seconds
 from valkey_redis.breaker import CircuitBreaker
 
 __all__ = [
@@ -220,8 +221,9 @@ def connect(
         A redis-py client with ``decode_responses=True``.
 
     Raises:
-        ValueError: for a negative timeout or retry count, or a URL without a
-            ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
+        ValueError: for a timeout that is not a positive, finite number (zero,
+            negative, NaN, inf), a negative retry count, or a URL without a ``redis://``,
+            ``rediss://``, ``unix://`` or ``redis+sentinel://`` scheme.
     """
     target, options = settings(
         url,
@@ -276,9 +278,13 @@ def settings(
         socket_timeout = _CLUSTER_TIMEOUT if cluster else SOCKET_TIMEOUT
     if socket_connect_timeout is None:
         socket_connect_timeout = _CLUSTER_TIMEOUT if cluster else CONNECT_TIMEOUT
-    if min(socket_timeout, socket_connect_timeout, call_timeout) <= 0:
-        msg = "timeouts must be positive numbers of seconds"
-        raise ValueError(msg)
+    timeouts: dict[str, object] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_connect_timeout,
+        "call_timeout": call_timeout,
+    }
+    for name, value in timeouts.items():
+        seconds(name, value)  # NaN, inf, 0, negative or not a number: ValueError naming it
     if retries < 0:
         msg = "retries must be >= 0"
         raise ValueError(msg)

@@ -200,11 +200,10 @@ def reset(
 
 
 def _exercise_number(text: str) -> int:
-    number = int(text)
-    if number not in EXERCISES:
-        msg = f"there is no exercise {number}: pick one of {', '.join(map(str, EXERCISES))}"
+    if not text.strip().isdigit() or int(text) not in EXERCISES:
+        msg = f"there is no exercise {text.strip()}: pick one of {', '.join(map(str, EXERCISES))}"
         raise argparse.ArgumentTypeError(msg)
-    return number
+    return int(text)
 
 
 def register(commands: Any) -> None:

@@ -51,7 +51,7 @@ from typing import Self
 
 from valkey_redis._guard import deadline
 from valkey_redis._run import run
-from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
+from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired, _wait
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
 
@@ -93,10 +93,11 @@ class Lock(LockCore):
 
         Raises:
             LockError: if this instance already holds the lock (release it first).
+            ValueError: for a negative or NaN ``blocking_timeout``.
             redis.exceptions.ConnectionError: when the server cannot be reached.
         """
+        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
         flow = self._acquire_flow(blocking, blocking_timeout)
-        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
         if (self.blocking if blocking is None else blocking) and wait is not None:
             # Every network wait fits in blocking_timeout (plus a grace for the last
             # reply), whatever the server does: a hung server cannot stretch it.

@@ -238,6 +238,9 @@ class EmbeddedValkey:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
+                # Its own process group: Ctrl-C in a terminal interrupts the program,
+                # which then stops its server last, instead of killing it first.
+                process_group=0,
             )
         except OSError as exc:
             self._workdir.cleanup()
@@ -292,6 +295,11 @@ class EmbeddedValkey:
 # --- the `make infra-up` daemon ------------------------------------------------
 
 
+def _make(target: str, port: int) -> str:
+    """The make command for ``target`` on ``port``: ``PORT=`` only when not the default."""
+    return f"make {target}" if port == DEFAULT_PORT else f"make {target} PORT={port}"
+
+
 def _pidfile(state_dir: Path, port: int) -> Path:
     return state_dir / f"valkey-{port}.pid"
 
@@ -333,7 +341,7 @@ def daemon_status(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR) -> str:
         return f"not ours: something else answers on 127.0.0.1:{port} (it works for the examples)"
     if _port_in_use(port):
         return f"blocked: port {port} is taken by a program that is not Valkey"
-    return f"stopped: nothing on 127.0.0.1:{port} (start it with `make infra-up`)"
+    return f"stopped: nothing on 127.0.0.1:{port} (start it with `{_make('infra-up', port)}`)"
 
 
 def daemon_start(
@@ -352,7 +360,8 @@ def daemon_start(
     pidfile = _pidfile(state_dir, port)
     if _read_pid(pidfile) is not None and port_answers(port):
         pid = _read_pid(pidfile)
-        msg = f"already running on 127.0.0.1:{port} (pid {pid}); `make infra-down` stops it"
+        stop = _make("infra-down", port)
+        msg = f"already running on 127.0.0.1:{port} (pid {pid}); `{stop}` stops it"
         raise ServerError(msg)
     if _port_in_use(port):
         msg = (
@@ -376,7 +385,10 @@ def daemon_start(
         raise ServerError(msg)
     _wait_ready(port, None, READY_TIMEOUT)
     pid = _read_pid(pidfile)
-    return f"started Valkey on 127.0.0.1:{port} (pid {pid}, log {state_dir}/valkey-{port}.log)"
+    started = f"started Valkey on 127.0.0.1:{port} (pid {pid}, log {state_dir}/valkey-{port}.log)"
+    if port == DEFAULT_PORT:
+        return started
+    return f"{started}; use it with VALKEY_URL=redis://127.0.0.1:{port}/0"
 
 
 def daemon_stop(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR) -> str:

@@ -74,6 +74,13 @@ def _seconds(value: object, what: str) -> int:
     return max(1, round(seconds(what, value) * 1000))
 
 
+def _wait(blocking_timeout: object) -> float | None:
+    """Validate a ``blocking_timeout``: None, or a finite number of seconds >= 0."""
+    if blocking_timeout is None:
+        return None
+    return seconds("blocking_timeout", blocking_timeout, allow_zero=True)
+
+
 class LockCore:
     """Settings, state and flows of one lock; the faces add blocking or awaiting calls.
 
@@ -97,10 +104,8 @@ class LockCore:
         self.timeout = timeout
         self._lease_ms = _seconds(timeout, "timeout")
         self._sleep_s = _seconds(sleep, "sleep") / 1000
-        if blocking_timeout is not None:
-            seconds("blocking_timeout", blocking_timeout, allow_zero=True)
         self.blocking = blocking
-        self.blocking_timeout = blocking_timeout
+        self.blocking_timeout = _wait(blocking_timeout)
         self.auto_renew = auto_renew
         #: True once we learnt that the lease ran out while we believed we held it.
         self.lost = False
@@ -159,7 +164,7 @@ class LockCore:
             msg = f"this Lock instance already holds {self.name!r}; release() it first"
             raise LockError(msg)
         blocking = self.blocking if blocking is None else blocking
-        wait = self.blocking_timeout if blocking_timeout is None else blocking_timeout
+        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
         # A fresh token per acquisition: a retried request is recognised as ours,
         # while a second acquire() elsewhere never is.
         token = secrets.token_hex(16)

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from valkey_redis import WriteBehind, WriteBehindFullError, aio
+from valkey_redis import WriteBehindFullError, aio
 from valkey_redis.ratelimit import RateLimitResult
 from valkey_redis.shop.valkey import Valkey
 from valkey_redis.write_behind import Write
@@ -192,8 +192,8 @@ class Views:
 
     ``record`` only counts in this process (no round trip on the request's path);
     every ``interval`` seconds a task queues one write per product viewed
-    (``{"delta": n}``) with the sync :class:`~valkey_redis.WriteBehind` (the last
-    helper without an async twin), and its worker thread applies them. If Valkey
+    (``{"delta": n}``) with :class:`valkey_redis.aio.WriteBehind`, whose worker
+    task applies them (the SQLite batch on a thread). If Valkey
     cannot take them, the counts stay here and go with the next push; a process
     that dies loses at most ``interval`` seconds of views.
     """
@@ -202,8 +202,12 @@ class Views:
         self, valkey: Valkey, apply: Callable[[list[Write]], None], *, interval: float = 0.5
     ) -> None:
         self._valkey = valkey
-        self._queue = WriteBehind(
-            valkey.sync_client, name="shop.views", apply_batch=apply, poll_interval=0.2
+
+        async def apply_off_loop(writes: list[Write]) -> None:
+            await asyncio.to_thread(apply, writes)
+
+        self._queue = aio.WriteBehind(
+            valkey.client, name="shop.views", apply_batch=apply_off_loop, poll_interval=0.2
         )
         self.interval = interval
         self._counts: Counter[int] = Counter()
@@ -217,21 +221,25 @@ class Views:
     async def push(self) -> int:
         """Queue the views counted so far, one write per product; how many writes."""
         counts, self._counts = self._counts, Counter()
+        sent: list[int] = []
         try:
-            await self._valkey.blocking(self._submit_all, dict(counts))
+            for pid, n in counts.items():
+                await self._valkey.call(lambda: self._queue.submit(f"views:{pid}", {"delta": n}))  # noqa: B023 - awaited at once
+                sent.append(pid)
         except (redis.RedisError, WriteBehindFullError):
-            self._counts.update(counts)  # keep them for the next push
+            for pid in sent:
+                del counts[pid]
+            self._counts.update(counts)  # keep the rest for the next push
             raise
         return len(counts)
-
-    def _submit_all(self, counts: dict[int, int]) -> None:
-        for pid, n in counts.items():
-            self._queue.submit(f"views:{pid}", {"delta": n})
 
     async def _push_forever(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            with contextlib.suppress(redis.RedisError, WriteBehindFullError):
+            with (
+                Valkey.request_scope(),
+                contextlib.suppress(redis.RedisError, WriteBehindFullError),
+            ):
                 await self.push()
 
     @property
@@ -241,15 +249,15 @@ class Views:
 
     async def backlog(self) -> int:
         """Views queued in the stream and not yet in the database."""
-        return await self._valkey.blocking(self._queue.backlog)
+        return await self._valkey.call(self._queue.backlog)
 
     async def flush(self) -> int:
         """Push, then apply everything queued now (tests, shutdown)."""
         await self.push()
-        return await self._valkey.blocking(self._queue.flush)
+        return await self._valkey.call(self._queue.flush, budget=False)
 
     def start(self) -> None:
-        """Start the worker thread and the pushing task (inside the event loop)."""
+        """Start the worker task and the pushing task (inside the event loop)."""
         self._queue.start()
         self._pusher = asyncio.get_running_loop().create_task(self._push_forever())
         self._started = True
@@ -264,7 +272,7 @@ class Views:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pusher
         # Valkey unreachable at shutdown: what was queued stays queued for the next start.
-        with contextlib.suppress(redis.RedisError, WriteBehindFullError):
+        with Valkey.request_scope(), contextlib.suppress(redis.RedisError, WriteBehindFullError):
             await self.push()
         with contextlib.suppress(redis.RedisError):
-            await asyncio.to_thread(self._queue.stop, flush=True, timeout=5)
+            await self._queue.stop(flush=True, timeout=5)

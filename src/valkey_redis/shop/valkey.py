@@ -1,18 +1,16 @@
 """The one place the shop meets Valkey: the :mod:`valkey_redis.aio` helpers it uses.
 
 Use this from the shop's helpers (:mod:`valkey_redis.shop.helpers`) only: every
-Valkey call of the app goes through :meth:`Valkey.call`, so the budget, the
-circuit breaker and the one-failure-per-request rule are decided once. Cache,
-sessions, limiters and the lock are ``valkey_redis.aio``; view counts use the
-sync write-behind on a thread (:meth:`Valkey.blocking`) until an async one exists.
+Valkey call of the app goes through :meth:`Valkey.call`, so the budget and the
+one-failure-per-request rule are decided once. The client comes from
+:func:`valkey_redis.aio.connect`, whose circuit breaker sees every command.
 
 Not for: a general async layer; :mod:`valkey_redis.aio` is that.
 
 How it fails: a plain call waits at most ``CALL_BUDGET`` (0.5 s); a request
 whose Valkey call failed sends no more (:class:`SkippedError`), so it waits for
-Valkey one budget at most. Failures feed a :class:`~valkey_redis.breaker.
-CircuitBreaker` (the library's, attached through its documented hook): once
-open, calls fail at once with ``CircuitOpenError`` and one probe per cool-down
+Valkey one budget at most. The client's breaker opens after a few failures:
+then calls fail at once with ``CircuitOpenError`` and a probe per cool-down
 checks whether Valkey is back. Cache reads and rate-limit decisions fall back (a
 miss; the request allowed); sessions, locks and invalidations raise
 ``redis.exceptions.ConnectionError`` for the route to answer.
@@ -23,18 +21,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
 
-from valkey_redis import aio, connect
+from valkey_redis import aio
 from valkey_redis.breaker import BreakerSnapshot, CircuitBreaker
-from valkey_redis.client import redacted
+from valkey_redis.client import breaker_of
 
 __all__ = ["CALL_BUDGET", "KeyInfo", "LockNotAcquired", "SkippedError", "Valkey"]
 
@@ -44,6 +40,8 @@ _OUTAGE = (redis.ConnectionError, redis.TimeoutError)
 
 #: Each plain call waits at most this long on an unresponsive server, retries included.
 CALL_BUDGET = 0.5
+#: What the client itself allows one call (its own budget), leaving CALL_BUDGET slack.
+CLIENT_BUDGET = 0.4
 #: Set once a Valkey call of the current request failed: later calls of the same
 #: request are not sent, so a request waits at most one budget for Valkey.
 _FAILED: contextvars.ContextVar[bool] = contextvars.ContextVar("shop_valkey_failed", default=False)
@@ -65,45 +63,36 @@ class KeyInfo:
 
 
 class Valkey:
-    """An asyncio client, its circuit breaker, and a sync client for the view queue.
+    """An asyncio client (with the library's circuit breaker) and the shop's call rules.
 
     Args:
-        client: a ``redis.asyncio.Redis`` (``decode_responses=True``).
-        sync_client: a sync client of the same server (the view-count queue).
+        client: a ``redis.asyncio.Redis`` (``decode_responses=True``), e.g. from
+            :func:`valkey_redis.aio.connect`, which puts a circuit breaker on it.
         description: one line naming the server, for logs and the home page.
-        breaker: the breaker guarding ``client``; None for none (fakeredis).
     """
 
-    def __init__(
-        self,
-        client: Any,
-        sync_client: redis.Redis,
-        description: str,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
+    def __init__(self, client: Any, description: str) -> None:
         self.client = client
-        self.sync_client = sync_client
         self.description = description
-        self.breaker = breaker
-        self._probing = False
-        self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="shop-views")
+        self.breaker: CircuitBreaker | None = breaker_of(client)
 
     @classmethod
     def connect(cls, url: str, description: str) -> Valkey:
-        """Clients of ``url``: asyncio (no retries: one budget per call) and sync."""
-        client = aio.connect(url, retries=0)
-        sync = connect(url, call_timeout=CALL_BUDGET)
-        return cls(client, sync, description, CircuitBreaker(redacted(url)))
+        """A client of ``url``: the breaker, no retries, and a client budget under ours.
+
+        The client gives up after ``CLIENT_BUDGET`` (connect and command together);
+        :meth:`call` cuts at ``CALL_BUDGET`` whatever happens, so the difference is
+        slack for a busy event loop.
+        """
+        return cls(aio.connect(url, retries=0, call_timeout=CLIENT_BUDGET), description)
 
     @classmethod
     def fake(cls) -> Valkey:
-        """Clients of a brand-new in-memory fakeredis server (tests)."""
+        """A client of a brand-new in-memory fakeredis server (tests; no breaker)."""
         import fakeredis  # noqa: PLC0415 - a test dependency, not the app's
 
         server = fakeredis.FakeServer()
-        client = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
-        sync = fakeredis.FakeRedis(server=server, decode_responses=True)
-        return cls(client, sync, "fakeredis")
+        return cls(fakeredis.FakeAsyncRedis(server=server, decode_responses=True), "fakeredis")
 
     @staticmethod
     @contextlib.contextmanager
@@ -126,28 +115,23 @@ class Valkey:
         """Seconds the current request has spent waiting for Valkey so far."""
         return _WAITED.get([0.0])[0]
 
-    def _allow(self) -> bool:
-        """Ask the breaker; in half-open let one task of this loop probe at a time."""
-        breaker = self.breaker
-        if breaker is None or breaker.state == "closed":
-            return breaker is None or breaker.allow()
-        if self._probing or not breaker.allow():
-            return False
-        self._probing = True
-        return True
+    @staticmethod
+    def failed_in_this_request() -> bool:
+        """True once a Valkey call of the current request failed (or a helper fell back)."""
+        return _FAILED.get()
 
-    def failed(self, error: BaseException | None = None) -> None:
-        """Record a failure (a helper fell back): for the breaker and for this request."""
+    @staticmethod
+    def failed() -> None:
+        """Remember that Valkey failed in this request (a helper fell back)."""
         _FAILED.set(True)
-        if self.breaker is not None:
-            self.breaker.record_failure(error)
 
     async def call(self, make: Callable[[], Awaitable[T]], *, budget: bool = True) -> T:
-        """Await ``make()`` under the breaker and, unless ``budget=False``, the call budget.
+        """Await ``make()``, unless this request already saw Valkey fail, within the budget.
 
-        ``budget=False`` is for calls that may wait on purpose (a lock) or run a
-        loader (a cache fill): their Valkey commands are bounded by the socket
-        timeout instead, and only their failures are reported to the breaker.
+        The client's breaker sees every command (it refuses at once while open);
+        this adds the request's rule and, unless ``budget=False``, a bound on the
+        whole call. ``budget=False`` is for calls that may wait on purpose (a lock)
+        or run a loader (a cache fill): their commands are bounded one by one.
 
         Raises:
             SkippedError: an earlier call of this request already failed.
@@ -157,45 +141,22 @@ class Valkey:
         if _FAILED.get():
             msg = "Valkey failed earlier in this request: not asked again"
             raise SkippedError(msg)
-        breaker = self.breaker
-        if breaker is not None and not self._allow():
-            _FAILED.set(True)
-            raise breaker.open_error()
-        started = breaker.clock() if breaker is not None else 0.0
         began = time.monotonic()
         try:
             if budget:
                 async with asyncio.timeout(CALL_BUDGET):
-                    result = await make()
-            else:
-                result = await make()
+                    return await make()
+            return await make()
         except TimeoutError as exc:
-            self.failed(exc)
+            _FAILED.set(True)
             msg = f"no answer from Valkey within {CALL_BUDGET} s"
             raise redis.TimeoutError(msg) from exc
-        except _OUTAGE as exc:
-            self.failed(exc)
-            raise
-        finally:
-            self._probing = False
-            if budget:  # a lock wait or a cache fill's loader is not Valkey being slow
-                _WAITED.get([0.0])[0] += time.monotonic() - began
-        if breaker is not None:
-            breaker.record_success(started if budget else breaker.clock())
-        return result
-
-    async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking (sync-client) call on a thread; skipped after a failure."""
-        if _FAILED.get():
-            msg = "Valkey failed earlier in this request: not asked again"
-            raise SkippedError(msg)
-        loop = asyncio.get_running_loop()
-        try:
-            call = functools.partial(func, *args, **kwargs)
-            return await loop.run_in_executor(self._threads, call)
         except _OUTAGE:
             _FAILED.set(True)
             raise
+        finally:
+            if budget:  # a lock wait or a cache fill's loader is not Valkey being slow
+                _WAITED.get([0.0])[0] += time.monotonic() - began
 
     async def ping(self) -> bool:
         """True when the server answers within the budget (and the breaker lets us ask)."""
@@ -235,7 +196,5 @@ class Valkey:
         return await self.call(scan)
 
     async def aclose(self) -> None:
-        """Close both clients and stop the threads."""
-        self._threads.shutdown(wait=True)
-        self.sync_client.close()
+        """Close the client."""
         await self.client.aclose()

@@ -7,6 +7,7 @@ the probe race, see :func:`_probe_race`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -221,18 +222,101 @@ def _call_failures(ctx: Ctx) -> None:
         expect_state(ctx, breaker, "open", "threshold 1, one failure")
 
 
-@check(E, T, "CircuitBreaker.call re-raises other errors without counting them")
-def _call_other_errors(ctx: Ctx) -> None:
-    error = redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
-    breaker, _ = make(ctx, threshold=1)
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+
+def _call_expecting(ctx: Ctx, breaker: Any, error: BaseException) -> None:
+    """``breaker.call(func)`` where func raises ``error``: the same object must come out."""
     ctx.called(f"breaker.call(func)  # func raises {error!r}")
     try:
         breaker.call(_raising(error))
-    except redis.ResponseError:
-        pass
+    except BaseException as exc:  # noqa: BLE001 - compared and reported
+        ctx.expect(exc is error, f"the very {error!r} re-raised", repr(exc))
     else:
-        ctx.fail("the ResponseError re-raised", "no ResponseError")
+        ctx.fail(f"the {error!r} re-raised", "no exception")
+
+
+@check(E, T, "CircuitBreaker.call re-raises other errors without counting them")
+def _call_other_errors(ctx: Ctx) -> None:
+    breaker, _ = make(ctx, threshold=1)
+    _call_expecting(ctx, breaker, redis.ResponseError(WRONGTYPE))
     expect_state(ctx, breaker, "closed", "the server answered: not a failure")
+
+
+@check(E, T, "CircuitBreaker is not stuck half-open when its probe meets another error")
+def _probe_other_error(ctx: Ctx) -> None:
+    breaker, clock = open_it(ctx, reset=30.0)
+    later(ctx, clock, 30.0)
+    _call_expecting(ctx, breaker, redis.ResponseError(WRONGTYPE))
+    later(ctx, clock, 1000.0)
+    got = do(ctx, breaker, "allow()")
+    ctx.expect(
+        got is True, "allow() True: not stuck half-open with a probe that never returns", show(got)
+    )
+
+
+@check(E, T, "CircuitBreaker.call alone goes round: refuses, probes once, closes")
+def _call_cycle(ctx: Ctx) -> None:
+    breaker, clock = make(ctx, threshold=2, reset=30.0)
+    for _ in range(2):
+        ctx.called("breaker.call(func)  # func raises ConnectionError")
+        with contextlib.suppress(redis.ConnectionError):
+            breaker.call(_raising(redis.ConnectionError("refused")))
+    ran: list[str] = []
+
+    def inner() -> str:
+        ran.append("inner")
+        return "inner"
+
+    def probe() -> str:
+        ran.append("probe")
+        # Another caller arrives while the probe is out: call() must refuse it.
+        ctx.called("breaker.call(other)  # from inside the probe, while it is out")
+        with contextlib.suppress(redis.ConnectionError):
+            breaker.call(inner)
+        return "fresh"
+
+    later(ctx, clock, 10.0)
+    ctx.called("breaker.call(func)  # 10 s into the cool-down")
+    with contextlib.suppress(redis.ConnectionError):
+        breaker.call(inner)
+    ctx.expect(ran == [], "func not called while open", ran)
+    later(ctx, clock, 20.0)
+    ctx.called("breaker.call(probe)  # the cool-down is over: this call is the probe")
+    try:
+        got = breaker.call(probe)
+    except redis.ConnectionError as exc:
+        ctx.fail("the probe to run once the cool-down is over (call() asks allow())", repr(exc))
+    ctx.expect(got == "fresh", "'fresh' (the probe's value)", got)
+    ctx.expect(ran == ["probe"], "only the probe ran; the call made while it was out refused", ran)
+    expect_state(ctx, breaker, "closed", "the probe through call() worked")
+    ran.clear()
+    ctx.called("breaker.call(func)  # closed again")
+    breaker.call(inner)
+    ctx.expect(ran == ["inner"], "func runs once the breaker closed", ran)
+
+
+@check(E, T, "CircuitBreaker: reading state neither starts nor spends the probe")
+def _state_read_only(ctx: Ctx) -> None:
+    breaker, clock = open_it(ctx, reset=30.0)
+    later(ctx, clock, 30.0)
+    expect_state(ctx, breaker, "open", "the cool-down is over, but nobody asked allow() yet")
+    expect_state(ctx, breaker, "open", "reading it twice changes nothing")
+    got = do(ctx, breaker, "allow()")
+    ctx.expect(got is True, "allow() True: the first caller after the cool-down probes", show(got))
+
+
+@check(E, T, "CircuitBreaker: a failure recorded while open does not restart the cool-down")
+def _late_failure(ctx: Ctx) -> None:
+    breaker, clock = open_it(ctx, reset=30.0)
+    later(ctx, clock, 20.0)
+    ctx.called("breaker.record_failure()  # a slow call that started before it opened")
+    breaker.record_failure()
+    later(ctx, clock, 10.0)
+    got = do(ctx, breaker, "allow()")
+    ctx.expect(
+        got is True, "allow() True: 30 s since it opened (not since the late failure)", show(got)
+    )
 
 
 @check(E, T, "CircuitBreaker.call counts a slow call as one failure")
@@ -259,6 +343,53 @@ def _call_slow(ctx: Ctx) -> None:
     for _ in range(3):
         breaker.call(slow)
     expect_state(ctx, breaker, "open", "3 slow calls in a row")
+
+
+@check(E, T, "CircuitBreaker.call: a call of exactly slow_call seconds is not slow")
+def _call_exactly_slow(ctx: Ctx) -> None:
+    breaker, clock = make(ctx, threshold=1, slow=1.0)
+
+    def just_in_time() -> str:
+        clock.now += 1.0
+        return "on time"
+
+    ctx.called("breaker.call(func)  # takes exactly 1.0 s (slow means *more than* slow_call)")
+    breaker.call(just_in_time)
+    expect_state(ctx, breaker, "closed", "1.0 s is not more than slow_call=1.0")
+
+
+@check(E, T, "CircuitBreaker() has the documented defaults: 5 failures, 30 s, 1 s")
+def _defaults(ctx: Ctx) -> None:
+    clock = Clock()
+    ctx.called("breaker = CircuitBreaker(clock=clock)")
+    breaker = ctx.func(T)(clock=clock)
+    fail_times(ctx, breaker, 4)
+    expect_state(ctx, breaker, "closed", "4 failures of the default 5")
+    fail_times(ctx, breaker, 1)
+    expect_state(ctx, breaker, "open", "the 5th failure (failure_threshold=5)")
+    later(ctx, clock, 29.9)
+    got = do(ctx, breaker, "allow()")
+    ctx.expect(got is False, "allow() False 29.9 s after opening (reset_timeout=30.0)", show(got))
+    later(ctx, clock, 0.1)
+    got = do(ctx, breaker, "allow()")
+    ctx.expect(got is True, "allow() True 30 s after opening", show(got))
+    do(ctx, breaker, "record_success()")
+
+    def takes(seconds: float) -> Any:
+        def func() -> str:
+            clock.now += seconds
+            return "v"
+
+        return func
+
+    ctx.called("breaker.call(func) x 5  # 0.9 s each")
+    for _ in range(5):
+        breaker.call(takes(0.9))
+    expect_state(ctx, breaker, "closed", "0.9 s calls are not slow (slow_call=1.0)")
+    ctx.called("breaker.call(func) x 5  # 1.5 s each")
+    for _ in range(5):
+        breaker.call(takes(1.5))
+    expect_state(ctx, breaker, "open", "5 calls over the default slow_call of 1 s")
 
 
 # --- threads -----------------------------------------------------------------------

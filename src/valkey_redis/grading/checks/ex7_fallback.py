@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 import redis
 
 from valkey_redis.grading.checks.ex7 import Clock
-from valkey_redis.grading.context import Ctx, Named
+from valkey_redis.grading.context import Ctx, Named, show
 from valkey_redis.grading.harness import Env
+from valkey_redis.grading.races import interrupted
 from valkey_redis.grading.runner import check
 
 # redis-py leaves it untyped; a typed alias keeps mypy --strict quiet.
@@ -195,10 +196,38 @@ def _timeout(ctx: Ctx) -> None:
 def _set_fails(ctx: Ctx) -> None:
     client = ctx.env.broken(redis.ConnectionError("Connection reset by peer"), healthy=1)
     ctx.given("the server answers the GET (a miss), then goes away")
-    load = loader()
-    got = run(ctx, Breaker(), load, client)
+    load, breaker = loader(), Breaker()
+    got = run(ctx, breaker, load, client)
     ctx.expect(got == "from-source", "'from-source'", got)
     ctx.expect(len(load.calls) == 1, "load called once (the value was already loaded)", calls(load))
+    ctx.expect(
+        breaker.failures >= 1,
+        "the SET's failure recorded on the breaker (send the SET through it too)",
+        "none recorded",
+    )
+
+
+@check(E, T, "get_with_fallback returns a cached empty string: a hit, not a miss")
+def _empty_hit(ctx: Ctx) -> None:
+    ctx.raw.set(KEY, "", ex=100)
+    ctx.given(f"{KEY} = '' (an empty string is a value)")
+    load = loader()
+    got = run(ctx, Breaker(), load)
+    ctx.expect(got == "", "'' (compare with None, not truthiness)", show(got))
+    ctx.expect(not load.calls, "no call to load", calls(load))
+
+
+@check(E, T, "get_with_fallback never leaves the key without a TTL, even if it dies midway")
+def _ttl_always(ctx: Ctx) -> None:
+    def verify(result: Any) -> None:
+        ctx.expect(result == "from-source", "'from-source'", show(result))
+
+    interrupted(
+        ctx,
+        setup=lambda: None,
+        mine=lambda: run(ctx, Breaker(), loader()),
+        verify=verify,
+    )
 
 
 @check(E, T, "get_with_fallback sends nothing while the breaker is open")
