@@ -36,9 +36,10 @@ def acquire_lock(client: redis.Redis, name: str, ttl_ms: int) -> str | None:
     """Try once to take ``lock:{name}`` for ``ttl_ms`` milliseconds.
 
     Returns:
-        A new random token (the proof of ownership: at least 64 bits from
-        ``secrets`` or ``uuid.uuid4()``, not uuid1, the clock or a counter), or
-        None when someone else holds the lock.
+        A new random token (the proof of ownership: at least 128 bits made
+        only from ``secrets`` or ``uuid.uuid4()``, such as
+        ``secrets.token_hex(16)``; not uuid1, the clock or a counter), or None
+        when someone else holds the lock.
     """
     # TODO: make a random token; claim the key and set its expiry in one command.
     raise NotImplementedError
@@ -48,7 +49,8 @@ def release_lock(client: redis.Redis, name: str, token: str) -> bool:
     """Delete ``lock:{name}`` only if it holds ``token``; atomically.
 
     Returns False (leaving the lock untouched) when the lock is gone or owned by
-    someone else.
+    someone else. A change that leaves the lock yours (your own extend_lock at
+    the same moment, say) must not make it fail: True, and the lock gone.
     """
     # TODO: compare and delete in one atomic step.
     raise NotImplementedError
@@ -68,8 +70,10 @@ def acquire_lock_blocking(
     Sleep between tries with ``time.sleep``, at most 0.1 s at a time and at most
     200 tries per second; give up (None) once ``timeout`` seconds have passed, no
     earlier and no more than one short sleep later. Measure time with the
-    ``time`` module (``time.monotonic()``): the grader checks the waiting on a
-    virtual clock that it puts in place of ``time`` in your module.
+    ``time`` module (``time.monotonic()``: the wall clock, ``time.time()``, can
+    step back or forward), and read it: counting tries is not enough, since
+    each command takes time too. The grader checks the waiting on a virtual
+    clock that it puts in place of ``time`` in your module.
 
     Returns:
         The token once acquired, or None when ``timeout`` seconds have passed.

@@ -91,4 +91,6 @@ def should_refresh_early(
     # -log(rand()) is exponentially distributed with mean 1: usually small, now
     # and then large. Scaled by the recompute time, callers refresh early more
     # often as the expiry nears, and rarely all at once.
-    return -delta * beta * math.log(rand()) >= remaining_ttl
+    # random.random() can return 0.0, and log(0) is -infinity: refresh.
+    draw = rand()
+    return draw <= 0.0 or -delta * beta * math.log(draw) >= remaining_ttl

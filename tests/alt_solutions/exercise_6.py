@@ -69,4 +69,5 @@ def should_refresh_early(
     rand: Callable[[], float] = random.random,
 ) -> bool:
     """The same inequality multiplied by -1."""
-    return math.log(rand()) * delta * beta <= -remaining_ttl
+    draw = rand()
+    return draw == 0.0 or math.log(draw) * delta * beta <= -remaining_ttl

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -45,6 +48,26 @@ def test_the_served_app_logs_in_and_out(served: Served) -> None:
     assert login.status_code == 200
     assert me.json()["username"] == "alice"
     assert after.status_code == 401
+
+
+def test_a_taken_port_is_said_before_anything_starts() -> None:
+    """`make app` on a taken port exits 1 naming it; no banner, no embedded Valkey started."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "valkey_redis.shop"],
+            env={**os.environ, "PORT": str(port), "VALKEY_URL": "redis://127.0.0.1:1/0"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert "[shop]" not in done.stdout
+    assert "[server]" not in done.stdout
 
 
 def _chromium() -> str | None:

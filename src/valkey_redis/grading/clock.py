@@ -12,7 +12,11 @@ second" are exact on a loaded machine and take no real time.
 ``seconds`` (say, the holder's lock expiring); ``clock.watch(probe)`` stops
 the learner once it sends more commands than ``max_rate`` per virtual second
 allows (a busy loop never advances virtual time), raising :class:`BusyLoop`;
-sleeping past ``horizon`` virtual seconds raises :class:`EndlessWait`.
+sleeping past ``horizon`` virtual seconds raises :class:`EndlessWait`. With
+``command_cost``, each watched command also takes that long (a slow server):
+a loop that counts its tries instead of reading the clock overshoots. And
+``clock.jump_wall(s)`` steps the wall clock (``time.time``) alone, as NTP does,
+leaving the monotonic clock alone.
 
 Not for: code that waits in other ways (``threading.Event.wait``, ``asyncio``);
 the stubs say to use the ``time`` module.
@@ -84,8 +88,12 @@ class VirtualClock:
         max_rate: float = 200.0,
         slack: int = 10,
         horizon: float = 600.0,
+        command_cost: float = 0.0,
     ) -> None:
         self.start = start
+        self.command_cost = command_cost
+        #: Virtual seconds spent sleeping (the command rate is judged against these).
+        self.slept = 0.0
         self.horizon = horizon
         self.now = start
         self.max_rate = max_rate
@@ -112,14 +120,23 @@ class VirtualClock:
             raise ValueError(msg)
         with self._lock:
             self.sleeps.append(seconds)
+            self.slept += seconds
+        self._advance(seconds)
+        if self.elapsed > self.horizon:
+            raise EndlessWait(self.elapsed)
+        real_time.sleep(0)
+
+    def _advance(self, seconds: float) -> None:
+        with self._lock:
             self.now += seconds
             due = [event for event in self._events if event[0] <= self.now]
             self._events = [event for event in self._events if event[0] > self.now]
         for _, action in due:
             action()
-        if self.elapsed > self.horizon:
-            raise EndlessWait(self.elapsed)
-        real_time.sleep(0)
+
+    def jump_wall(self, seconds: float) -> None:
+        """Step the wall clock (``time.time``) by ``seconds``; monotonic time is unmoved."""
+        self._epoch += seconds
 
     def monotonic(self) -> float:
         """Virtual monotonic time."""
@@ -152,8 +169,10 @@ class VirtualClock:
         def hook(step: int) -> None:
             if previous is not None:
                 previous(step)
-            if step > self.max_rate * self.elapsed + self.slack:
-                raise BusyLoop(step, self.elapsed)
+            if self.command_cost:
+                self._advance(self.command_cost)
+            if step > self.max_rate * self.slept + self.slack:
+                raise BusyLoop(step, self.slept)
 
         probe.after_step = hook
 

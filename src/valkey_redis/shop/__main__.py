@@ -14,10 +14,13 @@ with neither a server nor a runnable bundled binary it says so and exits 1.
 from __future__ import annotations
 
 import os
+import socket
 import sys
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
 from valkey_redis.client import configured_url, connect, describe, redacted
 from valkey_redis.server import EmbeddedValkey, ServerError, binary_can_run
@@ -55,6 +58,31 @@ def choose_server(stack: ExitStack) -> Valkey:
     return Valkey.connect(server.url, line)
 
 
+def _port_taken(port: int) -> bool:
+    """True when 127.0.0.1:``port`` cannot be bound (say, by another ``make app``)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _announced(app: FastAPI, line: str) -> FastAPI:
+    """Print ``line`` once the app's startup (seeding, workers) is done, not before."""
+    startup = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
+        async with startup(served):  # the shop's lifespan keeps no state
+            print(line, flush=True)
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
 def main() -> int:
     """Serve the shop until interrupted."""
     port = int(os.environ.get("PORT", "8000"))
@@ -63,6 +91,13 @@ def main() -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if _port_taken(port):
+        print(
+            f"error: port {port} on 127.0.0.1 is in use (another `make app`?); "
+            f"stop it, or pick another: `make app PORT={port + 1}`",
+            file=sys.stderr,
+        )
+        return 1
     with ExitStack() as stack:
         try:
             valkey = choose_server(stack)
@@ -71,12 +106,12 @@ def main() -> int:
             return 1
         print(f"[server] {valkey.description}", flush=True)
         limit, window = settings.rate_limit
-        print(
+        line = (
             f"[shop] http://127.0.0.1:{port}/ (rate limit {limit} per {window:g} s;"
-            " users alice/wonderland (admin), bob/builder)",
-            flush=True,
+            " users alice/wonderland (admin), bob/builder)"
         )
-        uvicorn.run(create_app(settings, valkey), host="127.0.0.1", port=port, log_level="warning")
+        app = _announced(create_app(settings, valkey), line)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
     return 0
 
 

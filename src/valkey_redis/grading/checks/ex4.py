@@ -157,6 +157,22 @@ def _release_race(ctx: Ctx) -> None:
     )
 
 
+@check(E, "release_lock", "release_lock succeeds while its owner extends the lock meanwhile")
+def _release_while_extended(ctx: Ctx) -> None:
+    def verify(got: Any, _theirs: Any) -> None:
+        ctx.expect_bool(got, True, "the lock was yours all along (a WATCH that fails: retry)")
+        ctx.expect(ctx.get(KEY) is None, f"{KEY} gone", _owner(ctx))
+
+    race(
+        ctx,
+        setup=lambda: _held(ctx, MINE),
+        mine=lambda: ctx.call("release_lock", "jobs", MINE),
+        theirs=lambda: ctx.raw.pexpire(KEY, 20_000),
+        theirs_text=f"your own extend_lock (PEXPIRE {KEY} 20000, still your token)",
+        verify=verify,
+    )
+
+
 # --- extend_lock -------------------------------------------------------------------
 
 

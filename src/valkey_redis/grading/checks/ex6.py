@@ -207,6 +207,18 @@ def _xfetch_boundary(ctx: Ctx) -> None:
     ctx.expect(got is True, "True (-1 * 1 * log(1.0) = 0 >= 0)", got)
 
 
+@check(E, "should_refresh_early", "should_refresh_early refreshes when rand() returns 0.0")
+def _xfetch_zero(ctx: Ctx) -> None:
+    got = ctx.call_pure(
+        "should_refresh_early", 1e9, 1.0, 1.0, rand=Named("lambda: 0.0", lambda: 0.0)
+    )
+    ctx.expect(
+        got is True,
+        "True (random.random() can return 0.0: -log(0) is +infinity, which beats any TTL)",
+        got,
+    )
+
+
 @check(E, "should_refresh_early", "should_refresh_early draws its randomness from rand")
 def _xfetch_rand(ctx: Ctx) -> None:
     for remaining in (10.0, 0.1):
@@ -225,15 +237,19 @@ def _xfetch_rand(ctx: Ctx) -> None:
 @check(E, "get_or_compute", "get_or_compute looks again once it holds the lock")
 def _checks_again(ctx: Ctx) -> None:
     compute = _compute()
+    filled: list[bool] = []
 
     def fill(step: int) -> None:
         if step == 1 and ctx.probe.commands[:1] == ["GET"]:
             ctx.raw.set(KEY, "theirs", ex=100)
+            filled.append(True)
 
     ctx.given(f"right after your first GET (a miss), the previous holder stores {KEY} = 'theirs'")
     ctx.probe.after_step = fill
     got = ctx.call("get_or_compute", KEY, compute, 100)
     ctx.probe.after_step = None
+    if not filled:
+        return  # no plain GET first (one script reads or locks at once): no gap to fill
     ctx.expect(
         got == "theirs" and not compute.calls,
         "'theirs', without computing: GET again after taking the lock",

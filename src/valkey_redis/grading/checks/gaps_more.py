@@ -7,6 +7,7 @@ its keys expiring right after each of its commands.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from valkey_redis.grading.context import Ctx, Named, show
@@ -110,31 +111,28 @@ def _limited_after(ctx: Ctx, prior: int, task: str, *args: Any) -> None:
     )
 
 
-@check(
-    5,
-    "allow_fixed_window",
-    "allow_fixed_window keeps its counter expiring when it dies or the counter expires midway",
-)
-def _fixed_gaps(ctx: Ctx) -> None:
-    _limited(ctx, "allow_fixed_window", 2, 100)
+def _limited_check(ctx: Ctx, *, task: str, args: tuple[Any, ...]) -> None:
+    _limited(ctx, task, *args)
 
 
-@check(
-    5,
-    "allow_sliding_log",
-    "allow_sliding_log records no rejected request and keeps a TTL, even after a crash",
-)
-def _log_gaps(ctx: Ctx) -> None:
-    _limited(ctx, "allow_sliding_log", 2, 60.0)
-
-
-@check(
-    5,
-    "allow_token_bucket",
-    "allow_token_bucket keeps a TTL on the bucket when it dies or the bucket expires midway",
-)
-def _bucket_gaps(ctx: Ctx) -> None:
-    _limited(ctx, "allow_token_bucket", 2, 0.001)
+for _task, _args, _title in (
+    (
+        "allow_fixed_window",
+        (2, 100),
+        "keeps its counter expiring when it dies or the counter expires midway",
+    ),
+    (
+        "allow_sliding_log",
+        (2, 60.0),
+        "records no rejected request and keeps a TTL, even after a crash",
+    ),
+    (
+        "allow_token_bucket",
+        (2, 0.001),
+        "keeps a TTL on the bucket when it dies or the bucket expires midway",
+    ),
+):
+    check(5, _task, f"{_task} {_title}")(functools.partial(_limited_check, task=_task, args=_args))
 
 
 # --- exercise 6 --------------------------------------------------------------------

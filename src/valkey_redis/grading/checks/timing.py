@@ -5,16 +5,20 @@ The learner's module gets a :class:`~valkey_redis.grading.clock.VirtualClock`:
 the value appears) at a chosen virtual moment. So "returns within one short
 sleep after the timeout", "sleeps at most 0.1 s at a time" and "at most 200
 tries per second" are exact, whatever the machine's load, and take no real time.
-A loop that never sleeps is stopped after its first few commands.
+A loop that never sleeps is stopped after its first few commands. Each command
+takes virtual time too (:data:`COST`), so a loop that counts its tries instead of
+reading the clock overshoots; the wall clock steps back during a wait, so a
+deadline from ``time.time()`` instead of ``time.monotonic()`` overshoots too.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from valkey_redis.grading.clock import BusyLoop, EndlessWait, VirtualClock
-from valkey_redis.grading.context import Ctx, Named, show
+from valkey_redis.grading.context import Ctx, Failure, Named, show
 from valkey_redis.grading.races import interrupted
 from valkey_redis.grading.runner import check
 
@@ -24,6 +28,14 @@ REPORT, REPORT_LOCK = "report", "lock:report"
 #: The longest single sleep a "short sleep" may be, and the virtual slack after a deadline.
 MAX_SLEEP = 0.1
 RATE = 200
+#: Virtual seconds each of the learner's commands takes (a server 20 ms away), and the
+#: slack that allows for the few commands around a deadline.
+COST = 0.02
+SLACK = 3 * COST
+
+
+def _clock() -> VirtualClock:
+    return VirtualClock(command_cost=COST)
 
 
 def _on_clock(ctx: Ctx, clock: VirtualClock, call: Callable[[], Any]) -> Any:
@@ -73,13 +85,16 @@ def _blocking_gives_up(ctx: Ctx) -> None:
     for timeout in (0.3, 1.0, 0.05):
         ctx.reset()
         _held(ctx, LOCK)
-        clock = VirtualClock()
+        clock = _clock()
+        clock.at(timeout / 2, functools.partial(clock.jump_wall, -5.0))
+        ctx.given("half way through, the wall clock (time.time) steps back 5 s (NTP)")
         got = _on_clock(ctx, clock, _blocking_call(ctx, timeout))
         took = clock.elapsed
         ctx.expect(got is None, f"None after {timeout} s", got)
         ctx.expect(
-            timeout - 1e-6 <= took <= timeout + MAX_SLEEP,
-            f"to give up after {timeout} s, within one short sleep (by {timeout + MAX_SLEEP:g} s)",
+            timeout - 1e-6 <= took <= timeout + MAX_SLEEP + SLACK,
+            f"to give up after {timeout} s, within one short sleep "
+            f"(by {timeout + MAX_SLEEP + SLACK:g} s, your commands taking {COST:g} s each)",
             f"it returned after {took:.3f} s (virtual clock)",
         )
         tries = len(ctx.probe.steps)
@@ -93,15 +108,15 @@ def _blocking_gives_up(ctx: Ctx) -> None:
 @check(4, "acquire_lock_blocking", "acquire_lock_blocking takes the lock soon after it is freed")
 def _blocking_soon(ctx: Ctx) -> None:
     _held(ctx, LOCK)
-    clock = VirtualClock()
+    clock = _clock()
     clock.at(0.25, lambda: ctx.raw.delete(LOCK))
     ctx.given("the holder releases it 0.25 s later")
     token = _on_clock(ctx, clock, lambda: ctx.call("acquire_lock_blocking", "jobs", 10_000, 2.0))
     ctx.expect(isinstance(token, str), "a token once the lock is free", token)
     ctx.expect(ctx.get(LOCK) == token, "the lock holding your token", f"{LOCK} = {ctx.get(LOCK)!r}")
     ctx.expect(
-        clock.elapsed <= 0.25 + MAX_SLEEP,
-        f"the lock within one short sleep of its release (by {0.25 + MAX_SLEEP:g} s)",
+        clock.elapsed <= 0.25 + MAX_SLEEP + SLACK,
+        f"the lock within one short sleep of its release (by {0.25 + MAX_SLEEP + SLACK:g} s)",
         f"it took {clock.elapsed:.3f} s (virtual clock)",
     )
     _sleeps_short(ctx, clock)
@@ -123,7 +138,7 @@ def _compute(fail: bool = False) -> Named:
 @check(6, "get_or_compute", "get_or_compute waits for the value, polling with short sleeps")
 def _waits_for_value(ctx: Ctx) -> None:
     _held(ctx, REPORT_LOCK)
-    clock = VirtualClock()
+    clock = _clock()
     clock.at(0.3, lambda: ctx.raw.set(REPORT, "theirs", ex=100))
     ctx.given(f"the holder stores {REPORT} = 'theirs' 0.3 s later")
     compute = _compute()
@@ -134,8 +149,8 @@ def _waits_for_value(ctx: Ctx) -> None:
         f"{got!r}, compute called {len(compute.calls)} times",
     )
     ctx.expect(
-        clock.elapsed <= 0.3 + MAX_SLEEP,
-        f"the value within one short sleep of its arrival (by {0.3 + MAX_SLEEP:g} s)",
+        clock.elapsed <= 0.3 + MAX_SLEEP + SLACK,
+        f"the value within one short sleep of its arrival (by {0.3 + MAX_SLEEP + SLACK:g} s)",
         f"it took {clock.elapsed:.3f} s (virtual clock)",
     )
     _sleeps_short(ctx, clock)
@@ -144,7 +159,7 @@ def _waits_for_value(ctx: Ctx) -> None:
 @check(6, "get_or_compute", "get_or_compute takes over soon after the holder's lock expires")
 def _takes_over_soon(ctx: Ctx) -> None:
     _held(ctx, REPORT_LOCK)
-    clock = VirtualClock()
+    clock = _clock()
     clock.at(0.2, lambda: ctx.raw.delete(REPORT_LOCK))
     ctx.given(f"the holder died: {REPORT_LOCK} expires 0.2 s later, no value ever comes")
     compute = _compute()
@@ -155,8 +170,8 @@ def _takes_over_soon(ctx: Ctx) -> None:
         f"{got!r}, compute called {len(compute.calls)} times",
     )
     ctx.expect(
-        clock.elapsed <= 0.2 + MAX_SLEEP,
-        f"to take over within one short sleep (by {0.2 + MAX_SLEEP:g} s)",
+        clock.elapsed <= 0.2 + MAX_SLEEP + SLACK,
+        f"to take over within one short sleep (by {0.2 + MAX_SLEEP + SLACK:g} s)",
         f"it took {clock.elapsed:.3f} s (virtual clock)",
     )
 
@@ -165,12 +180,12 @@ def _takes_over_soon(ctx: Ctx) -> None:
 def _stops_waiting(ctx: Ctx) -> None:
     _held(ctx, REPORT_LOCK)
     ctx.given("no value ever comes, and the lock never expires")
-    clock = VirtualClock()
+    clock = _clock()
     outcome: list[Any] = []
     _on_clock(ctx, clock, _give_up(ctx, outcome, 0.5))
     ctx.expect(
-        clock.elapsed <= 0.5 + MAX_SLEEP,
-        f"to return or raise by {0.5 + MAX_SLEEP:g} s (wait=0.5)",
+        clock.elapsed <= 0.5 + MAX_SLEEP + SLACK,
+        f"to return or raise by {0.5 + MAX_SLEEP + SLACK:g} s (wait=0.5)",
         f"it took {clock.elapsed:.3f} s (virtual clock): {show(outcome[0] if outcome else None)}",
     )
     _sleeps_short(ctx, clock)
@@ -180,7 +195,7 @@ def _stops_waiting(ctx: Ctx) -> None:
     interrupted(
         ctx,
         setup=lambda: _held(ctx, REPORT_LOCK),
-        mine=lambda: _on_clock(ctx, VirtualClock(), _give_up(ctx, [], 0.05)),
+        mine=lambda: _on_clock(ctx, _clock(), _give_up(ctx, [], 0.05)),
     )
 
 
@@ -188,6 +203,8 @@ def _give_up(ctx: Ctx, outcome: list[Any], wait: float) -> Callable[[], None]:
     def call() -> None:
         try:
             outcome.append(ctx.call("get_or_compute", REPORT, _compute(), 100, wait=wait))
+        except Failure:
+            raise  # a return value of the wrong type (None for a str, say)
         except Exception as exc:  # noqa: BLE001 - raising after `wait` is allowed
             outcome.append(exc)
 

@@ -42,16 +42,22 @@ def get_or_compute(  # noqa: PLR0917 - the signature is part of the task
     the lock ``lock:{key}`` (for ``lock_ttl_ms`` ms) and runs ``compute``; the
     others wait for the value to appear, or take over if the lock expires. The
     value is cached with TTL ``ttl``. A hit is one GET (no lock). The lock holds
-    a random token from ``secrets``; once you hold it, GET again (the previous
-    holder may have stored the value meanwhile: do not compute it twice).
-    Release only your own lock, and release it at once if ``compute`` raises
-    (then let the error propagate).
+    a token of at least 128 bits made only from ``secrets`` (not the clock, not
+    uuid1, never shared between callers); once you hold it, GET again (the
+    previous holder may have stored the value meanwhile: do not compute it
+    twice). Store the value before you release the lock. Release only your own
+    lock, atomically (its compare and delete in one step: your lock may expire
+    and be taken by another caller at any moment), and release it at once if
+    ``compute`` raises (then re-raise that same exception, unchanged).
 
     Waiters poll with ``time.sleep``, at most 0.1 s at a time and at most 200
     commands per second, and see the value (or take over an expired lock)
-    within one such sleep. After ``wait`` seconds without a value, return or
-    raise (computing it yourself is fine) within one more short sleep. Measure
-    time with the ``time`` module: the grader checks the waits on a virtual clock.
+    within one such sleep; they never delete or change a lock they do not hold
+    (a live holder's lock expires by itself). After ``wait`` seconds without a
+    value, within one more short sleep, return a str (computing it yourself is
+    fine) or raise an exception (``TimeoutError``, say): never return None.
+    Measure time with the ``time`` module: the grader checks the waits on a
+    virtual clock, where your commands take time too.
     """
     # TODO: return the cached value on a hit.
     # TODO: on a miss, take the lock and compute, or wait for whoever holds it.
@@ -68,7 +74,8 @@ def should_refresh_early(
 
     True iff ``-delta * beta * log(rand()) >= remaining_ttl``, where ``delta`` is
     how long a recomputation takes and ``log`` is the natural logarithm. Call
-    ``rand()`` exactly once per decision.
+    ``rand()`` exactly once per decision. ``rand()`` is in [0, 1), like
+    ``random.random``: when it returns 0.0, ``log`` is -infinity, so refresh (True).
     """
     # TODO: one line; call rand() (the grader passes its own).
     raise NotImplementedError
