@@ -110,10 +110,10 @@ def test_main_writes_json_and_markdown(valkey_server: EmbeddedValkey, tmp_path: 
 
 def test_bench_clients_outlast_slow_replies(valkey_server: EmbeddedValkey) -> None:
     """Replies 0.6 s late (a loaded machine): the sync and async bench clients still answer."""
-    from benchmarks.context import BenchContext, client_options  # noqa: PLC0415
+    from benchmarks.context import BenchContext, client_options
 
-    from valkey_redis import aio  # noqa: PLC0415
-    from valkey_redis.faultproxy import FaultProxy  # noqa: PLC0415
+    from valkey_redis import aio
+    from valkey_redis.faultproxy import FaultProxy
 
     with FaultProxy("127.0.0.1", valkey_server.port or 0) as proxy:
         ctx = BenchContext(proxy.url)
