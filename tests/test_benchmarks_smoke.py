@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from valkey_redis import aio
+from valkey_redis.faultproxy import FaultProxy
 from valkey_redis.server import EmbeddedValkey
 
 # benchmarks/ is a folder of the repository, not part of the installed package.
@@ -22,6 +24,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from benchmarks.context import BenchContext, client_options  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Comparison,
     Contender,
@@ -110,11 +113,6 @@ def test_main_writes_json_and_markdown(valkey_server: EmbeddedValkey, tmp_path: 
 
 def test_bench_clients_outlast_slow_replies(valkey_server: EmbeddedValkey) -> None:
     """Replies 0.6 s late (a loaded machine): the sync and async bench clients still answer."""
-    from benchmarks.context import BenchContext, client_options
-
-    from valkey_redis import aio
-    from valkey_redis.faultproxy import FaultProxy
-
     with FaultProxy("127.0.0.1", valkey_server.port or 0) as proxy:
         ctx = BenchContext(proxy.url)
         try:
