@@ -20,11 +20,16 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
+# pip's refusals of the first two ways (an externally managed Python says so at length)
+# are not shown; only the last attempt's error is, then what to do.
 have-uv:
 	@$(UV) --version >/dev/null 2>&1 || { \
 	  echo "uv not found: installing it with pip (one time)"; \
-	  $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv || \
-	  $(PYTHON) -m pip install --quiet --user --break-system-packages uv; }
+	  $(PYTHON) -m pip install --quiet uv 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --user uv 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --user --break-system-packages uv || { \
+	  echo "could not install uv with pip; install pip (apt-get install python3-pip)" \
+	    "or uv itself (https://docs.astral.sh/uv/), then run make again" >&2; exit 1; }; }
 
 # All groups: the test suite smoke-tests `make bench`, which needs the peer libraries.
 $(STAMP): pyproject.toml uv.lock | have-uv

@@ -1,5 +1,34 @@
 """valkey-redis: caching, sessions, locks and rate limiting on Valkey, safe by default.
 
+Use this in an application that talks to Valkey (or Redis) through redis-py::
+
+    from valkey_redis import Cache, connect
+
+    client = connect()  # VALKEY_URL, then REDIS_URL, then redis://localhost:6379/0
+    cache = Cache(client, namespace="users", ttl=60)
+    user = cache.get_or_set("42", lambda: {"id": 42})  # loads once on a miss
+
+What is here (``help(valkey_redis.Cache)`` and so on for each):
+
+- :func:`connect`: a redis-py client (``decode_responses=True``) with timeouts,
+  retries inside a per-call budget and a circuit breaker (:func:`breaker_of`);
+  :func:`describe` says which server answers.
+- :class:`Cache`: cache-aside with stampede protection, refresh-ahead, tags,
+  negative caching, ``write_through`` and the ``@cache.cached(ttl=...)`` decorator.
+- :class:`SessionStore`, :class:`Lock` (fencing tokens), the rate limiters
+  :class:`FixedWindow`, :class:`SlidingWindowLog`, :class:`SlidingWindowCounter`,
+  :class:`TokenBucket`, :class:`GCRA`, :class:`NearCache` (client-side caching)
+  and :class:`WriteBehind` (a Stream with a consumer group).
+- :mod:`valkey_redis.aio`: the same helpers for asyncio, on the same keys.
+
+Not for: a general Valkey client (use redis-py itself; the helpers take one).
+
+How it fails: constructors never touch the network; a bad setting raises
+``ValueError`` or ``TypeError`` at once, naming it. An unreachable or hung server
+surfaces as ``redis.exceptions.ConnectionError`` (``CircuitOpenError`` once the
+breaker opens), except where a helper documents a fallback: cache reads serve
+the loader or the default, limiters follow their ``on_error``.
+
 The public API is listed in ``__all__``; everything else is an implementation detail.
 """
 

@@ -128,37 +128,29 @@ class Cache(CacheCore):
         return await run(self._client, self._invalidate_tags_flow(tags))
 
     @overload
-    async def get_or_set(
-        self,
-        key: Key,
-        loader: Callable[[], Awaitable[V]],
-        *,
-        ttl: float | None = None,
-        tags: Iterable[str] = (),
-    ) -> V: ...
+    def get_or_set(
+        self, key: Key, loader: Callable[[], Awaitable[V]], *, ttl: Seconds = None, tags: Tags = ()
+    ) -> Awaitable[V]: ...
 
     @overload
-    async def get_or_set(
-        self,
-        key: Key,
-        loader: Callable[[], V],
-        *,
-        ttl: float | None = None,
-        tags: Iterable[str] = (),
-    ) -> V: ...
+    def get_or_set(
+        self, key: Key, loader: Callable[[], V], *, ttl: Seconds = None, tags: Tags = ()
+    ) -> Awaitable[V]: ...
 
-    async def get_or_set(
-        self, key: Key, loader: Loader[Any], *, ttl: float | None = None, tags: Iterable[str] = ()
-    ) -> Any:
-        """:meth:`valkey_redis.Cache.get_or_set`; ``loader`` may be async or plain.
+    def get_or_set(
+        self, key: Key, loader: Loader[Any], *, ttl: Seconds = None, tags: Tags = ()
+    ) -> Awaitable[Any]:
+        """:meth:`valkey_redis.Cache.get_or_set`, to await; ``loader`` may be async or plain.
 
         One loader call per key across the tasks of this loop and across processes.
+        The arguments are checked at once (a bad ``ttl`` raises before any await);
+        the returned awaitable is the lookup (one coroutine frame less on every hit).
 
         Raises:
-            Exception: whatever ``loader`` raises (nothing is cached).
+            Exception: whatever ``loader`` raises (nothing is cached), when awaited.
         """
         tags_ = self._check(ttl, tags)
-        return await self._get_or_set(key, self.redis_key(key), loader, ttl, tags_)
+        return self._get_or_set(key, self.redis_key(key), loader, ttl, tags_)
 
     async def _get_or_set(
         self, key: Key, name: str, loader: Loader[Any], ttl: float | None, tags: list[str]

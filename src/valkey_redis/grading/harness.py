@@ -308,10 +308,13 @@ class _BrokenRedis(redis.Redis):
         self.env = env
         self.error = error
         self.healthy = healthy
+        #: How many commands were refused with ``error`` (0: every one was answered).
+        self.refused = 0
 
     def spend(self) -> None:
         self.env.ensure_alive()
         if self.healthy <= 0:
+            self.refused += 1
             raise self.error
         self.healthy -= 1
 

@@ -81,25 +81,41 @@ def _same_slot(ctx: Ctx) -> None:
         )
 
 
+#: Families of 200 user ids: consecutive, and strides that a tag made from a
+#: remainder or a few digits (``user_id % 256``, the last digits) collapses.
+_FAMILIES = (
+    ("1 to 200", [*range(1, 201)]),
+    ("256, 512, … (stride 256)", [256 * k for k in range(1, 201)]),
+    ("1000, 2000, … (stride 1000)", [1000 * k for k in range(1, 201)]),
+    ("16384, 32768, … (stride 16384)", [16384 * k for k in range(1, 201)]),
+    ("2**20, 2 * 2**20, … (stride 2**20)", [(1 << 20) * k for k in range(1, 201)]),
+    ("10**12 + 7919 k (large ids)", [10**12 + 7919 * k for k in range(1, 201)]),
+)
+
+
+def _primary(slot: int) -> int:
+    return next(i for i, (lo, hi) in enumerate(slot_ranges(PRIMARIES)) if lo <= slot <= hi)
+
+
 @check(E, "cart_keys", "cart_keys spreads different users over the slots and the primaries")
 def _spread(ctx: Ctx) -> None:
-    users = range(1, 201)
-    ctx.called("cart_keys(user_id) for user_id 1 to 200")
-    slots = [_slot(_keys(ctx, user)[0]) for user in users]
-    distinct = len(set(slots))
-    ctx.expect(
-        distinct >= 190,
-        "at least 190 different slots for 200 users (a tag that names the user)",
-        f"{distinct} different slot(s), e.g. {_keys(ctx, 1)[0]!r} and {_keys(ctx, 2)[0]!r}",
-    )
-    owner = Counter(
-        next(i for i, (lo, hi) in enumerate(slot_ranges(PRIMARIES)) if lo <= s <= hi) for s in slots
-    )
-    ctx.expect(
-        min(owner[i] for i in range(PRIMARIES)) >= 40,
-        f"every one of {PRIMARIES} primaries to own some of the carts",
-        f"carts per primary: {[owner[i] for i in range(PRIMARIES)]}",
-    )
+    for family, users in _FAMILIES:
+        ctx.called(f"cart_keys(user_id) for 200 user ids {family}")
+        slots = [_slot(_keys(ctx, user)[0]) for user in users]
+        distinct = len(set(slots))
+        ctx.expect(
+            distinct >= 190,
+            f"at least 190 different slots for the 200 users {family} (a tag that names the"
+            " whole user id, not a remainder or some of its digits)",
+            f"{distinct} different slot(s), e.g. {_keys(ctx, users[0])[0]!r} and"
+            f" {_keys(ctx, users[1])[0]!r}",
+        )
+        owner = Counter(_primary(s) for s in slots)
+        ctx.expect(
+            min(owner[i] for i in range(PRIMARIES)) >= 40,
+            f"every one of {PRIMARIES} primaries to own some of the carts of users {family}",
+            f"carts per primary: {[owner[i] for i in range(PRIMARIES)]}",
+        )
 
 
 @check(E, "cart_keys", "cart_keys gives the same user the same keys every time")
@@ -278,6 +294,21 @@ def _empty(ctx: Ctx) -> None:
     _cart(ctx, USER, {})
     got = ctx.call("checkout", USER)
     ctx.expect(got == {}, "{}", got)
+
+
+@check(E, "checkout", "checkout returns the items of the cart hash, even without its count key")
+def _no_count(ctx: Ctx) -> None:
+    cart, count = _cart(ctx, USER, {"apple": 5, "pear": 1})
+    ctx.raw.delete(count)
+    ctx.given(f"{count} was evicted (an allkeys-* policy evicts keys one by one)")
+    got = ctx.call("checkout", USER)
+    ctx.expect(
+        got == {"apple": 5, "pear": 1},
+        "{'apple': 5, 'pear': 1}: the cart is the hash, the count only a summary of it",
+        got,
+    )
+    left = ctx.type_of(cart)
+    ctx.expect(left == "none", f"{cart} deleted", f"{cart} still there ({left})")
 
 
 @check(E, "checkout", "checkout never loses an item added meanwhile")

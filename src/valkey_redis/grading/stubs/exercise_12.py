@@ -33,9 +33,10 @@ def cart_keys(user_id: int) -> tuple[str, str]:
 
     Two different keys with the same, non-empty hash tag, so that they live in
     one hash slot; a tag naming the user (not one tag for everyone), so that
-    different users' carts spread over the slots and the cluster's nodes. The
-    same user always gets the same keys. For example ``cart:{42}`` and
-    ``cart:{42}:count``.
+    different users' carts spread over the slots and the cluster's nodes,
+    whatever their ids (ids 256 or 1000 apart too: the whole user id goes in the
+    tag, not a remainder such as ``user_id % 256``). The same user always gets
+    the same keys. For example ``cart:{42}`` and ``cart:{42}:count``.
     """
     # TODO: build both keys around a hash tag that names the user.
     raise NotImplementedError
@@ -63,7 +64,8 @@ def checkout(client: redis.Redis, user_id: int) -> dict[str, int]:
     Atomic: an item another client adds while you check out is either in what
     you return or still in the cart afterwards, never lost (reading with HGETALL
     and then deleting in a second step loses it). An empty or missing cart
-    returns ``{}``.
+    returns ``{}``. The cart is the hash: what it holds is returned even if the
+    count key is gone (an eviction policy may drop one key of the pair).
     """
     # TODO: read the cart and delete both keys in one transaction (or a script).
     # TODO: turn the quantities into ints.

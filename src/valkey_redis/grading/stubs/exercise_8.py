@@ -31,7 +31,9 @@ def reserve_stock(client: redis.Redis, sku: str, qty: int) -> bool:
     (WATCH/MULTI with a retry, or Lua): the stock never goes below zero, not even
     for a moment, and two callers never take the same units. A caller that
     loses a race to another retries, so when there is enough for both, both
-    succeed. Only the number changes: a TTL the key has stays.
+    succeed. Only the number changes: a TTL the key has stays. A server error
+    (``redis.ConnectionError``: the server is down) propagates: it is not
+    "sold out", so catch only ``redis.WatchError``.
     """
     # TODO: read the stock and decide, atomically with the write (WATCH + MULTI, or Lua).
     # TODO: retry when someone else changed the key between your read and your EXEC.
@@ -46,7 +48,8 @@ def transfer_points(client: redis.Redis, src: str, dst: str, amount: int) -> boo
     counts as 0 (a missing ``src`` has nothing to give: False). True when moved;
     False when ``src`` has fewer than ``amount``, changing nothing. No reader
     ever sees the points in neither or in both keys. ``amount <= 0`` raises
-    ``ValueError`` before any command is sent.
+    ``ValueError`` before any command is sent. A server error propagates, as
+    in :func:`reserve_stock`.
     """
     # TODO: validate amount.
     # TODO: check the balance and move the points in one atomic step, retrying on conflict.
@@ -56,10 +59,12 @@ def transfer_points(client: redis.Redis, src: str, dst: str, amount: int) -> boo
 def bulk_load(client: redis.Redis, items: Mapping[str, str], ttl: int) -> int:
     """Write every ``key -> value`` of ``items`` with TTL ``ttl`` s in one round trip.
 
-    Each key is written with its TTL in the same command (no moment, and no
-    crash, leaves a key without one); existing keys are overwritten. One
-    pipeline, executed once: one round trip however many items. Returns how
-    many were written (``len(items)``; 0 for an empty mapping).
+    Each key gets its TTL atomically with its value, so that no moment and no
+    crash leaves a key without one: ``SET ... EX`` per key in a plain pipeline,
+    or writes and EXPIREs together in one MULTI/EXEC. Existing keys are
+    overwritten. One pipeline, executed once: one round trip however many
+    items. Returns how many were written (``len(items)``; 0 for an empty
+    mapping); a server error propagates.
     """
     # TODO: queue one write-with-TTL per item on a pipeline, execute it once.
     raise NotImplementedError

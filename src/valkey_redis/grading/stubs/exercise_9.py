@@ -28,9 +28,11 @@ import redis
 def submit_write(client: redis.Redis, stream: str, key: str, value: str) -> str:
     """Append ``{"key": key, "value": value}`` to the stream ``wb:{stream}``; return its id.
 
-    The id is the one the server gives the entry (``XADD ... *``). Never trim the
-    stream (no ``MAXLEN`` / ``MINID``) and give it no TTL: an entry may only leave
-    it once applied.
+    The id is the one the server gives the entry (``XADD ... *``), never one
+    made from this machine's clock: another application server's clock, or a
+    server whose clock was set back, may already have put later ids in the
+    stream. Never trim the stream (no ``MAXLEN`` / ``MINID``) and give it no TTL:
+    an entry may only leave it once applied.
     """
     # TODO: XADD the two fields and return the id.
     raise NotImplementedError
@@ -49,11 +51,15 @@ def process_batch(  # noqa: PLR0917 - the signature is part of the task
     - Create the group if it does not exist yet, reading from the start of the
       stream (so writes submitted before the first batch are applied too), and
       work on a stream that does not exist yet (``XGROUP CREATE ... 0 MKSTREAM``;
-      a group that already exists is not an error).
+      a group that already exists is not an error; any other error propagates).
     - Read only entries never delivered to any consumer of the group
-      (``XREADGROUP ... >``), at most ``count``.
-    - Call ``apply`` once with their ``(key, value)`` pairs, in stream order;
-      not at all when there is nothing new.
+      (``XREADGROUP ... >``), at most ``count``. Entries already pending at
+      ``consumer`` (a batch whose ``apply`` raised) are not read again here:
+      they are :func:`reclaim_stale`'s, and must not block the new ones.
+    - Call ``apply`` once with a list of their ``(key, value)`` tuples, in stream
+      order, one per entry: a key written several times appears several times
+      (every write is applied, in order, none merged); not at all when there is
+      nothing new.
     - Only after ``apply`` returned: acknowledge (XACK) and delete (XDEL) them.
       If ``apply`` raises, acknowledge nothing and let the error propagate (the
       entries stay pending, for :func:`reclaim_stale`).
@@ -81,11 +87,16 @@ def reclaim_stale(  # noqa: PLR0917 - the signature is part of the task
 
     A worker that read entries and died before acknowledging leaves them pending.
     Claim every such entry idle for at least ``min_idle_ms`` ms (``XAUTOCLAIM``,
-    following its cursor until it answers ``0-0``) for ``consumer``, never one
-    that was idle for less. Then as in :func:`process_batch`: ``apply`` once with
-    their pairs in stream order (not at all when there are none), and only after
-    it returned XACK and XDEL them; if it raises, nothing is acknowledged and the
-    error propagates. Return how many were applied.
+    following its cursor until it answers ``0-0``: a page may come back short,
+    or empty, with more to come, as XAUTOCLAIM looks at only ``10 x COUNT``
+    pending entries per call) for ``consumer``, never one that was idle for
+    less. The idle test and the claim are one command (XAUTOCLAIM, or XCLAIM
+    with its min-idle-time): an entry another reclaimer claimed a moment ago is
+    its own, never applied twice. Then as in :func:`process_batch`: ``apply``
+    once per call, with the list of every claimed ``(key, value)`` tuple in
+    stream order, however many pages it took (not at all when there are none),
+    and only after it returned XACK and XDEL them; if it raises, nothing is
+    acknowledged and the error propagates. Return how many were applied.
     """
     # TODO: XAUTOCLAIM from 0-0 until the cursor comes back as 0-0.
     # TODO: apply the claimed pairs once, then XACK and XDEL them; return how many.
