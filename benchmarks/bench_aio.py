@@ -41,7 +41,7 @@ from limits.aio.strategies import (
 )
 
 from benchmarks.bench_cache import PAYLOAD
-from benchmarks.context import BenchContext
+from benchmarks.context import TIMEOUT, BenchContext, client_options
 from benchmarks.harness import Comparison, Contender, CountingConnection, Target
 from valkey_redis import aio
 
@@ -98,7 +98,7 @@ def _hits(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
     cache = aio.Cache(client, namespace=ctx.name("aio"), ttl=TTL)
     raw_key = ctx.name("aio-raw", "user", "42")
     cashews = Cashews()
-    cashews.setup(ctx.url)
+    cashews.setup(ctx.url, socket_timeout=TIMEOUT)  # the same generous timeout as ours
     peer_key = ctx.name("cashews", "user", "42")
     other_key = ctx.name("aiocache", "user", "42")
     server = urlparse(ctx.url)
@@ -107,6 +107,7 @@ def _hits(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
         endpoint=server.hostname or "127.0.0.1",
         port=server.port or 6379,
         db=int(server.path.strip("/") or 0),
+        timeout=TIMEOUT,
     )
 
     async def payload() -> dict[str, Any]:
@@ -245,6 +246,6 @@ def build(ctx: BenchContext) -> list[Comparison]:
     """Hits (vs raw and peers), the three limiter pairs, and the lock."""
     loop = _Loop()
     # Generous timeouts: on a loaded machine a 0.3 s reply timeout would end the run.
-    client = aio.connect(ctx.url, socket_timeout=5, connection_class=AsyncCountingConnection)
+    client = aio.connect(ctx.url, connection_class=AsyncCountingConnection, **client_options())
     loop.closers.append(client.aclose)
     return [*_hits(ctx, loop, client), *_limiters(ctx, loop, client), _lock(ctx, loop, client)]

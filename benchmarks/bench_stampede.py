@@ -27,7 +27,7 @@ from typing import Any
 from cashews import Cache as CashewsCache
 from dogpile.cache import make_region
 
-from benchmarks.context import BenchContext
+from benchmarks.context import TIMEOUT, BenchContext, client_options
 from benchmarks.harness import CountComparison, CountTrial
 from valkey_redis.cache import Cache
 from valkey_redis.client import connect
@@ -89,7 +89,7 @@ async def _cashews_calls(url: str, key: str, *, lock: bool) -> int:
     """32 asyncio tasks call a cashews-cached loader on a cold key; return the loader calls."""
     calls = 0
     cache = CashewsCache()
-    cache.setup(url)
+    cache.setup(url, socket_timeout=TIMEOUT)
 
     async def load() -> dict[str, Any]:
         nonlocal calls
@@ -107,7 +107,7 @@ async def _cashews_calls(url: str, key: str, *, lock: bool) -> int:
 
 def _child(url: str, namespace: str, key: str, counter: str, barrier: Any) -> None:
     """One of the processes: CALLERS // PROCESSES threads call get_or_set on the same key."""
-    client = connect(url)
+    client = connect(url, **client_options())
     cache = Cache(client, namespace=namespace, ttl=TTL)
 
     def loader() -> dict[str, Any]:

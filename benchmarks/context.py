@@ -5,8 +5,14 @@ otherwise an embedded Valkey on a free port, stopped at the end. Every key a
 benchmark writes contains the run id, so :meth:`BenchContext.cleanup` removes
 exactly those keys (with SCAN) and never touches anything else on a shared server.
 
+Every client of a run -- ours and the peers' -- gets :data:`TIMEOUT`: the library's
+production defaults (a 0.3 s reply timeout, a 1 s budget per call, a breaker that
+opens after a few replies slower than 0.2 s) would end a run on a loaded machine,
+where a slow reply is a slow figure, not an outage.
+
 How it fails: a server that stops answering mid-run raises
-``redis.exceptions.ConnectionError`` out of the benchmark in progress.
+``redis.exceptions.ConnectionError`` (or a timeout after :data:`TIMEOUT` seconds)
+out of the benchmark in progress.
 """
 
 from __future__ import annotations
@@ -24,10 +30,29 @@ from typing import Any, cast
 import redis
 
 from benchmarks.harness import CountingConnection
+from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.client import connect, redacted
 from valkey_redis.server import EmbeddedValkey
 
-__all__ = ["BenchContext", "machine_info", "open_server"]
+__all__ = ["TIMEOUT", "BenchContext", "client_options", "machine_info", "open_server"]
+
+#: Seconds any one reply of a benchmark client may take (every client, every library).
+TIMEOUT = 30.0
+
+
+def client_options() -> dict[str, Any]:
+    """Options of ``connect()`` / ``aio.connect()`` for a benchmark client.
+
+    Generous timeouts, and a breaker of its own (its cost is part of what is
+    measured) that counts a reply as slow only after :data:`TIMEOUT` seconds.
+    """
+    return {
+        "socket_timeout": TIMEOUT,
+        "socket_connect_timeout": TIMEOUT,
+        "call_timeout": 2 * TIMEOUT,
+        "breaker": CircuitBreaker("bench", slow_call_duration=TIMEOUT),
+    }
+
 
 PEERS = ("redis", "hiredis", "limits", "python-redis-lock", "cashews", "dogpile.cache")
 
@@ -37,7 +62,7 @@ def open_server(url: str | None = None) -> Iterator[tuple[str, str]]:
     """Yield ``(url, how)``: the given or configured server if it answers, else an embedded one."""
     candidate = url or os.environ.get("VALKEY_URL")
     if candidate:
-        probe = connect(candidate, retries=0, socket_connect_timeout=1.0)
+        probe = connect(candidate, retries=0, socket_connect_timeout=1.0, socket_timeout=TIMEOUT)
         try:
             answers = bool(probe.ping())
         except (redis.ConnectionError, redis.TimeoutError):
@@ -69,7 +94,8 @@ class BenchContext:
 
     def new_client(self, **kwargs: Any) -> redis.Redis:
         """A ``connect()`` client (decode_responses, retries) whose round trips are counted."""
-        client = cast(redis.Redis, connect(self.url, connection_class=CountingConnection, **kwargs))
+        options = {**client_options(), "connection_class": CountingConnection, **kwargs}
+        client = cast(redis.Redis, connect(self.url, **options))
         self._clients.append(client)
         return client
 
@@ -105,7 +131,7 @@ class BenchContext:
     def server_cpu(self) -> float:
         """The server's CPU seconds so far (user + system), by INFO on an uncounted client."""
         if self._probe is None:
-            self._probe = connect(self.url)
+            self._probe = connect(self.url, **client_options())
         info = self._probe.info("cpu")
         return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 

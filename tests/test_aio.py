@@ -408,13 +408,14 @@ def test_a_timeout_never_desynchronises_the_connection(
     # The pause outlasts the default 1 s call budget and would open the breaker;
     # what is tested here is the connection, so the next call may wait it out.
     client = aio.connect(
-        valkey_server.url, max_connections=1, socket_timeout=3, call_timeout=5, breaker=False
+        valkey_server.url, max_connections=1, socket_timeout=8, call_timeout=10, breaker=False
     )
     real_client.set("marker", "mine")
 
     async def main() -> Any:
         await client.ping()  # the pool's only connection exists and is idle
-        real_client.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # replies wait 1.5 s
+        # Replies wait 3 s (a paused server cannot be unpaused by a client: it waits too).
+        real_client.execute_command("CLIENT", "PAUSE", 3000, "ALL")
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.2):
                 await _timed_out_calls(client)[helper]()

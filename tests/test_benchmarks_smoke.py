@@ -7,6 +7,7 @@ Markdown outputs, and that a run leaves none of its keys behind.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from valkey_redis import aio
+from valkey_redis.faultproxy import FaultProxy
 from valkey_redis.server import EmbeddedValkey
 
 # benchmarks/ is a folder of the repository, not part of the installed package.
@@ -21,6 +24,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from benchmarks.context import BenchContext, client_options  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Comparison,
     Contender,
@@ -105,3 +109,27 @@ def test_main_writes_json_and_markdown(valkey_server: EmbeddedValkey, tmp_path: 
     ]
     assert data["machine"]["server"].startswith("Valkey ")
     assert "| MGET of 1000 keys |" in out_md.read_text()
+
+
+def test_bench_clients_outlast_slow_replies(valkey_server: EmbeddedValkey) -> None:
+    """Replies 0.6 s late (a loaded machine): the sync and async bench clients still answer."""
+    with FaultProxy("127.0.0.1", valkey_server.port or 0) as proxy:
+        ctx = BenchContext(proxy.url)
+        try:
+            assert ctx.client.ping()
+            proxy.latency(0.6)  # twice connect()'s 0.3 s default reply timeout
+            for _ in range(6):  # more slow replies in a row than the default breaker allows
+                assert ctx.client.set(ctx.name("slow"), "1", ex=60)
+
+            async def async_round_trips() -> int:
+                client = aio.connect(proxy.url, **client_options())
+                try:
+                    return sum([bool(await client.ping()) for _ in range(6)])
+                finally:
+                    await client.aclose()
+
+            assert asyncio.run(async_round_trips()) == 6
+            proxy.pass_through()
+            assert ctx.cleanup() == 1
+        finally:
+            ctx.close()

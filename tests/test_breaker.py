@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
@@ -68,6 +69,24 @@ def test_cool_down_then_exactly_one_probe() -> None:
     thread.start()
     thread.join()
     assert others == [False]
+
+
+def test_one_probe_among_the_tasks_of_one_event_loop() -> None:
+    """In half-open, one asyncio task probes; the other tasks of the same thread are refused."""
+    clock = Clock()
+    breaker = make(clock, cool_down=2.0, jitter=0.0)
+    fail(breaker, 3)
+    clock.now += 2.01
+
+    async def ask() -> bool:
+        return breaker.allow()
+
+    async def main() -> list[bool]:
+        first = await asyncio.create_task(ask())
+        again = await asyncio.create_task(ask())
+        return [first, again]
+
+    assert asyncio.run(main()) == [True, False]
 
 
 def test_a_good_probe_closes_and_a_bad_one_reopens_for_longer() -> None:

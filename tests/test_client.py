@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import redis
 
@@ -81,6 +83,16 @@ def test_describe_explains_how_to_start_a_server() -> None:
         describe(client, url)
 
 
+def test_describe_names_the_clients_own_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """describe(connect(url)) names url, not VALKEY_URL or the default, when nothing answers."""
+    monkeypatch.setenv("VALKEY_URL", "redis://elsewhere:6379/0")
+    url = f"redis://127.0.0.1:{free_port()}/3"
+    with pytest.raises(redis.ConnectionError, match=re.escape(f"no Valkey answers at {url} ")):
+        describe(connect(url, retries=0))
+    with pytest.raises(redis.ConnectionError, match=re.escape("at rediss://127.0.0.1:1/0 ")):
+        describe(connect("rediss://:secret@127.0.0.1:1/0", retries=0))
+
+
 @pytest.mark.real
 def test_describe_names_valkey_and_version(valkey_server: EmbeddedValkey) -> None:
     """The banner names Valkey, its version and the URL."""
@@ -88,6 +100,7 @@ def test_describe_names_valkey_and_version(valkey_server: EmbeddedValkey) -> Non
     text = describe(client, valkey_server.url)
     assert text.startswith("Valkey 9.")
     assert text.endswith(f"at {valkey_server.url}")
+    assert describe(client) == text  # the client's own address, without being told
 
 
 @pytest.mark.real

@@ -60,6 +60,15 @@ def test_grade_remembers_a_solved_exercise_and_shows_the_course(workspace: Path)
     assert "Next: exercise 7" in text
 
 
+def test_a_fresh_start_names_the_page_to_read(workspace: Path) -> None:
+    """Nothing started: the next step names exercise 1's page, not just "docs/"."""
+    lines, out = _collect()
+    assert grade([1], root=workspace, which="fakeredis", out=out) == 1
+    text = "\n".join(lines)
+    assert f"Read {LEARNT[1][1]};" in text
+    assert "make example-1" in text
+
+
 def test_grade_forgets_an_exercise_that_fails_again(workspace: Path) -> None:
     """Solved, then broken: the next grade removes it from the state file."""
     _solve(workspace, 6)

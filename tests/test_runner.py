@@ -67,7 +67,16 @@ def test_runner_rejects_an_unknown_example_number() -> None:
     """Asking for a missing example is exit status 2 with the valid numbers."""
     result = _run(["valkey_redis.examples.runner", "99"], VALKEY_REDIS_BACKEND="fakeredis")
     assert result.returncode == 2
-    assert "no example numbered [99]" in result.stderr
+    assert "no example numbered 99; there are 1, 2, 3" in result.stderr
+
+
+def test_an_unknown_example_starts_no_server() -> None:
+    """`make example-99` with nothing on VALKEY_URL says so before starting an embedded Valkey."""
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    result = _run(["valkey_redis.examples.runner", "99"], VALKEY_URL=dead)
+    assert result.returncode == 2
+    assert "no example numbered 99" in result.stderr
+    assert "embedded" not in result.stdout
 
 
 @pytest.mark.real

@@ -32,7 +32,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
 from redis.backoff import AbstractBackoff
@@ -40,33 +39,23 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
+from valkey_redis.breaker import CircuitBreaker
+from valkey_redis.core.guard import CALL_DEADLINE, Budget, Exchange, Tries, block_seconds
 
 __all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "deadline", "guarded", "per_server"]
 
 T = TypeVar("T")
 
-#: The monotonic time by which the current call must be done; None outside a call
-#: (a context variable: per thread, per asyncio task).
-CALL_DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
 _REGISTRY_LOCK = threading.Lock()
 _GUARDED: dict[type[Any], type[Any]] = {}
-# Blocking commands: where their block time is, and in which unit (ms or s).
-_BLOCKING_LAST_S = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX"})
-_BLOCKING_FIRST_S = frozenset({"BLMPOP", "BZMPOP"})
 
 
 @contextlib.contextmanager
 def deadline(seconds: float) -> Iterator[None]:
     """Bound every network wait inside the block to ``seconds`` from now in total."""
-    end = time.monotonic() + max(0.0, seconds)
-    outer = CALL_DEADLINE.get()
-    token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
-    try:
+    with Budget(seconds):
         yield
-    finally:
-        CALL_DEADLINE.reset(token)
 
 
 class BudgetRetry(Retry):
@@ -98,79 +87,25 @@ class BudgetRetry(Retry):
         with_failure_count: bool = False,
     ) -> T:
         """Run ``do`` like redis-py does, within the budget (shared when nested)."""
-        outer = CALL_DEADLINE.get()
-        end = time.monotonic() + self.budget
-        token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
-        try:
-            return self._attempts(do, fail, is_retryable, with_failure_count)
-        finally:
-            CALL_DEADLINE.reset(token)
-
-    def _attempts(
-        self,
-        do: Callable[[], T],
-        fail: Callable[..., Any],
-        is_retryable: Callable[[Exception], bool] | None,
-        with_failure_count: bool,
-    ) -> T:
-        backoff: Any = self._backoff  # untyped in redis-py
-        backoff.reset()
-        failures = 0
-        while True:
-            try:
-                return do()
-            except CircuitOpenError:
-                raise  # nothing was sent; waiting would not help
-            except self._supported_errors as error:
-                if is_retryable and not is_retryable(error):
-                    raise
-                failures += 1
-                if with_failure_count:
-                    fail(error, failures)
-                else:
-                    fail(error)
-                pause = float(backoff.compute(failures))
-                end = CALL_DEADLINE.get()
-                if failures > self._retries or (
-                    end is not None and time.monotonic() + pause >= end
-                ):
-                    raise
-                if pause > 0:
+        tries = Tries(self, is_retryable, with_failure_count)
+        with Budget(self.budget):
+            while True:
+                try:
+                    return do()
+                except self._supported_errors as error:
+                    told = tries.failed(error)
+                    if told is None:
+                        raise
+                    fail(*told)
+                    if (pause := tries.pause()) is None:
+                        raise
                     time.sleep(pause)
 
 
-def _text(arg: object) -> str:
-    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
-
-
-def block_seconds(args: tuple[Any, ...]) -> float | None:
-    """Seconds a blocking command may wait on the server; None: not blocking; inf: forever."""
-    name = _text(args[0]).upper() if args else ""
-    try:
-        if name in ("XREAD", "XREADGROUP"):
-            upper = [_text(a).upper() for a in args]
-            raw, scale = (args[upper.index("BLOCK") + 1], 1000) if "BLOCK" in upper else (None, 1)
-        elif name in _BLOCKING_LAST_S or name in _BLOCKING_FIRST_S:
-            raw, scale = (args[-1] if name in _BLOCKING_LAST_S else args[1]), 1
-        elif name in ("WAIT", "WAITAOF"):
-            raw, scale = args[-1], 1000
-        else:
-            return None
-        if raw is None:
-            return None
-        seconds = float(_text(raw)) / scale
-    except (IndexError, TypeError, ValueError):
-        return None
-    return seconds if seconds > 0 else float("inf")
-
-
-class _Guard:
+class _Guard(Exchange):
     """Mixed in front of a redis-py connection class; see :func:`guarded`."""
 
-    breaker: CircuitBreaker
     socket_timeout: float | None  # the mixed-in connection's
-    _sent_at: float | None
-    _block: float | None
     next_health_check: float  # the mixed-in connection's
 
     #: Breakers by "host:port", for classes made by :func:`per_server` (cluster nodes).
@@ -178,9 +113,7 @@ class _Guard:
 
     def __init__(self, *args: Any, breaker: CircuitBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.breaker = breaker or self._breaker_of_server()
-        self._sent_at = None
-        self._block = None
+        self._start(breaker or self._breaker_of_server())
 
     def _breaker_of_server(self) -> CircuitBreaker:
         registry = type(self).registry
@@ -206,56 +139,33 @@ class _Guard:
         return sock
 
     def send_command(self, *args: Any, **kwargs: Any) -> None:
-        self._block = block_seconds(args)
+        self._command(args)
         super().send_command(*args, **kwargs)  # type: ignore[misc]
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        breaker = self.breaker
-        if not breaker.allow():
-            raise breaker.open_error()
-        end = CALL_DEADLINE.get()
-        if end is not None and time.monotonic() >= end:
-            msg = "the call's time budget is spent; not sending"
-            raise RedisTimeoutError(msg)
+        self._may_send()
         try:
             super().send_packed_command(command, check_health)  # type: ignore[misc]
         except _NETWORK as exc:
-            breaker.record_failure(exc)
+            self.breaker.record_failure(exc)
             raise
-        if self._sent_at is None:
-            self._sent_at = breaker.clock()
+        self._sent()
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        started, block = self._sent_at, self._block
-        if "timeout" not in kwargs and started is not None:
-            self._bound_wait(kwargs, block)
+        timeout = self.socket_timeout
+        wait = self._reading(timeout)
+        if wait != timeout and "timeout" not in kwargs:  # a block time, or the call's deadline
+            kwargs["timeout"] = wait
         try:
             reply = super().read_response(*args, **kwargs)  # type: ignore[misc]
         except _NETWORK as exc:
-            self._sent_at = self._block = None
-            if started is not None:
-                self.breaker.record_failure(exc)
+            self._lost(exc)
             raise
-        if started is not None:
-            self._sent_at = self._block = None
-            # A blocking command's wait was the point: only a plain reply can be slow.
-            self.breaker.record_success(started if block is None else self.breaker.clock())
+        self._replied()
         return reply
 
-    def _bound_wait(self, kwargs: dict[str, Any], block: float | None) -> None:
-        """Set the read timeout of the reply in flight: block time, or the call's deadline."""
-        timeout = self.socket_timeout
-        if timeout is None:
-            return
-        if block is not None:
-            kwargs["timeout"] = None if block == float("inf") else block + timeout
-            return
-        end = CALL_DEADLINE.get()
-        if end is not None:
-            kwargs["timeout"] = max(0.001, min(timeout, end - time.monotonic()))
-
     def disconnect(self, *args: Any, **kwargs: Any) -> None:
-        self._sent_at = self._block = None
+        self._forget()
         super().disconnect(*args, **kwargs)  # type: ignore[misc]
 
 

@@ -52,6 +52,7 @@ closed-state fast path of :meth:`allow` takes no lock at all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
@@ -67,6 +68,15 @@ __all__ = ["BreakerSnapshot", "CircuitBreaker", "CircuitOpenError", "State"]
 logger = logging.getLogger("valkey_redis.breaker")
 
 State = Literal["closed", "open", "half_open"]
+
+
+def _caller() -> object:
+    """Who asks: the running asyncio task, else the thread (the probe belongs to one)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop running in this thread
+        task = None
+    return task if task is not None else threading.get_ident()
 
 
 class CircuitOpenError(RedisConnectionError):
@@ -176,7 +186,7 @@ class CircuitBreaker:
         self._reopens = 0  # failed probes since the circuit last closed
         self._open_until = 0.0
         self._slow_until = -1.0  # end of the last slow reply counted (overlaps count once)
-        self._probe: tuple[int, float] | None = None  # (thread id, started at)
+        self._probe: tuple[object, float] | None = None  # (task or thread id, started at)
         self._last_error = ""
 
     @property
@@ -190,8 +200,10 @@ class CircuitBreaker:
     def allow(self) -> bool:
         """Return True if a command may be sent now; in half-open this grants the probe.
 
-        The thread holding the probe may send several commands (a reconnect's
-        handshake, then the command) until its outcome is recorded.
+        The caller holding the probe -- the asyncio task, or the thread outside an
+        event loop -- may send several commands (a reconnect's handshake, then the
+        command) until its outcome is recorded; other tasks of the same thread are
+        refused like other threads.
         """
         if self._state == "closed":  # fast path, no lock: a stale read only delays by one call
             return True
@@ -205,7 +217,7 @@ class CircuitBreaker:
                     self._rejected += 1
                     return False
                 self._move("half_open", "cool-down over; letting one probe through")
-            me = threading.get_ident()
+            me = _caller()
             probe = self._probe
             if probe is None or probe[0] == me or now - probe[1] > self.probe_timeout:
                 self._probe = (me, now if probe is None or probe[0] != me else probe[1])

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -320,14 +320,34 @@ def redacted(url: str) -> str:
     return f"{scheme}://{user + ':' if user else ''}***@{host}"
 
 
+def _address_of(client: redis.Redis | RedisCluster) -> str | None:
+    """The URL a client talks to, from its pool (None when it cannot be told)."""
+    if isinstance(client, RedisCluster):
+        node: Any = cast(Any, client).get_default_node()
+        return None if node is None else f"redis://{node.host}:{node.port}"
+    pool: Any = getattr(client, "connection_pool", None)
+    options: dict[str, Any] = getattr(pool, "connection_kwargs", {})
+    if options.get("path"):
+        return f"unix://{options['path']}"
+    kind = getattr(pool, "connection_class", None)
+    if "host" not in options or not isinstance(kind, type):
+        return None  # a Sentinel pool asks its sentinels; nothing fixed to name
+    scheme = "rediss" if issubclass(kind, SSLConnection) else "redis"
+    return f"{scheme}://{options['host']}:{options.get('port', 6379)}/{options.get('db', 0)}"
+
+
 def describe(client: redis.Redis | RedisCluster, url: str | None = None) -> str:
     """Return a one-line description of the server, e.g. ``Valkey 9.1.2 at redis://...``.
+
+    Args:
+        client: a client from :func:`connect` (or any redis-py client).
+        url: the address to name; by default the one the client talks to.
 
     Raises:
         redis.exceptions.ConnectionError: with a hint to start a server when
             nothing answers.
     """
-    shown = redacted(configured_url(url))
+    shown = redacted(url or _address_of(client) or configured_url())
     try:
         info: dict[str, Any] = client.info("server")
     except (RedisConnectionError, RedisTimeoutError) as exc:

@@ -39,6 +39,17 @@ async def test_an_order_is_stored_with_its_fencing_token(open_shop: OpenShop) ->
     assert [(o.id, o.fencing_token) for o in orders] == [(body["order_id"], body["fencing_token"])]
 
 
+async def test_a_cart_may_be_a_list_of_lines(open_shop: OpenShop) -> None:
+    """`{"items": [{"product_id", "quantity"}]}` is the same order as the dict form."""
+    async with open_shop() as (shop, client):
+        await _login(client)
+        lines = [{"product_id": 4, "quantity": 2}, {"product_id": 4}, {"product_id": 6}]
+        response = await client.post("/checkout", json={"items": lines})
+        orders = shop.db.orders(2)
+    assert response.status_code == 201
+    assert [o.items for o in orders] == [{4: 3, 6: 1}]
+
+
 async def test_unknown_product_is_400_and_nothing_stored(open_shop: OpenShop) -> None:
     """An item naming no product is refused."""
     async with open_shop() as (shop, client):

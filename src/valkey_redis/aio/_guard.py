@@ -20,8 +20,6 @@ reply is never read as another command's).
 from __future__ import annotations
 
 import asyncio
-import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -30,8 +28,8 @@ from redis.backoff import AbstractBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from valkey_redis._guard import CALL_DEADLINE, block_seconds
-from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
+from valkey_redis.breaker import CircuitBreaker
+from valkey_redis.core.guard import Budget, Exchange, Tries
 
 __all__ = ["AsyncBudgetRetry", "aguarded"]
 
@@ -60,57 +58,29 @@ class AsyncBudgetRetry(Retry):
         with_failure_count: bool = False,
     ) -> T:
         """Run ``do`` like redis-py does, within the budget (shared when nested)."""
-        outer = CALL_DEADLINE.get()
-        end = time.monotonic() + self.budget
-        token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
-        try:
-            return await self._attempts(do, fail, is_retryable, with_failure_count)
-        finally:
-            CALL_DEADLINE.reset(token)
-
-    async def _attempts(
-        self,
-        do: Callable[[], Awaitable[T]],
-        fail: Callable[..., Any],
-        is_retryable: Callable[[Exception], bool] | None,
-        with_failure_count: bool,
-    ) -> T:
-        backoff: Any = self._backoff  # untyped in redis-py
-        backoff.reset()
-        failures = 0
-        while True:
-            try:
-                return await do()
-            except CircuitOpenError:
-                raise  # nothing was sent; waiting would not help
-            except self._supported_errors as error:
-                if is_retryable and not is_retryable(error):
-                    raise
-                failures += 1
-                await (fail(error, failures) if with_failure_count else fail(error))
-                pause = float(backoff.compute(failures))
-                end = CALL_DEADLINE.get()
-                if failures > self._retries or (
-                    end is not None and time.monotonic() + pause >= end
-                ):
-                    raise
-                if pause > 0:
+        tries = Tries(self, is_retryable, with_failure_count)
+        with Budget(self.budget):
+            while True:
+                try:
+                    return await do()
+                except self._supported_errors as error:
+                    if (told := tries.failed(error)) is None:
+                        raise
+                    await fail(*told)
+                    pause = tries.pause()
+                    if pause is None:
+                        raise
                     await asyncio.sleep(pause)
 
 
-class _AsyncGuard:
+class _AsyncGuard(Exchange):
     """Mixed in front of a redis.asyncio connection class; see :func:`aguarded`."""
 
-    breaker: CircuitBreaker
     socket_timeout: float | None  # the mixed-in connection's
-    _sent_at: float | None
-    _block: float | None
 
     def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.breaker = breaker
-        self._sent_at = None
-        self._block = None
+        self._start(breaker)
 
     async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
         # Asked here, not in _connect: redis.asyncio wraps _connect's errors in a
@@ -127,59 +97,37 @@ class _AsyncGuard:
             raise
 
     async def send_command(self, *args: Any, **kwargs: Any) -> None:
-        self._block = block_seconds(args)
+        self._command(args)
         await super().send_command(*args, **kwargs)  # type: ignore[misc]
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        breaker = self.breaker
-        if not breaker.allow():
-            raise breaker.open_error()
-        end = CALL_DEADLINE.get()
-        if end is not None and time.monotonic() >= end:
-            msg = "the call's time budget is spent; not sending"
-            raise RedisTimeoutError(msg)
+        self._may_send()
         try:
             await super().send_packed_command(command, check_health)  # type: ignore[misc]
         except _NETWORK as exc:
-            breaker.record_failure(exc)
+            self.breaker.record_failure(exc)
             raise
-        if self._sent_at is None:
-            self._sent_at = breaker.clock()
+        self._sent()
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        started, block = self._sent_at, self._block
         saved = self.socket_timeout
         # An explicit timeout makes redis.asyncio return None on expiry, so the
         # wait is bounded through the connection's own socket timeout instead.
-        if started is not None and not args and kwargs.get("timeout") is None:
-            self.socket_timeout = self._bounded_wait(saved, block)
+        wait = self._reading(saved)
+        if not args and kwargs.get("timeout") is None:
+            self.socket_timeout = wait
         try:
             reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
         except _NETWORK as exc:
-            self._sent_at = self._block = None
-            if started is not None:
-                self.breaker.record_failure(exc)
+            self._lost(exc)
             raise
         finally:
             self.socket_timeout = saved
-        if started is not None:
-            self._sent_at = self._block = None
-            self.breaker.record_success(started if block is None else self.breaker.clock())
+        self._replied()
         return reply
 
-    @staticmethod
-    def _bounded_wait(timeout: float | None, block: float | None) -> float | None:
-        if timeout is None:
-            return None
-        if block is not None:
-            return None if block == math.inf else block + timeout
-        end = CALL_DEADLINE.get()
-        if end is None:
-            return timeout
-        return max(0.001, min(timeout, end - time.monotonic()))
-
     async def disconnect(self, *args: Any, **kwargs: Any) -> None:
-        self._sent_at = self._block = None
+        self._forget()
         await super().disconnect(*args, **kwargs)  # type: ignore[misc]
 
 

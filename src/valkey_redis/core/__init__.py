@@ -9,7 +9,8 @@ single-flight, fencing, limiter results) live here and in the cache package's
 
 Not for: I/O. Nothing here opens a socket, sleeps, starts a thread or touches an
 event loop; the modules are ``flow`` (the effects), ``scripts`` (the Lua files),
-``send`` (outage rules, pipelines), ``lock``, ``ratelimit``, ``session`` and
+``send`` (outage rules, pipelines), ``guard`` (breaker and call-budget
+decisions of both connection guards), ``lock``, ``ratelimit``, ``session`` and
 ``write_behind``.
 
 How it fails: it does not, on its own -- errors come from the runners

@@ -154,11 +154,20 @@ def example_modules() -> dict[int, str]:
     return dict(sorted(found.items()))
 
 
+def _unknown(numbers: list[int], modules: dict[int, str]) -> str | None:
+    """The error for numbers that name no example, or None when all do."""
+    unknown = [str(n) for n in numbers if n not in modules]
+    if not unknown:
+        return None
+    there = ", ".join(map(str, modules))
+    return f"no example numbered {', '.join(unknown)}; there are {there} (`make example-N`)"
+
+
 def _run_all(numbers: list[int]) -> int:
     modules = example_modules()
-    unknown = [n for n in numbers if n not in modules]
-    if unknown:
-        print(f"no example numbered {unknown}; there are {sorted(modules)}", file=sys.stderr)
+    error = _unknown(numbers, modules)
+    if error:
+        print(error, file=sys.stderr)
         return 2
     chosen = numbers or list(modules)
     failed: list[int] = []
@@ -182,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m valkey_redis.examples.runner")
     parser.add_argument("numbers", nargs="*", type=int, help="example numbers (default: all)")
     args = parser.parse_args(argv)
+    error = _unknown(args.numbers, example_modules())
+    if error:  # before any server is started for nothing
+        print(error, file=sys.stderr)
+        return 2
     url = configured_url()
     try:
         probe = connect(url, retries=0, socket_connect_timeout=1.0)

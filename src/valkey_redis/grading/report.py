@@ -246,10 +246,14 @@ def _next_steps(
         ]
     todo = next(t for t in result.tasks if t.status is Status.NOT_STARTED)
     if result.status is Status.NOT_STARTED:
+        from valkey_redis.grading.progress import LEARNT  # noqa: PLC0415 - as in _learnt
+
+        page = LEARNT[n][1] if n in LEARNT else "the concept in docs/"
         lines = [
             f"Next: exercise {n} ({TITLES.get(n, '')}) — not started.",
-            f"  Read the concept in docs/, run `make example-{EXAMPLES.get(n, n)}`, then open",
-            f"  {result.path} and replace the `raise NotImplementedError` in {todo.task}.",
+            f"  Read {page};",
+            f"  run `make example-{EXAMPLES.get(n, n)}`, then open {result.path}",
+            f"  and replace the `raise NotImplementedError` in {todo.task}.",
         ]
     else:
         lines = [

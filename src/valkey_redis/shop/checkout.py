@@ -33,10 +33,29 @@ router = APIRouter()
 ShopDep = Annotated[Shop, Depends(shop_of)]
 
 
-class Cart(BaseModel):
-    """``{"items": {"<product id>": quantity}}``."""
+Quantity = Annotated[int, Field(gt=0, le=100)]
 
-    items: dict[int, Annotated[int, Field(gt=0, le=100)]] = Field(min_length=1, max_length=50)
+
+class Line(BaseModel):
+    """One line of a cart given as a list: ``{"product_id": 7, "quantity": 2}``."""
+
+    product_id: int
+    quantity: Quantity = 1
+
+
+class Cart(BaseModel):
+    """``{"items": {"<product id>": quantity}}``, or a list of :class:`Line`."""
+
+    items: dict[int, Quantity] | list[Line] = Field(min_length=1, max_length=50)
+
+    def quantities(self) -> dict[int, int]:
+        """Product id -> quantity (a list naming a product twice adds up)."""
+        if isinstance(self.items, dict):
+            return dict(self.items)
+        found: dict[int, int] = {}
+        for line in self.items:
+            found[line.product_id] = found.get(line.product_id, 0) + line.quantity
+        return found
 
 
 @router.post("/checkout")
@@ -52,7 +71,11 @@ async def checkout(cart: Cart, request: Request, shop: ShopDep) -> Any:
                 await shop.before_commit()
             try:
                 order = await shop.db_call(
-                    shop.db.place_order, int(user["user_id"]), cart.items, cart=name, token=token
+                    shop.db.place_order,
+                    int(user["user_id"]),
+                    cart.quantities(),
+                    cart=name,
+                    token=token,
                 )
             except StaleToken as exc:
                 outcome = "stale"

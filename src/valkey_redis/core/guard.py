@@ -1,0 +1,205 @@
+"""The decisions of the breaker-and-budget guard, written once for both connection faces.
+
+Use this when you change how a connection consults its circuit breaker or how
+a call's time budget bounds retries and replies: :mod:`valkey_redis._guard`
+(blocking redis-py connections) and :mod:`valkey_redis.aio._guard`
+(``redis.asyncio`` connections) only perform the I/O these objects decide on.
+
+- :class:`Budget` gives a block of code one deadline (nested budgets share the
+  earliest one), kept in the context variable :data:`CALL_DEADLINE` (per thread,
+  per asyncio task).
+- :class:`Tries` is redis-py's retry loop turned into answers: is this error
+  worth another attempt, what to tell redis-py's ``fail`` hook, how long to
+  pause (or give up because the attempts or the budget are spent).
+- :class:`Exchange` is one connection's bookkeeping for its breaker: may a
+  command be sent now, how long may its reply take, was it a success, a slow
+  reply or a failure. Blocking commands (``BLPOP``, ``XREADGROUP BLOCK``,
+  ``WAIT``...) wait their block time on top of the socket timeout and never
+  count as slow (:func:`block_seconds`).
+
+Not for: I/O. Nothing here sends, sleeps or touches an event loop; the clock is
+read with ``time.monotonic`` (deadlines) and the breaker's own clock.
+
+How it fails: a spent budget raises ``redis.exceptions.TimeoutError`` before
+anything is sent; an open circuit raises
+:class:`~valkey_redis.breaker.CircuitOpenError`, never retried (nothing was
+sent, waiting would not help).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextvars import ContextVar, Token
+from typing import Any
+
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
+
+__all__ = ["CALL_DEADLINE", "Budget", "Exchange", "Tries", "block_seconds"]
+
+#: The monotonic time by which the current call must be done; None outside a call.
+CALL_DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
+# Blocking commands: where their block time is, and in which unit (ms or s).
+_BLOCKING_LAST_S = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX"})
+_BLOCKING_FIRST_S = frozenset({"BLMPOP", "BZMPOP"})
+# Command names as redis-py's methods send them, known not to block (the hot path).
+_PLAIN: set[Any] = set()
+
+
+class Budget:
+    """``with Budget(seconds):`` bounds every network wait inside to ``seconds`` in total."""
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = max(0.0, seconds)
+        self._token: Token[float | None] | None = None
+
+    def __enter__(self) -> None:
+        end = time.monotonic() + self._seconds
+        outer = CALL_DEADLINE.get()
+        self._token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            CALL_DEADLINE.reset(self._token)
+            self._token = None
+
+
+class Tries:
+    """The retry decisions of one call: ``retry`` is a redis-py ``Retry`` (sync or async).
+
+    Args:
+        retry: gives the backoff, the number of retries and the retryable errors.
+        is_retryable: redis-py's extra filter, or None.
+        with_failure_count: hand the failure count to redis-py's ``fail`` hook.
+    """
+
+    __slots__ = ("_backoff", "_count", "_filter", "_retries", "failures")
+
+    def __init__(self, retry: Any, is_retryable: Any, with_failure_count: bool) -> None:
+        self._backoff: Any = retry._backoff  # untyped in redis-py
+        self._backoff.reset()
+        self._retries: int = retry._retries
+        self._filter = is_retryable
+        self._count = with_failure_count
+        self.failures = 0
+
+    def failed(self, error: Exception) -> tuple[Any, ...] | None:
+        """Count ``error``; return the ``fail`` hook's arguments, or None: raise it now."""
+        if isinstance(error, CircuitOpenError) or (self._filter and not self._filter(error)):
+            return None
+        self.failures += 1
+        return (error, self.failures) if self._count else (error,)
+
+    def pause(self) -> float | None:
+        """Seconds to wait before the next attempt; None: give up (attempts or budget spent)."""
+        pause = float(self._backoff.compute(self.failures))
+        end = CALL_DEADLINE.get()
+        if self.failures > self._retries or (end is not None and time.monotonic() + pause >= end):
+            return None
+        return pause
+
+
+class Exchange:
+    """One connection's round trips as its breaker sees them (mixed into both guards).
+
+    Attributes:
+        breaker: the server's breaker.
+    """
+
+    breaker: CircuitBreaker
+    _sent_at: float | None
+    _block: float | None
+    _reading_since: float | None
+    _reading_block: float | None
+
+    def _start(self, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+        self._sent_at = self._block = self._reading_since = self._reading_block = None
+
+    def _command(self, args: tuple[Any, ...]) -> None:
+        """Note the command about to be packed (is it a blocking one?)."""
+        try:
+            plain = args[0] in _PLAIN
+        except (IndexError, TypeError):  # no name, or one redis-py will refuse
+            plain = False
+        self._block = None if plain else block_seconds(args)
+
+    def _may_send(self) -> None:
+        """Raise instead of sending: the circuit is open, or the call's budget is spent."""
+        breaker = self.breaker
+        if not breaker.allow():
+            raise breaker.open_error()
+        end = CALL_DEADLINE.get()
+        if end is not None and time.monotonic() >= end:
+            msg = "the call's time budget is spent; not sending"
+            raise RedisTimeoutError(msg)
+
+    def _sent(self) -> None:
+        if self._sent_at is None:
+            self._sent_at = self.breaker.clock()
+
+    def _reading(self, timeout: float | None) -> float | None:
+        """A reply is awaited: how long it may take, given the socket ``timeout`` (None: forever).
+
+        Also notes the command in flight, for :meth:`_lost` and :meth:`_replied`
+        (redis-py may disconnect, forgetting it, before the error reaches the guard).
+        """
+        self._reading_since, block = self._sent_at, self._block
+        self._reading_block = block
+        if timeout is None or self._sent_at is None:
+            return timeout
+        if block is not None:
+            return None if block == math.inf else block + timeout
+        end = CALL_DEADLINE.get()
+        if end is None:
+            return timeout
+        return max(0.001, min(timeout, end - time.monotonic()))
+
+    def _lost(self, error: BaseException) -> None:
+        """The reply did not come (a network error): a failure if a command was in flight."""
+        self._sent_at = self._block = None
+        if self._reading_since is not None:
+            self.breaker.record_failure(error)
+
+    def _replied(self) -> None:
+        """A reply came: fast or slow, decided by the breaker (a blocking wait is never slow)."""
+        started = self._reading_since
+        if started is not None:
+            self._sent_at = self._block = None
+            # A blocking command's wait was the point: only a plain reply can be slow.
+            slow_from = started if self._reading_block is None else self.breaker.clock()
+            self.breaker.record_success(slow_from)
+
+    def _forget(self) -> None:
+        self._sent_at = self._block = None
+
+
+def _text(arg: object) -> str:
+    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+
+
+def block_seconds(args: tuple[Any, ...]) -> float | None:
+    """Seconds a blocking command may wait on the server; None: not blocking; inf: forever."""
+    name = _text(args[0]).upper() if args else ""
+    try:
+        if name in ("XREAD", "XREADGROUP"):
+            upper = [_text(a).upper() for a in args]
+            raw, scale = (args[upper.index("BLOCK") + 1], 1000) if "BLOCK" in upper else (None, 1)
+        elif name in _BLOCKING_LAST_S or name in _BLOCKING_FIRST_S:
+            raw, scale = (args[-1] if name in _BLOCKING_LAST_S else args[1]), 1
+        elif name in ("WAIT", "WAITAOF"):
+            raw, scale = args[-1], 1000
+        else:
+            if name and len(_PLAIN) < 512 and isinstance(args[0], str | bytes):
+                _PLAIN.add(args[0])  # a name that never blocks: skip the parsing next time
+            return None
+        if raw is None:
+            return None
+        seconds = float(_text(raw)) / scale
+    except (IndexError, TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else math.inf
