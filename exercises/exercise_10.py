@@ -32,7 +32,8 @@ class LocalCache:
 
     When the constructor returns, the cache is already subscribed to ``channel``
     (a key published right afterwards is not missed), and a daemon thread runs
-    :meth:`listen` in the background.
+    :meth:`listen` in the background (say ``daemon=True``: a thread started by
+    an application's main thread is not a daemon otherwise).
     """
 
     def __init__(self, client: redis.Redis, channel: str) -> None:
@@ -49,6 +50,8 @@ class LocalCache:
 
         A second read of the same key sends no command at all. A key Valkey does
         not have returns None and is not kept: the next get asks Valkey again.
+        If an invalidation arrives while the GET is on the wire, the answer may
+        be older than it: return it, but do not keep it (count the drops, say).
         """
         # TODO: the local copy, if there is one.
         # TODO: otherwise GET it, keep it (unless it is None), and return it.
@@ -64,6 +67,8 @@ class LocalCache:
         copy of ``key`` when the message arrives; this one's next get returns
         ``value`` at once. Publish only after the write: a cache that drops its
         copy and reads again before the write lands would keep the old value.
+        If the write fails, the error propagates and no copy of ``value`` is
+        kept: only a value Valkey accepted may be served locally.
         """
         # TODO: SET with the TTL, in one command.
         # TODO: then PUBLISH the key on the channel, and forget this cache's own copy.
@@ -73,11 +78,17 @@ class LocalCache:
         """The listener loop, run by the background thread until :meth:`close`.
 
         For each message on the channel, drop the local copy of the key it names,
-        and only that one (the other copies stay).
+        and only that one (the other copies stay). Wait on the socket for each
+        message (``get_message(timeout=0.1)``), never a loop that spins: the
+        grader counts the reads of an idle listener (a few hundred a second at
+        most).
         When the listener's connection drops (the server restarted, a network
         blip, ``CLIENT KILL``), messages may have been missed while it was gone:
         drop every local copy, then keep listening (redis-py reconnects and
-        subscribes again on the next read).
+        subscribes again on the next read). Two things show it, and each alone
+        must drop every copy: a read that raises ``redis.ConnectionError`` (the
+        server unreachable), and a new "subscribe" confirmation (redis-py
+        reconnected and subscribed again by itself, without raising).
         """
         # TODO: loop until closed: read a message with a short timeout
         #       (pubsub.get_message(timeout=...)) and drop the key it names.

@@ -54,7 +54,13 @@ from redis.exceptions import ResponseError
 
 from valkey_redis._run import run
 from valkey_redis.core.send import OUTAGE
-from valkey_redis.core.write_behind import Turns, Write, WriteBehindCore, WriteBehindFullError
+from valkey_redis.core.write_behind import (
+    Turns,
+    Write,
+    WriteBehindCore,
+    WriteBehindFullError,
+    idle_consumer,
+)
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
 
@@ -203,13 +209,8 @@ class WriteBehind(WriteBehindCore):
             consumers = self.client.xinfo_consumers(self.stream, self.group)
         except ResponseError:  # no stream or no group: nothing to leave
             return
-        mine = [c for c in consumers if _name(c.get("name")) == self.consumer]
-        if mine and int(mine[0].get("pending", 0)) == 0:  # else deleting would strand them
+        if idle_consumer(consumers, self.consumer):  # else deleting would strand its entries
             self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
-
-
-def _name(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _run_weakly(ref: weakref.ref[WriteBehind], stop: threading.Event) -> None:

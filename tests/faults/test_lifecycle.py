@@ -96,3 +96,27 @@ def test_dropped_near_cache_closes_its_connection(server: EmbeddedValkey) -> Non
     while _tracking_connections(client) and time.monotonic() < deadline:
         time.sleep(0.02)  # the server notices the closed socket a moment later
     assert _tracking_connections(client) == 0
+
+
+def test_async_stop_leaves_the_consumer_group(server: EmbeddedValkey, direct: redis.Redis) -> None:
+    """aio.WriteBehind: five start/stop cycles leave no consumer behind either."""
+    import asyncio
+
+    from valkey_redis import aio
+
+    async def cycles() -> str:
+        client = aio.connect(server.url)
+        queue = aio.WriteBehind(client, name="acycles", apply_batch=lambda _: None)
+        for i in range(5):
+            queue = aio.WriteBehind(
+                client, name="acycles", apply_batch=lambda _: None, poll_interval=0.05
+            )
+            queue.start()
+            await queue.submit(f"k{i}", i)
+            await queue.stop()
+        await client.aclose()
+        return queue.stream
+
+    stream = asyncio.run(cycles())
+    assert direct.xinfo_consumers(stream, "writers") == []
+    assert direct.xlen(stream) == 0

@@ -23,8 +23,15 @@ import asyncio
 import contextlib
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from valkey_redis.aio._run import run
-from valkey_redis.core.write_behind import Write, WriteBehindCore, WriteBehindFullError
+from valkey_redis.core.write_behind import (
+    Write,
+    WriteBehindCore,
+    WriteBehindFullError,
+    idle_consumer,
+)
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
 
@@ -83,7 +90,11 @@ class WriteBehind(WriteBehindCore):
         return self._task
 
     async def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
-        """Stop the worker task (cancelled after ``timeout``), then apply what is left."""
+        """Stop the worker task (cancelled after ``timeout``), apply what is left, leave the group.
+
+        As the sync face: the consumer is deleted from the group once it has nothing
+        pending, so start/stop cycles leave no dead consumers behind.
+        """
         if self._stop is not None:
             self._stop.set()
         task, self._task = self._task, None
@@ -93,3 +104,9 @@ class WriteBehind(WriteBehindCore):
                 await asyncio.wait_for(task, timeout)
         if flush:
             await self.flush()
+        try:
+            consumers = await self.client.xinfo_consumers(self.stream, self.group)
+        except ResponseError:  # no stream or no group: nothing to leave
+            return
+        if idle_consumer(consumers, self.consumer):  # else deleting would strand its entries
+            await self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)

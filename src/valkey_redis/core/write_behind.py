@@ -33,7 +33,7 @@ from valkey_redis.core.scripts import script
 from valkey_redis.core.send import OUTAGE
 from valkey_redis.keys import escape, tagged
 
-__all__ = ["Turns", "Write", "WriteBehindCore", "WriteBehindFullError"]
+__all__ = ["Turns", "Write", "WriteBehindCore", "WriteBehindFullError", "idle_consumer"]
 
 log = logging.getLogger("valkey_redis.write_behind")
 
@@ -280,6 +280,16 @@ class WriteBehindCore:
         if not reply:
             return []
         return cast(list[tuple[Any, Any]], reply[0][1])
+
+
+def idle_consumer(consumers: Sequence[dict[Any, Any]], consumer: str) -> bool:
+    """True when ``consumer`` is in ``XINFO CONSUMERS``'s reply with nothing pending.
+
+    Only such a consumer may be deleted: deleting one with pending entries would
+    strand them (no ``>`` read delivers them again, only a reclaim).
+    """
+    mine = [c for c in consumers if _text(c.get("name", "")) == consumer]
+    return bool(mine) and int(mine[0].get("pending", 0)) == 0
 
 
 class Turns:

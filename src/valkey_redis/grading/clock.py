@@ -29,6 +29,7 @@ raises ``ValueError`` for a negative duration, as ``time.sleep`` does.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time as real_time
 from collections.abc import Callable, Iterator
@@ -181,6 +182,12 @@ class VirtualClock:
         """Swap the clock into ``module``'s globals; restore them afterwards."""
         fakes = self.functions()
         real = {getattr(real_time, name): name for name in _FUNCS}
+        originals = {name: getattr(real_time, name) for name in _FUNCS}
+        namespace = vars(module)
+        # A function-local `import time` gets the real module: its functions answer
+        # with the fake only when called from the learner's own code.
+        for name in _FUNCS:
+            setattr(real_time, name, _dispatch(fakes[name], originals[name], namespace))
         saved: dict[str, Any] = {}
         for name, value in list(vars(module).items()):
             if value is real_time:
@@ -196,3 +203,18 @@ class VirtualClock:
         finally:
             for name, value in saved.items():
                 setattr(module, name, value)
+            for name, value in originals.items():
+                setattr(real_time, name, value)
+
+
+def _dispatch(
+    fake: Callable[..., Any], original: Callable[..., Any], namespace: dict[str, Any]
+) -> Callable[..., Any]:
+    """``fake`` when called from code whose globals are ``namespace``, else ``original``."""
+
+    def call(*args: Any) -> Any:
+        if sys._getframe(1).f_globals is namespace:  # who is asking: the learner?
+            return fake(*args)
+        return original(*args)
+
+    return call

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, cast
 
@@ -27,6 +27,60 @@ KEY = "product:1"
 OTHER = "product:2"
 WAIT = 3.0
 VALKEY_ONLY = "fakeredis cannot drop a single connection"
+
+
+class _Watched(threading.Thread):
+    """A learner's ``threading.Thread``: notes whether it asked to be a daemon.
+
+    Built as if by an application's main thread (not a daemon unless asked:
+    the grader's own check threads are daemons, and a thread inherits that),
+    and always started as a daemon, so that the grader's process never waits
+    for a listener nobody stopped.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kwargs.get("daemon") is None:
+            self.daemon = False
+        self.asked_daemon: bool | None = None
+
+    def start(self) -> None:
+        """Note the learner's choice, then start as a daemon."""
+        self.asked_daemon = self.daemon
+        self.daemon = True
+        super().start()
+
+
+class _ThreadingShim:
+    """The ``threading`` module as the learner's constructor sees it: Thread is watched."""
+
+    Thread = _Watched
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+@contextlib.contextmanager
+def _watched_threads(module: Any) -> Iterator[None]:
+    """While the learner's constructor runs, its threads are :class:`_Watched`."""
+    saved = {
+        name: value
+        for name, value in vars(module).items()
+        if value is threading or value is threading.Thread
+    }
+    for name, value in saved.items():
+        setattr(module, name, _ThreadingShim() if value is threading else _Watched)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+
+
+def asked_daemon(thread: threading.Thread) -> bool:
+    """Whether the learner made ``thread`` a daemon itself (not by inheriting it)."""
+    asked = getattr(thread, "asked_daemon", None)
+    return thread.daemon if asked is None else bool(asked)
 
 
 class _Lab:
@@ -61,7 +115,8 @@ class _Lab:
         client = client if client is not None else self.ctx.env.traced()
         self.ctx.called(f"{name} = LocalCache(client, {CHANNEL!r})")
         before = set(threading.enumerate())
-        cache = constructor(client, CHANNEL)
+        with _watched_threads(self.ctx.module):
+            cache = constructor(client, CHANNEL)
         self.threads |= set(threading.enumerate()) - before
         self.caches.append(cache)
         return cache
@@ -413,9 +468,10 @@ def _close_thread(ctx: Ctx) -> None:
             "no new thread was running after LocalCache(...) returned",
         )
         ctx.expect(
-            all(thread.daemon for thread in lab.threads),
+            all(asked_daemon(thread) for thread in lab.threads),
             "a daemon thread (daemon=True): a cache nobody closed must not keep the process alive",
-            "a non-daemon thread",
+            "a non-daemon thread (built from an application's main thread, it is not a daemon"
+            " unless you say daemon=True)",
         )
         _close(ctx, cache)
         lab.eventually(

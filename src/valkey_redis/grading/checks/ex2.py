@@ -107,6 +107,19 @@ def _get_negative(ctx: Ctx) -> None:
         )
 
 
+@check(E, "get_product", "get_product caches an empty product {} as a product, not as missing")
+def _get_empty_product(ctx: Ctx) -> None:
+    ctx.given("product 5 exists with no fields: load(5) returns {}")
+    load = Named("load", lambda _id: {})
+    got = [ctx.call("get_product", 5, load, 300) for _ in range(2)]
+    ctx.expect(got == [{}, {}], "{} both times (an empty dict is a product; None is missing)", got)
+    ctx.expect(len(load.calls) == 1, "load called once", _times(load))
+    ttl = ctx.pttl("product:5")
+    ctx.expect(
+        ttl > 60_000, "product:5 cached for ttl = 300 s", ctx.ttl_text(ttl, 300_000, "product:5")
+    )
+
+
 @check(E, "get_product", "get_product treats cached bytes that are not a product as a miss")
 def _get_garbage(ctx: Ctx) -> None:
     for raw in ("{not json", "[1, 2]"):
