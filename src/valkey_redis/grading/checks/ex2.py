@@ -244,6 +244,15 @@ def _many_missing(ctx: Ctx) -> None:
     ctx.expect(asked == [[3, 4]], "one load_many call with only [3, 4]", _times(load_many))
 
 
+@check(E, "get_products", "get_products caches an empty product {} as a product")
+def _many_empty_product(ctx: Ctx) -> None:
+    ctx.given("product 5 exists with no fields: load_many([5]) returns {5: {}}")
+    load_many = Named("load_many", lambda ids: {i: {} for i in ids if i == 5})
+    got = [ctx.call("get_products", [5], load_many, 300) for _ in range(2)]
+    ctx.expect(got == [{5: {}}, {5: {}}], "{5: {}} both times ({} is a product)", got)
+    ctx.expect(len(load_many.calls) == 1, "load_many called once", _times(load_many))
+
+
 @check(E, "get_products", "get_products does not call load_many when every id is cached")
 def _many_all_cached(ctx: Ctx) -> None:
     _cache(ctx, 1, P1)
