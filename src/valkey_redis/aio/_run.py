@@ -142,6 +142,8 @@ def eval_script(
     """
     evalsha = ("EVALSHA", script.sha, len(keys), *keys, *args)
     if once:
+        if not isinstance(client, RedisCluster):  # one coroutine less on every limiter hit
+            return _eval_on(client, script, evalsha, asking=False)
         return _once(client, script, evalsha, keys[0])
     return _eval_pooled(client, script, evalsha)
 
@@ -188,8 +190,6 @@ async def _eval_on(node: Any, script: Script, evalsha: tuple[Any, ...], *, askin
 
 
 async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str) -> Any:
-    if not isinstance(client, RedisCluster):
-        return await _eval_on(client, script, evalsha, asking=False)
     node, asking = client.get_node_from_key(key), False
     for _ in range(REDIRECTS):
         try:
