@@ -87,6 +87,12 @@ class _AsyncGuard(Exchange):
         super().__init__(*args, **kwargs)
         self._start(breaker)
 
+    async def connect(self) -> None:
+        # redis.asyncio calls this before every command; connected, its retry wrapper
+        # (a budget, a lambda, two coroutines) would only find nothing to do.
+        if not self.is_connected:
+            await super().connect()  # type: ignore[misc]
+
     def connect_check_health(self, *args: Any, **kwargs: Any) -> Awaitable[None]:
         # Asked here, not in _connect: redis.asyncio wraps _connect's errors in a
         # plain ConnectionError, which its retry would then retry. Not a coroutine
