@@ -57,7 +57,8 @@ def add_points(client: redis.Redis, board: str, player: str, points: float) -> f
     """Add ``points`` to ``player`` in the sorted set ``leaderboard:{board}``.
 
     Returns:
-        The player's new total, as a float. Two concurrent calls must never lose
+        The player's new total, as a float, exactly as stored (not rounded:
+        points may have many decimals). Two concurrent calls must never lose
         an update.
     """
     # TODO: let the server do the addition.

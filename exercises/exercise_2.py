@@ -40,10 +40,11 @@ def get_product(
     """Return product ``product_id`` through the cache key ``product:{product_id}`` (JSON).
 
     A hit does not call ``load``. A miss calls it once and caches the result for
-    ``ttl`` seconds. When ``load`` returns None, cache a "not found" marker for at
-    most ``min(ttl, 60)`` seconds (so repeated lookups of a missing product do not
-    reach the source) and return None. A cached value that is not a JSON object
-    (nor your marker) is a miss: never a crash.
+    ``ttl`` seconds; an empty product ``{}`` is a product like any other (test
+    ``is None``, not falsiness). When ``load`` returns None, cache a "not found"
+    marker for at most ``min(ttl, 60)`` seconds (so repeated lookups of a missing
+    product do not reach the source) and return None. A cached value that is not
+    a JSON object (nor your marker) is a miss: never a crash.
     """
     # TODO: GET the key; on a hit, decode the JSON and return it.
     # TODO: on a miss, call load once and cache the result (or a not-found marker) with a TTL.

@@ -67,6 +67,18 @@ def test_bad_timeouts_are_rejected_by_name(name: str, bad: object) -> None:
             make(**{name: bad})
 
 
+@pytest.mark.parametrize(
+    ("name", "bad"), [("retries", 1.5), ("retries", -1), ("max_connections", 0)]
+)
+def test_bad_counts_are_rejected_by_name(name: str, bad: object) -> None:
+    """retries=1.5 or max_connections=0 is refused at connect(), not at the first command."""
+    from valkey_redis import aio
+
+    for make in (connect, aio.connect):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            make(**{name: bad})
+
+
 def test_bad_arguments_are_rejected() -> None:
     """Non-positive timeouts and negative retry counts are a ValueError."""
     with pytest.raises(ValueError, match="timeout"):

@@ -307,6 +307,41 @@ def test_aio_client_shares_the_breaker_design(server: EmbeddedValkey) -> None:
     assert state == "closed"
 
 
+def test_aio_write_to_a_hung_server_times_out_and_drops_the_connection(
+    server: EmbeddedValkey,
+) -> None:
+    """aio: a write the server never reads ends at the socket timeout; the next call is fine."""
+    from valkey_redis import aio
+
+    async def main() -> tuple[BaseException | None, int, Any]:
+        client = aio.connect(server.url, socket_timeout=0.5, retries=0, call_timeout=30)
+        assert await client.ping()
+        conn = await client.connection_pool.get_connection()
+        transport = conn._writer.transport  # to see it flushed and closed at the end
+        error: BaseException | None = None
+        with paused(server):
+            try:  # far more than the socket buffers hold: the write itself must wait
+                async with asyncio.timeout(20):  # an unbounded write fails here, not hangs
+                    await conn.send_command("SET", "big", "x" * 64_000_000)
+            except (redis.exceptions.TimeoutError, TimeoutError) as exc:
+                error = exc
+        connected = int(conn.is_connected)
+        deadline = time.monotonic() + 30
+        while transport.get_write_buffer_size() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # the dropped connection flushes, then closes
+        await asyncio.sleep(0)
+        await client.connection_pool.release(conn)
+        answer = await client.ping()
+        await client.aclose()
+        return error, connected, answer
+
+    error, connected, answer = asyncio.run(main())
+    assert isinstance(error, redis.exceptions.TimeoutError)
+    assert "writing" in str(error)
+    assert connected == 0  # dropped: its half-sent command can never be answered
+    assert answer is True
+
+
 def test_sixteen_threads_on_a_hung_server_all_fall_back(server: EmbeddedValkey) -> None:
     """16 threads share the breaker: every get returns its default and the breaker is open."""
     client = connect(server.url, max_connections=32)

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -60,6 +61,15 @@ def test_bad_settings_are_rejected_without_network() -> None:
         NearCache(redis.Redis(port=1))
     with pytest.raises(ValueError, match="ttl"):
         NearCache(client).set("k", "v", ttl=0)
+
+
+@pytest.mark.parametrize("value", [1, 2.5, b"bytes", {"a": 1}, None])
+def test_a_value_that_is_not_a_string_is_refused_before_any_write(value: Any) -> None:
+    """set("k", 1) raises TypeError (it would read back as "1"), with no server contacted."""
+    near = NearCache(connect("redis://127.0.0.1:1/0", retries=0))
+    with pytest.raises(TypeError, match="near-cache values must be str"):
+        near.set("k", value, ttl=60)
+    near.close()
 
 
 def test_keys_are_built_like_keys_join() -> None:

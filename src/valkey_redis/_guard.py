@@ -40,7 +40,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from valkey_redis.breaker import CircuitBreaker
-from valkey_redis.core.guard import CALL_DEADLINE, Budget, Exchange, Tries, block_seconds
+from valkey_redis.core.guard import (
+    CALL_DEADLINE,
+    Budget,
+    Exchange,
+    Tries,
+    block_seconds,
+    open_budget,
+)
 
 __all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "deadline", "guarded", "per_server"]
 
@@ -87,12 +94,15 @@ class BudgetRetry(Retry):
         with_failure_count: bool = False,
     ) -> T:
         """Run ``do`` like redis-py does, within the budget (shared when nested)."""
-        tries = Tries(self, is_retryable, with_failure_count)
-        with Budget(self.budget):
+        token = open_budget(self.budget)
+        tries = None
+        try:
             while True:
                 try:
                     return do()
                 except self._supported_errors as error:
+                    if tries is None:
+                        tries = Tries(self, is_retryable, with_failure_count)
                     told = tries.failed(error)
                     if told is None:
                         raise
@@ -100,6 +110,8 @@ class BudgetRetry(Retry):
                     if (pause := tries.pause()) is None:
                         raise
                     time.sleep(pause)
+        finally:
+            CALL_DEADLINE.reset(token)
 
 
 class _Guard(Exchange):

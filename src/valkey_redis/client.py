@@ -47,7 +47,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from valkey_redis._guard import BudgetRetry, guarded, per_server
-from valkey_redis._validate import seconds
+from valkey_redis._validate import count, seconds
 from valkey_redis.breaker import CircuitBreaker
 
 __all__ = [
@@ -285,9 +285,9 @@ def settings(
     }
     for name, value in timeouts.items():
         seconds(name, value)  # NaN, inf, 0, negative or not a number: ValueError naming it
-    if retries < 0:
-        msg = "retries must be >= 0"
-        raise ValueError(msg)
+    count("retries", retries, minimum=0)
+    if max_connections is not None:
+        count("max_connections", max_connections)
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_timeout": socket_timeout,

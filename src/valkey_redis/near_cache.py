@@ -245,7 +245,16 @@ class NearCache:
 
         The copy is not refreshed here: our own write comes back as an
         invalidation a moment later; the next :meth:`get` reads the new value.
+
+        Raises:
+            TypeError: for a value that is not a ``str`` (``get`` returns strings:
+                ``set("k", 1)`` would read back as ``"1"``; encode it yourself).
+            ValueError: for a ``ttl`` that is not a positive, finite number.
         """
+        given: object = value
+        if not isinstance(given, str):
+            msg = f"near-cache values must be str, not {type(given).__name__} (encode it first)"
+            raise TypeError(msg)
         seconds("ttl", ttl)
         name = self.key(key)
         self._client.set(name, value, px=max(1, round(ttl * 1000)))

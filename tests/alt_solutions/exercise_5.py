@@ -1,5 +1,6 @@
 """A second correct solution of exercise 5, written differently: a Lua fixed window,
-a WATCH/MULTI sliding log on the client's clock, a token bucket fed the client's time.
+a WATCH/MULTI sliding log and a token bucket fed the server's TIME read by a command
+of their own (not inside the script).
 
 Kept as test data: the grader must accept it as well as the reference.
 """
@@ -7,7 +8,6 @@ Kept as test data: the grader must accept it as well as the reference.
 from __future__ import annotations
 
 import math
-import time
 import uuid
 
 import redis
@@ -33,6 +33,12 @@ return ok
 """
 
 
+def _server_now(client: redis.Redis) -> float:
+    """The server's clock (TIME), the same for every application server."""
+    secs, micros = client.time()
+    return secs + micros / 1e6
+
+
 def allow_fixed_window(client: redis.Redis, key: str, limit: int, window: int) -> bool:
     """INCR and EXPIRE-when-missing in one script."""
     count = client.register_script(_FIXED)(keys=[f"ratelimit:fixed:{key}"], args=[window])
@@ -46,7 +52,7 @@ def allow_sliding_log(client: redis.Redis, key: str, limit: int, window: float) 
         while True:
             try:
                 pipe.watch(log)
-                now = time.time()
+                now = _server_now(pipe)
                 if int(pipe.zcount(log, f"({now - window}", "+inf")) >= limit:
                     pipe.unwatch()
                     return False
@@ -61,7 +67,7 @@ def allow_sliding_log(client: redis.Redis, key: str, limit: int, window: float) 
 
 
 def allow_token_bucket(client: redis.Redis, key: str, capacity: int, refill_per_sec: float) -> bool:
-    """Lua, with the time passed in from the client."""
+    """Lua, with the server's time read just before and passed in."""
     script = client.register_script(_BUCKET)
-    args = [capacity, refill_per_sec, repr(time.time())]
+    args = [capacity, refill_per_sec, repr(_server_now(client))]
     return script(keys=[f"ratelimit:bucket:{key}"], args=args) == 1

@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis.breaker import CircuitBreaker
-from valkey_redis.core.guard import Budget, Exchange, Tries
+from valkey_redis.core.guard import CALL_DEADLINE, Exchange, Tries, open_budget
 
 __all__ = ["AsyncBudgetRetry", "aguarded"]
 
@@ -58,12 +58,13 @@ class AsyncBudgetRetry(Retry):
         with_failure_count: bool = False,
     ) -> T:
         """Run ``do`` like redis-py does, within the budget (shared when nested)."""
-        tries = Tries(self, is_retryable, with_failure_count)
-        with Budget(self.budget):
+        tries, token = None, open_budget(self.budget)
+        try:
             while True:
                 try:
                     return await do()
                 except self._supported_errors as error:
+                    tries = tries or Tries(self, is_retryable, with_failure_count)
                     if (told := tries.failed(error)) is None:
                         raise
                     await fail(*told)
@@ -71,23 +72,28 @@ class AsyncBudgetRetry(Retry):
                     if pause is None:
                         raise
                     await asyncio.sleep(pause)
+        finally:
+            CALL_DEADLINE.reset(token)
 
 
 class _AsyncGuard(Exchange):
     """Mixed in front of a redis.asyncio connection class; see :func:`aguarded`."""
 
     socket_timeout: float | None  # the mixed-in connection's
+    is_connected: bool  # the mixed-in connection's (a property)
+    check_health: Callable[[], Awaitable[None]]  # the mixed-in connection's
 
     def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._start(breaker)
 
-    async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> Awaitable[None]:
         # Asked here, not in _connect: redis.asyncio wraps _connect's errors in a
-        # plain ConnectionError, which its retry would then retry.
-        if not getattr(self, "is_connected", False) and not self.breaker.allow():
+        # plain ConnectionError, which its retry would then retry. Not a coroutine
+        # itself (redis.asyncio calls this before every command): the base's is awaited.
+        if not self.is_connected and not self.breaker.allow():
             raise self.breaker.open_error()
-        await super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        return super().connect_check_health(*args, **kwargs)  # type: ignore[misc, no-any-return]
 
     async def _connect(self) -> Any:
         try:
@@ -96,14 +102,34 @@ class _AsyncGuard(Exchange):
             self.breaker.record_failure(exc)
             raise
 
-    async def send_command(self, *args: Any, **kwargs: Any) -> None:
+    def pack_command(self, *args: Any) -> Any:
+        # Hooked here, not in send_command: one coroutine frame less on every command.
         self._command(args)
-        await super().send_command(*args, **kwargs)  # type: ignore[misc]
+        return super().pack_command(*args)  # type: ignore[misc]
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """redis.asyncio's send, its write bounded by ``asyncio.timeout``, not ``wait_for``.
+
+        ``wait_for`` runs the write in a new Task on Python 3.11 (microseconds on
+        every command); ``asyncio.timeout`` bounds it in place. The outcome on
+        expiry is redis.asyncio's: the connection is dropped, ``TimeoutError`` raised.
+        """
         self._may_send()
+        timeout = self.socket_timeout
         try:
-            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+            if not self.is_connected:  # the handshake and the PING keep the socket timeout
+                await self.connect_check_health(check_health=False)
+            if check_health:
+                await self.check_health()
+            self.socket_timeout = None  # redis.asyncio then writes without wait_for
+            try:
+                async with asyncio.timeout(timeout or None):  # 0: none, as redis.asyncio
+                    await super().send_packed_command(command, False)  # type: ignore[misc]
+            except TimeoutError:  # ours: redis.asyncio turns its own into RedisTimeoutError
+                msg = "Timeout writing to socket"
+                raise RedisTimeoutError(msg) from None
+            finally:
+                self.socket_timeout = timeout
         except _NETWORK as exc:
             self.breaker.record_failure(exc)
             raise

@@ -37,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
 
-__all__ = ["CALL_DEADLINE", "Budget", "Exchange", "Tries", "block_seconds"]
+__all__ = ["CALL_DEADLINE", "Budget", "Exchange", "Tries", "block_seconds", "open_budget"]
 
 #: The monotonic time by which the current call must be done; None outside a call.
 CALL_DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
@@ -46,6 +46,13 @@ _BLOCKING_LAST_S = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMI
 _BLOCKING_FIRST_S = frozenset({"BLMPOP", "BZMPOP"})
 # Command names as redis-py's methods send them, known not to block (the hot path).
 _PLAIN: set[Any] = set()
+
+
+def open_budget(seconds: float) -> Token[float | None]:
+    """Start a budget of ``seconds`` (within any outer one); ``CALL_DEADLINE.reset`` ends it."""
+    end = time.monotonic() + seconds
+    outer = CALL_DEADLINE.get()
+    return CALL_DEADLINE.set(end if outer is None or end < outer else outer)
 
 
 class Budget:
@@ -58,9 +65,7 @@ class Budget:
         self._token: Token[float | None] | None = None
 
     def __enter__(self) -> None:
-        end = time.monotonic() + self._seconds
-        outer = CALL_DEADLINE.get()
-        self._token = CALL_DEADLINE.set(end if outer is None else min(outer, end))
+        self._token = open_budget(self._seconds)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._token is not None:
@@ -70,6 +75,8 @@ class Budget:
 
 class Tries:
     """The retry decisions of one call: ``retry`` is a redis-py ``Retry`` (sync or async).
+
+    Made at the call's first failure (a call that succeeds at once pays nothing).
 
     Args:
         retry: gives the backoff, the number of retries and the retryable errors.
@@ -121,7 +128,7 @@ class Exchange:
         self._sent_at = self._block = self._reading_since = self._reading_block = None
 
     def _command(self, args: tuple[Any, ...]) -> None:
-        """Note the command about to be packed (is it a blocking one?)."""
+        """Note the command about to be sent (is it a blocking one?)."""
         try:
             plain = args[0] in _PLAIN
         except (IndexError, TypeError):  # no name, or one redis-py will refuse

@@ -29,6 +29,7 @@ raises ``ValueError`` for a negative duration, as ``time.sleep`` does.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time as real_time
 from collections.abc import Callable, Iterator
@@ -99,6 +100,8 @@ class VirtualClock:
         self.max_rate = max_rate
         self.slack = slack
         self.sleeps: list[float] = []
+        #: (virtual start, length) of each sleep.
+        self.naps: list[tuple[float, float]] = []
         self._epoch = real_time.time()
         self._events: list[tuple[float, Callable[[], object]]] = []
         self._lock = threading.Lock()
@@ -120,6 +123,7 @@ class VirtualClock:
             raise ValueError(msg)
         with self._lock:
             self.sleeps.append(seconds)
+            self.naps.append((self.now, seconds))
             self.slept += seconds
         self._advance(seconds)
         if self.elapsed > self.horizon:
@@ -133,6 +137,11 @@ class VirtualClock:
             self._events = [event for event in self._events if event[0] > self.now]
         for _, action in due:
             action()
+
+    def slept_after(self, seconds: float) -> float:
+        """Virtual seconds spent sleeping after ``start + seconds`` (a deadline)."""
+        mark = self.start + seconds
+        return sum(max(0.0, begin + length - max(begin, mark)) for begin, length in self.naps)
 
     def jump_wall(self, seconds: float) -> None:
         """Step the wall clock (``time.time``) by ``seconds``; monotonic time is unmoved."""
@@ -181,6 +190,12 @@ class VirtualClock:
         """Swap the clock into ``module``'s globals; restore them afterwards."""
         fakes = self.functions()
         real = {getattr(real_time, name): name for name in _FUNCS}
+        originals = {name: getattr(real_time, name) for name in _FUNCS}
+        namespace = vars(module)
+        # A function-local `import time` gets the real module: its functions answer
+        # with the fake only when called from the learner's own code.
+        for name in _FUNCS:
+            setattr(real_time, name, _dispatch(fakes[name], originals[name], namespace))
         saved: dict[str, Any] = {}
         for name, value in list(vars(module).items()):
             if value is real_time:
@@ -196,3 +211,18 @@ class VirtualClock:
         finally:
             for name, value in saved.items():
                 setattr(module, name, value)
+            for name, value in originals.items():
+                setattr(real_time, name, value)
+
+
+def _dispatch(
+    fake: Callable[..., Any], original: Callable[..., Any], namespace: dict[str, Any]
+) -> Callable[..., Any]:
+    """``fake`` when called from code whose globals are ``namespace``, else ``original``."""
+
+    def call(*args: Any) -> Any:
+        if sys._getframe(1).f_globals is namespace:  # who is asking: the learner?
+            return fake(*args)
+        return original(*args)
+
+    return call

@@ -108,6 +108,19 @@ def _add_returns(ctx: Ctx) -> None:
     ctx.expect(stored == 15.5, "ZSCORE leaderboard:arena ada == 15.5", stored)
 
 
+@check(E, "add_points", "add_points returns the exact total, however many decimals")
+def _add_exact(ctx: Ctx) -> None:
+    for points in (0.123456789, 2.0 / 3.0, 1e-7):
+        ctx.reset()
+        got = ctx.call("add_points", "arena", "ada", points)
+        stored = ctx.zscores("leaderboard:arena").get("ada")
+        ctx.expect(
+            isinstance(got, float) and got == stored,
+            f"{stored!r} (the new total exactly as stored: no rounding)",
+            got,
+        )
+
+
 @check(E, "add_points", "add_points keeps boards and players apart")
 def _add_apart(ctx: Ctx) -> None:
     ctx.raw.zadd("leaderboard:arena", {"bob": 3})

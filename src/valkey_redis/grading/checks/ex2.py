@@ -107,6 +107,19 @@ def _get_negative(ctx: Ctx) -> None:
         )
 
 
+@check(E, "get_product", "get_product caches an empty product {} as a product, not as missing")
+def _get_empty_product(ctx: Ctx) -> None:
+    ctx.given("product 5 exists with no fields: load(5) returns {}")
+    load = Named("load", lambda _id: {})
+    got = [ctx.call("get_product", 5, load, 300) for _ in range(2)]
+    ctx.expect(got == [{}, {}], "{} both times (an empty dict is a product; None is missing)", got)
+    ctx.expect(len(load.calls) == 1, "load called once", _times(load))
+    ttl = ctx.pttl("product:5")
+    ctx.expect(
+        ttl > 60_000, "product:5 cached for ttl = 300 s", ctx.ttl_text(ttl, 300_000, "product:5")
+    )
+
+
 @check(E, "get_product", "get_product treats cached bytes that are not a product as a miss")
 def _get_garbage(ctx: Ctx) -> None:
     for raw in ("{not json", "[1, 2]"):
@@ -229,6 +242,15 @@ def _many_missing(ctx: Ctx) -> None:
     ctx.expect(got == want, f"{{1: ..., 2: ..., 3: ...}} with int keys: {show(want, 60)}", got)
     asked = [sorted(args[0]) for args in load_many.calls]
     ctx.expect(asked == [[3, 4]], "one load_many call with only [3, 4]", _times(load_many))
+
+
+@check(E, "get_products", "get_products caches an empty product {} as a product")
+def _many_empty_product(ctx: Ctx) -> None:
+    ctx.given("product 5 exists with no fields: load_many([5]) returns {5: {}}")
+    load_many = Named("load_many", lambda ids: {i: {} for i in ids if i == 5})
+    got = [ctx.call("get_products", [5], load_many, 300) for _ in range(2)]
+    ctx.expect(got == [{5: {}}, {5: {}}], "{5: {}} both times ({} is a product)", got)
+    ctx.expect(len(load_many.calls) == 1, "load_many called once", _times(load_many))
 
 
 @check(E, "get_products", "get_products does not call load_many when every id is cached")

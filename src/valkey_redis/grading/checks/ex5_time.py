@@ -54,7 +54,7 @@ class _Model:
         raise NotImplementedError
 
 
-class _Bucket(_Model):
+class Bucket(_Model):
     def __init__(self, capacity: int, rate: float) -> None:
         self.capacity, self.rate = float(capacity), rate
         self.head = f"capacity {capacity}, {rate} tokens/s"
@@ -77,7 +77,7 @@ class _Bucket(_Model):
             self.hi = min(self.hi, 1.0)
 
 
-class _Log(_Model):
+class Log(_Model):
     def __init__(self, limit: int, window: float) -> None:
         self.limit, self.window = limit, window
         self.head = f"limit {limit}, window {window} s"
@@ -124,15 +124,26 @@ def _caller(ctx: Ctx, task: str, args: tuple[Any, ...]) -> Callable[[], Any]:
 def _run(ctx: Ctx, seed: int, model: _Model, call: Callable[[], Any]) -> None:
     """Play one seeded scenario against ``model``."""
     rng = random.Random(seed)
+    steps = [(rng.choice(model.gaps), rng.choice((1, 1, 2, 3))) for _ in range(STEPS)]
+    play(ctx, f"seeded scenario {seed}", model, call, steps)
+
+
+def play(
+    ctx: Ctx,
+    label: str,
+    model: _Model,
+    call: Callable[[], Any],
+    steps: list[tuple[float, int]],
+) -> None:
+    """Play ``steps`` (a gap in seconds, then that many calls) against ``model``."""
     story = _Story(model.head)
     started = time.monotonic()
     virtual = 0.0
-    for _ in range(STEPS):
-        gap = rng.choice(model.gaps)
+    for gap, burst in steps:
         if gap:
             travel(ctx.raw, gap)
             virtual += gap
-        for _ in range(rng.choice((1, 1, 2, 3))):
+        for _ in range(burst):
             real = time.monotonic() - started
             lo, hi = virtual + max(0.0, real - MARGIN), virtual + real + MARGIN
             want = model.decide(lo, hi)
@@ -140,7 +151,7 @@ def _run(ctx: Ctx, seed: int, model: _Model, call: Callable[[], Any]) -> None:
             story.events.append(f"t={virtual:.2f} s {'allow' if got is True else 'refuse'}")
             if want is not None and got is not want:
                 ctx.given(story.line())
-                ctx.fail(f"{want} at t={virtual:.2f} s (seeded scenario {seed})", f"{got!r}")
+                ctx.fail(f"{want} at t={virtual:.2f} s ({label})", f"{got!r}")
             model.record(bool(got), lo, hi)
 
 
@@ -159,12 +170,12 @@ def _scenarios(
 
 def _bucket(rng: random.Random) -> tuple[_Model, tuple[Any, ...]]:
     capacity, rate = rng.choice((1, 2, 3, 5)), rng.choice((0.25, 0.5, 1.0, 2.0))
-    return _Bucket(capacity, rate), (capacity, rate)
+    return Bucket(capacity, rate), (capacity, rate)
 
 
 def _log(rng: random.Random) -> tuple[_Model, tuple[Any, ...]]:
     limit, window = rng.choice((1, 2, 3, 4)), rng.choice((1.0, 2.5, 5.0, 30.0))
-    return _Log(limit, window), (limit, window)
+    return Log(limit, window), (limit, window)
 
 
 def _fixed(rng: random.Random) -> tuple[_Model, tuple[Any, ...]]:

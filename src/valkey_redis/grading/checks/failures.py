@@ -53,16 +53,17 @@ def _claim_dead_server(ctx: Ctx) -> None:
     "get_product_or_fallback calls load once, even when the server dies between GET and SET",
 )
 def _fallback_loads_once(ctx: Ctx) -> None:
-    for healthy, story in (
-        (1, "the server answers the GET (a miss), then raises redis.ConnectionError"),
-        (0, "the server is down: every command raises redis.ConnectionError"),
+    for healthy, story, product in (
+        (1, "the server answers the GET (a miss), then raises redis.ConnectionError", P1),
+        (0, "the server is down: every command raises redis.ConnectionError", P1),
+        (1, "the server answers the GET (a miss), then raises; load(1) returns {}", {}),
     ):
         ctx.reset()
         ctx.given(story)
-        load = Named("load", {1: P1}.get)
+        load = Named("load", {1: product}.get)
         client = ctx.env.broken(redis.ConnectionError("Connection closed."), healthy=healthy)
         got = ctx.call("get_product_or_fallback", 1, load, 300, client=client)
-        ctx.expect(got == P1, show(P1), got)
+        ctx.expect(got == product, f"{show(product)} (what load returned)", got)
         ctx.expect(
             len(load.calls) == 1,
             "load called once: keep what it returned, do not load again in the fallback",

@@ -47,6 +47,9 @@ def create_session(client: redis.Redis, user_id: int, data: Mapping[str, str], t
 def get_session(client: redis.Redis, sid: str, ttl: int) -> dict[str, str] | None:
     """Return the fields of session ``sid`` and reset its TTL to ``ttl`` (sliding expiry).
 
+    Reset means set: to ``ttl`` exactly, also when the TTL it had was longer
+    (``EXPIRE`` without ``GT``).
+
     Returns None for an unknown or expired id (also when it expires while you
     read it: never an empty dict), and creates no key.
     """
@@ -70,12 +73,18 @@ def rotate_session(client: redis.Redis, sid: str, ttl: int) -> str | None:
     The old id is removed. Returns the new id (from ``secrets``, like
     :func:`create_session`), or None when ``sid`` is unknown.
     Two rotations of the same session at the same moment must not both succeed.
+    The new id never lives longer than ``ttl``, even when your process dies
+    midway (move and expire in one MULTI/EXEC or one script).
     """
     # TODO: make a new id; move the fields over and remove the old id, atomically.
     raise NotImplementedError
 
 
 def destroy_session(client: redis.Redis, sid: str) -> bool:
-    """Delete session ``sid``; return True if a session was removed."""
+    """Delete session ``sid``; return True if a session was removed.
+
+    True only for the caller whose command removed it: of two callers destroying
+    the same session at the same moment, one gets True, the other False.
+    """
     # TODO: delete it and report whether anything was deleted.
     raise NotImplementedError

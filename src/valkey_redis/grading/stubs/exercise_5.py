@@ -45,7 +45,10 @@ def allow_sliding_log(client: redis.Redis, key: str, limit: int, window: float) 
 
     The sorted set ``ratelimit:log:{key}`` records the times of allowed requests
     (rejected ones are not recorded, not even for a moment: a crash must not
-    leave one behind) and has a TTL. Atomic. Scores are the request times.
+    leave one behind) and has a TTL. Atomic. Scores are the request times, read
+    from the server (``TIME`` in the script), never from the caller's clock:
+    application servers' clocks disagree by seconds. Each allowed request is its
+    own member (a random suffix), so two requests at the same instant both count.
     """
     # TODO: drop entries older than the window, count, and record only if allowed: atomically.
     raise NotImplementedError
@@ -56,10 +59,14 @@ def allow_token_bucket(client: redis.Redis, key: str, capacity: int, refill_per_
 
     The bucket starts full (``capacity`` tokens), refills continuously at
     ``refill_per_sec`` tokens per second up to ``capacity``, and each request
-    takes one token; a refused request costs nothing. Atomic (a Lua script);
-    the key has a TTL, no shorter than the time the bucket needs to refill to
-    full (an expired bucket starts full again). Keep the state in the hash, with
-    the time of the last refill as a number (seconds or milliseconds).
+    takes one token; a refused request costs nothing (polled faster than one
+    token's worth, an empty bucket still refills). Atomic (a Lua script), with
+    the time read from the server (``TIME``), never from the caller's clock.
+    The key has a TTL, set on every call, no shorter than the time the bucket
+    needs to refill to full (an expired bucket starts full again): right after
+    a request that empties it, at least ``capacity / refill_per_sec`` seconds,
+    at any rate, below or above 1 token/s. Keep the state in the hash, with the
+    time of the last refill as a number (seconds or milliseconds).
 
     The grader plays seeded scenarios of rates, gaps and bursts against a model,
     making time pass by moving your stored times and TTLs back.
