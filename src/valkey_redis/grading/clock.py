@@ -100,6 +100,8 @@ class VirtualClock:
         self.max_rate = max_rate
         self.slack = slack
         self.sleeps: list[float] = []
+        #: (virtual start, length) of each sleep.
+        self.naps: list[tuple[float, float]] = []
         self._epoch = real_time.time()
         self._events: list[tuple[float, Callable[[], object]]] = []
         self._lock = threading.Lock()
@@ -121,6 +123,7 @@ class VirtualClock:
             raise ValueError(msg)
         with self._lock:
             self.sleeps.append(seconds)
+            self.naps.append((self.now, seconds))
             self.slept += seconds
         self._advance(seconds)
         if self.elapsed > self.horizon:
@@ -134,6 +137,11 @@ class VirtualClock:
             self._events = [event for event in self._events if event[0] > self.now]
         for _, action in due:
             action()
+
+    def slept_after(self, seconds: float) -> float:
+        """Virtual seconds spent sleeping after ``start + seconds`` (a deadline)."""
+        mark = self.start + seconds
+        return sum(max(0.0, begin + length - max(begin, mark)) for begin, length in self.naps)
 
     def jump_wall(self, seconds: float) -> None:
         """Step the wall clock (``time.time``) by ``seconds``; monotonic time is unmoved."""

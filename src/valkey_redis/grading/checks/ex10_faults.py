@@ -31,6 +31,7 @@ MAX_READS_PER_SECOND = 500
 RESET = "Connection reset by peer (the grader cut it)"
 # redis-py leaves it untyped: a typed alias keeps mypy --strict quiet without ignores.
 _parse: Callable[..., Any] = PubSub.parse_response
+_EVENTS = ("message", "subscribe")
 
 
 class Wire(PubSub):
@@ -57,7 +58,7 @@ class Wire(PubSub):
             # SUBSCRIBE again (on_connect), and a fresh confirmation to read.
             self.connection.disconnect()
         response = _parse(self, block=block, timeout=timeout)
-        if isinstance(response, list) and response and _text(response[0]) == "message":
+        if isinstance(response, list) and response and _text(response[0]) in _EVENTS:
             with self._cv:
                 self.messages += 1
                 self._delivered_at = self.reads
@@ -65,7 +66,10 @@ class Wire(PubSub):
         return response
 
     def handled(self, before: int, timeout: float) -> bool:
-        """Wait until message ``before + 1`` was delivered and the listener read again."""
+        """Wait until event ``before + 1`` was delivered and the listener read again.
+
+        An event is a message or a "subscribe" confirmation (``messages`` counts both).
+        """
         with self._cv:
             return self._cv.wait_for(
                 lambda: self.messages > before and self.reads > self._delivered_at, timeout
@@ -162,8 +166,8 @@ def _met(ctx: Ctx, lab: _Lab, wire: Wire, what: str) -> None:
 # --- LocalCache.get ----------------------------------------------------------------
 
 
-@check(E, "LocalCache.get", "LocalCache.get keeps no copy older than an invalidation it overlapped")
-def _get_overtaken(ctx: Ctx) -> None:
+def _overtaken(ctx: Ctx, trigger: Callable[[Wire], object], what: str) -> None:
+    """``trigger`` (an invalidation) runs right after the cache's GET of KEY, and is handled."""
     with _Lab(ctx) as lab:
         ctx.raw.set(KEY, "lamp", ex=100)
         ctx.given(f"{KEY} = 'lamp' in Valkey")
@@ -178,21 +182,30 @@ def _get_overtaken(ctx: Ctx) -> None:
             fired.append(client.probe.steps[step - 1])
             before = wire.messages
             ctx.raw.set(KEY, "desk", ex=100)
-            ctx.raw.publish(CHANNEL, KEY)
+            trigger(wire)
             wire.handled(before, WAIT)  # a cache that locks around its GET waits: fine
 
         client.probe.after_step = hook
         _get(ctx, cache, KEY)
         client.probe.after_step = None
         ctx.note = (
-            f"another client set {KEY} = 'desk' and published {KEY!r} right after your"
-            f" {fired[0] if fired else 'GET'}, and its message arrived before get returned"
+            f"another client set {KEY} = 'desk' right after your"
+            f" {fired[0] if fired else 'GET'}, and {what} before get returned"
         )
         lab.eventually(
-            f"cache.get({KEY!r}) to return 'desk': the value read before the message may be"
+            f"cache.get({KEY!r}) to return 'desk': the value read before the drop may be"
             " older than it, so return it but do not keep it (count the drops, say)",
             _reads(lab, cache, "cache", KEY, "desk"),
         )
+
+
+@check(E, "LocalCache.get", "LocalCache.get keeps no copy older than an invalidation it overlapped")
+def _get_overtaken(ctx: Ctx) -> None:
+    _overtaken(
+        ctx,
+        lambda _wire: ctx.raw.publish(CHANNEL, KEY),
+        f"its message {KEY!r} reached the listener",
+    )
 
 
 # --- LocalCache.set ----------------------------------------------------------------
@@ -278,4 +291,13 @@ def _listen_waits(ctx: Ctx) -> None:
         f"at most {MAX_READS_PER_SECOND} reads a second while nothing comes (wait on the"
         " socket: get_message(timeout=0.1), not timeout=0 in a loop)",
         f"{rate:.0f} reads a second: a loop that spins on a CPU core",
+    )
+
+
+@check(E, "LocalCache.listen", "LocalCache.listen: a reconnect during a GET leaves no stale copy")
+def _reconnect_overtakes(ctx: Ctx) -> None:
+    _overtaken(
+        ctx,
+        lambda wire: wire.fault("resubscribe"),
+        "the listener's connection dropped and redis-py subscribed again",
     )
