@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Self, cast
 
 import redis
@@ -204,7 +203,7 @@ def _start_node(config: dict[str, str], die_with_parent: bool) -> EmbeddedValkey
 
 
 @dataclass
-class EmbeddedCluster:
+class EmbeddedCluster(server.LocalService):
     """A throw-away Valkey Cluster on free ports of 127.0.0.1.
 
     Use as a context manager: on entry the nodes start and form a cluster, on
@@ -271,17 +270,6 @@ class EmbeddedCluster:
         if stack is not None:
             stack.close()
         self.nodes.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --- the `make cluster-up` cluster ----------------------------------------------

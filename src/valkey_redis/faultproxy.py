@@ -48,10 +48,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal, Self
 
-from valkey_redis.server import EmbeddedValkey
+from valkey_redis.server import EmbeddedValkey, LocalService
 
 __all__ = ["AOF", "FaultProxy", "kill_and_restart", "paused", "replication_cut"]
 
@@ -94,7 +93,7 @@ class _Pair:
                 sock.close()
 
 
-class FaultProxy:
+class FaultProxy(LocalService):
     """Forward TCP connections to ``upstream_host:upstream_port``, injecting faults on demand.
 
     Args:
@@ -206,17 +205,6 @@ class FaultProxy:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- forwarding ---------------------------------------------------------------
 

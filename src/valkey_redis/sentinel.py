@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import unquote, urlsplit
 
@@ -211,7 +210,7 @@ def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
 
 
 @dataclass
-class EmbeddedSentinel:
+class EmbeddedSentinel(server.LocalService):
     """A primary, ``replicas`` replicas and three sentinels on free ports of 127.0.0.1.
 
     Use as a context manager; every process stops (by pid) on exit.
@@ -359,17 +358,6 @@ class EmbeddedSentinel:
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _role(port: int) -> str:

@@ -33,6 +33,7 @@ from typing import Self
 __all__ = [
     "DEFAULT_PORT",
     "EmbeddedValkey",
+    "LocalService",
     "ServerError",
     "binary_can_run",
     "daemon_start",
@@ -190,8 +191,35 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
 
 
+class LocalService:
+    """The context-manager half of every local server here: start on enter, stop on exit.
+
+    Subclasses define ``start()`` (returning ``self``) and ``stop()``; the ``with``
+    block then stops the service even when the block raises.
+    """
+
+    def start(self) -> Self:
+        """Start the service and return it."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the service; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @dataclass
-class EmbeddedValkey:
+class EmbeddedValkey(LocalService):
     """A throw-away Valkey server on a free port of 127.0.0.1.
 
     Use as a context manager; the server stops (by its pid) on exit, even when
@@ -279,17 +307,6 @@ class EmbeddedValkey:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --- the `make infra-up` daemon ------------------------------------------------
