@@ -24,6 +24,7 @@ import httpx
 from fastapi import FastAPI
 
 from valkey_redis.grading.context import Ctx
+from valkey_redis.grading.races import interrupted
 from valkey_redis.grading.runner import check
 from valkey_redis.shop.exercise import build_app
 
@@ -150,6 +151,19 @@ def _product_ttl(ctx: Ctx) -> None:
     ttl = ctx.pttl("product:3")
     ctx.expect(0 < ttl <= TTL_MS, "product:3 to expire within TTL (300 s)", f"PTTL = {ttl}")
     ctx.expect(not ctx.keys_without_ttl(), "no key without a TTL", ctx.keys_without_ttl())
+
+
+@check(E, "get_product", "get_product never leaves product:{pid} without a TTL, even dying midway")
+def _product_ttl_always(ctx: Ctx) -> None:
+    def verify(response: httpx.Response) -> None:
+        ctx.expect(response.json() == PRODUCTS[3], f"the product {PRODUCTS[3]}", response.text)
+
+    interrupted(
+        ctx,
+        setup=lambda: None,
+        mine=lambda: _get(ctx, _app(ctx, Data()), "/products/3"),
+        verify=verify,
+    )
 
 
 @check(E, "get_product", "get_product's ETag is the same for the same content, after a reload too")
@@ -325,6 +339,19 @@ def _orders_ttl(ctx: Ctx) -> None:
     keys = ctx.all_keys()
     ctx.expect(bool(keys), "a cache entry in Valkey", keys)
     ctx.expect(not ctx.keys_without_ttl(), "every key with a TTL", ctx.keys_without_ttl())
+
+
+@check(E, "my_orders", "my_orders never leaves its entry without a TTL, even dying midway")
+def _orders_ttl_always(ctx: Ctx) -> None:
+    def verify(response: httpx.Response) -> None:
+        ctx.expect(response.status_code == 200, "200", _seen(response))
+
+    interrupted(
+        ctx,
+        setup=lambda: None,
+        mine=lambda: _orders(ctx, _app(ctx, Data()), "alice"),
+        verify=verify,
+    )
 
 
 @check(E, "my_orders", "my_orders marks its answer Cache-Control: private")
