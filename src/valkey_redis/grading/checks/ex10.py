@@ -360,15 +360,21 @@ def _listen_subscribed(ctx: Ctx) -> None:
     )
 
 
-@check(E, "LocalCache.listen", "LocalCache.listen drops only the key that was published")
-def _listen_only_that_key(ctx: Ctx) -> None:
+def holding_both(ctx: Ctx, lab: _Lab, client: TracedRedis | None = None) -> Any:
+    """A cache holding local copies of KEY = 'lamp' and OTHER = 'chair' (both in Valkey)."""
     ctx.raw.set(KEY, "lamp", ex=100)
     ctx.raw.set(OTHER, "chair", ex=100)
     ctx.given(f"{KEY} = 'lamp', {OTHER} = 'chair' in Valkey")
+    cache = lab.new(client=client)
+    _get(ctx, cache, KEY)
+    _get(ctx, cache, OTHER)
+    return cache
+
+
+@check(E, "LocalCache.listen", "LocalCache.listen drops only the key that was published")
+def _listen_only_that_key(ctx: Ctx) -> None:
     with _Lab(ctx) as lab:
-        cache = lab.new()
-        _get(ctx, cache, KEY)
-        _get(ctx, cache, OTHER)
+        cache = holding_both(ctx, lab)
         ctx.raw.set(KEY, "desk", ex=100)
         ctx.raw.publish(CHANNEL, KEY)
         ctx.called(f"(another client sets {KEY} = 'desk' and publishes {KEY!r})")
@@ -399,13 +405,8 @@ def _kill_listener(ctx: Ctx) -> None:
     why=VALKEY_ONLY,
 )
 def _listen_disconnect(ctx: Ctx) -> None:
-    ctx.raw.set(KEY, "lamp", ex=100)
-    ctx.raw.set(OTHER, "chair", ex=100)
-    ctx.given(f"{KEY} = 'lamp', {OTHER} = 'chair' in Valkey")
     with _Lab(ctx) as lab:
-        cache = lab.new()
-        _get(ctx, cache, KEY)
-        _get(ctx, cache, OTHER)
+        cache = holding_both(ctx, lab)
         ctx.raw.set(KEY, "desk", ex=100)
         ctx.raw.set(OTHER, "sofa", ex=100)
         ctx.called(f"(another client changes both; its messages never reach {CHANNEL!r})")

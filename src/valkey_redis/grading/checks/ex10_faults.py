@@ -21,7 +21,17 @@ from typing import Any
 import redis
 from redis.client import PubSub
 
-from valkey_redis.grading.checks.ex10 import CHANNEL, KEY, OTHER, WAIT, E, _get, _Lab, _reads
+from valkey_redis.grading.checks.ex10 import (
+    CHANNEL,
+    KEY,
+    OTHER,
+    WAIT,
+    E,
+    _get,
+    _Lab,
+    _reads,
+    holding_both,
+)
 from valkey_redis.grading.context import Ctx
 from valkey_redis.grading.harness import Env, Probe, TracedRedis
 from valkey_redis.grading.runner import check
@@ -133,14 +143,8 @@ class Wired(TracedRedis):
 
 def _loaded(ctx: Ctx, lab: _Lab) -> tuple[Any, Wired]:
     """A cache holding product:1 = lamp and product:2 = chair, on a :class:`Wired` client."""
-    ctx.raw.set(KEY, "lamp", ex=100)
-    ctx.raw.set(OTHER, "chair", ex=100)
-    ctx.given(f"{KEY} = 'lamp', {OTHER} = 'chair' in Valkey")
     client = Wired(ctx.env)
-    cache = lab.new(client=client)
-    _get(ctx, cache, KEY)
-    _get(ctx, cache, OTHER)
-    return cache, client
+    return holding_both(ctx, lab, client), client
 
 
 def _changed_quietly(ctx: Ctx) -> None:
