@@ -9,13 +9,13 @@ How it works: on a client of :func:`valkey_redis.aio.connect` (its budgeted
 retry, a plain connection pool, no single connection, ``execute_command`` not
 overridden, redis-py's OpenTelemetry metrics off) a command is written and its
 reply parsed on a connection of the pool, skipping the per-call layers of
-``execute_command`` and of the pool's checkout. The pool lends one of its
+``execute_command`` and of the pool's checkout (a tenth of a hit's time). The pool lends one of its
 connections to a *lane*: whichever command finds the lane free uses it (checked
 like the pool checks a connection it hands out), the others check a connection
 out of the pool as usual. The lane's connection counts as in use and
-``client.aclose()`` closes it with the others; a pool with an explicit
-``max_connections`` (below 65,536) lends none, so all its connections stay
-available to every user of the client. Any other client is simply awaited as usual.
+``client.aclose()`` closes it with the others; a pool smaller than
+redis.asyncio's default of 100 connections lends none, so where connections
+are few they all stay available to every user of the client. Any other client is simply awaited as usual.
 
 Not for: pipelines, transactions, pub/sub or blocking reads (their own paths in
 redis.asyncio), cluster clients (routing). A ``BlockingConnectionPool`` lends no
@@ -44,9 +44,9 @@ from valkey_redis.core.guard import CALL_DEADLINE, open_budget
 __all__ = ["command", "give_back", "take"]
 
 _EXECUTE = redis.asyncio.Redis.execute_command
-# The lane lends itself a connection only from pools without a real bound (redis-py's
-# default is 2**31): where a user counts connections, every one stays in the pool.
-_UNBOUNDED = 2**16
+# Only a pool of at least redis.asyncio's default size (100) lends a connection to the
+# lane: where a user made the pool smaller, every connection stays in the pool.
+_LANE_FROM = 100
 
 
 class _Lane:
@@ -69,7 +69,7 @@ def command(client: Any, *args: Any, **options: Any) -> Awaitable[Any]:
     if (
         type(retry) is not AsyncBudgetRetry
         or type(client).execute_command is not _EXECUTE
-        or client.connection is not None
+        or client.single_connection_client
         or recorder._get_or_create_collector() is not None  # metrics on: their path
     ):
         return cast(Awaitable[Any], client.execute_command(*args, **options))
@@ -103,7 +103,7 @@ def give_back(pool: Any, conn: Any) -> Awaitable[None] | None:
 
 
 def _lane(pool: Any) -> _Lane | None:
-    if type(pool) is not redis.asyncio.ConnectionPool or pool.max_connections < _UNBOUNDED:
+    if type(pool) is not redis.asyncio.ConnectionPool or pool.max_connections < _LANE_FROM:
         return None  # a pool with few connections keeps them all for its other users
     lane = _LANES.get(pool)
     if lane is None:
