@@ -15,7 +15,8 @@ like the pool checks a connection it hands out), the others check a connection
 out of the pool as usual. The lane's connection counts as in use and
 ``client.aclose()`` closes it with the others; a pool smaller than
 redis.asyncio's default of 100 connections lends none, so where connections
-are few they all stay available to every user of the client. Any other client is simply awaited as usual.
+are few they all stay available to every user of the client. Any other client
+is simply awaited as usual.
 
 Not for: pipelines, transactions, pub/sub or blocking reads (their own paths in
 redis.asyncio), cluster clients (routing). A ``BlockingConnectionPool`` lends no
