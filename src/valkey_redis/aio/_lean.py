@@ -19,8 +19,7 @@ are few they all stay available to every user of the client. Any other client
 is simply awaited as usual.
 
 Not for: pipelines, transactions, pub/sub or blocking reads (their own paths in
-redis.asyncio), cluster clients (routing). A ``BlockingConnectionPool`` lends no
-connection to a lane (it would keep one of its few from the waiters).
+redis.asyncio), cluster clients (routing), pools of other classes (Sentinel's).
 
 How it fails: as ``execute_command``. Only a failed first attempt enters the
 retry loop, which then makes the attempts and pauses ``execute_command`` would
@@ -48,6 +47,7 @@ _EXECUTE = redis.asyncio.Redis.execute_command
 # Only a pool of at least redis.asyncio's default size (100) lends a connection to the
 # lane: where a user made the pool smaller, every connection stays in the pool.
 _LANE_FROM = 100
+_LENDING = (redis.asyncio.ConnectionPool, redis.asyncio.BlockingConnectionPool)
 
 
 class _Lane:
@@ -104,7 +104,7 @@ def give_back(pool: Any, conn: Any) -> Awaitable[None] | None:
 
 
 def _lane(pool: Any) -> _Lane | None:
-    if type(pool) is not redis.asyncio.ConnectionPool or pool.max_connections < _LANE_FROM:
+    if type(pool) not in _LENDING or pool.max_connections < _LANE_FROM:
         return None  # a pool with few connections keeps them all for its other users
     lane = _LANES.get(pool)
     if lane is None:
