@@ -43,9 +43,7 @@ def test_async_write_behind_stop_is_bounded_on_a_hung_server(
     # Long socket timeouts: only stop()'s own bound can end the calls in time.
     client = aio.connect(proxy.url, socket_timeout=30, call_timeout=60, retries=0, breaker=False)
     applied: list[Any] = []
-    queue = aio.WriteBehind(
-        client, name="hung", apply_batch=lambda ws: applied.extend(ws), poll_interval=0.05
-    )
+    queue = aio.WriteBehind(client, name="hung", apply_batch=applied.extend, poll_interval=0.05)
 
     async def main() -> None:
         task = queue.start()
