@@ -21,7 +21,7 @@ from valkey_redis.aio import near_cache as aio_near
 from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
 from valkey_redis.core import near as core_near
 from valkey_redis.core.tracking import CLIENT_NAME, Listener, tracking_options
-from valkey_redis.faultproxy import FaultProxy
+from valkey_redis.faultproxy import FaultProxy, paused
 from valkey_redis.server import EmbeddedValkey
 
 pytestmark = pytest.mark.real
@@ -413,6 +413,39 @@ def test_an_unbounded_handshake_is_caught(
     assert_fails(loop, check_hung_server_is_bounded(proxy, bound=2.0))
 
 
+async def check_silence_is_detected(frozen: EmbeddedValkey) -> None:
+    """PINGs keep a quiet connection; when the server stops answering, the copies are flushed."""
+    writer = connect(frozen.url)
+    writer.set("nc:k", "v", ex=30)
+    async with aio.NearCache(frozen.url, namespace="nc", ping_interval=0.05) as near:
+        await near.get("k")
+
+        def commands() -> int:
+            entry = next(c for c in writer.client_list() if c["name"] == CLIENT_NAME)
+            return int(entry["tot-cmds"])
+
+        seen = commands()
+        assert await until(lambda: commands() >= seen + 3)  # three PINGs answered...
+        assert (near.is_tracking, len(near)) == (True, 1)  # ...and nothing flushed
+        with paused(frozen):  # the socket stays open, nothing answers
+            assert await until(lambda: not near.is_tracking), "a silent server went unnoticed"
+            assert (len(near), near.stats.flushes) == (0, 1)
+    writer.close()
+
+
+def test_a_silent_server_is_detected_by_ping(loop: asyncio.Runner) -> None:
+    """The reader task PINGs after ping_interval of silence and gives up on no answer."""
+    with EmbeddedValkey() as frozen:  # our own server, so that we may SIGSTOP it
+        loop.run(check_silence_is_detected(frozen))
+
+
+def test_a_reader_that_never_gives_up_is_caught(loop: asyncio.Runner, monkeypatch: Any) -> None:
+    """Wrong: an unanswered PING is followed by another, forever -- the hang is caught."""
+    monkeypatch.setattr(Listener, "silent", lambda self, ping=None: True)
+    with EmbeddedValkey() as frozen:
+        assert_fails(loop, check_silence_is_detected(frozen))
+
+
 def test_an_open_breaker_fails_the_get_at_once(
     valkey_server: EmbeddedValkey, loop: asyncio.Runner
 ) -> None:
@@ -441,7 +474,7 @@ async def check_close_is_bounded(near: aio.NearCache, sync: redis.Redis) -> None
     assert task is not None
     assert tracking_connections(sync) == 1
     try:
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(5.0):
             await near.close()
     except TimeoutError:
         raise AssertionError("close() waited for the reader task") from None
