@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import logging
 import time
 import weakref
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 import redis
 
+import valkey_redis
 from valkey_redis import Lock, aio, connect, keys
 from valkey_redis.faultproxy import FaultProxy
 from valkey_redis.server import EmbeddedValkey
@@ -253,3 +255,67 @@ def test_a_bounded_acquire_stays_bounded_on_a_hung_server(
             proxy.pass_through()
             aio_loop.run(client.aclose())
     assert elapsed < 5  # generous; unbounded, it waits out the 10 s socket timeout
+
+
+# -- the breaker and the call budget: the failure modes of both faces ----------------
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_hung_server_every_helper_falls_back_or_raises_at_once(
+    proxy: FaultProxy, aio_loop: Any, kind: str
+) -> None:
+    """Blackholed: one bounded call opens the breaker; then reads fall back, limiters apply
+    on_error, and sessions, locks, writes raise CircuitOpenError, on both faces alike."""
+    module: Any = aio if kind == "async" else valkey_redis
+    client = module.connect(proxy.url)
+
+    def do(result: Any) -> Any:
+        return aio_loop.run(result) if inspect.isawaitable(result) else result
+
+    cache = module.Cache(client, namespace="hung", ttl=60)
+    sessions = module.SessionStore(client, ttl=60)
+    sid = do(sessions.create(user_id=1))
+    queue = module.WriteBehind(client, name="hung", apply_batch=lambda _: None)
+    loaded = cache.cached(ttl=60)(_double_async if kind == "async" else _double)
+    proxy.blackhole()
+    try:
+        started = time.monotonic()
+        assert do(cache.get("a", "default")) == "default"
+        assert time.monotonic() - started < 5  # one call budget (1 s), generously
+        assert valkey_redis.breaker_of(client).state == "open"  # type: ignore[union-attr]
+        assert do(cache.get_many(["a", "b"])) == {}
+        assert do(cache.get_or_set("a", lambda: "from db")) == "from db"
+        assert do(loaded(21)) == 42
+        allowed = do(module.GCRA(client, limit=5, window=60, on_error="allow").hit("u"))
+        denied = do(module.TokenBucket(client, limit=5, window=60, on_error="deny").hit("u"))
+        assert (allowed.allowed, allowed.fallback, denied.allowed, denied.fallback) == (
+            True,
+            True,
+            False,
+            True,
+        )
+        assert do(cache.write_through("a", 1, lambda _: None)) is False
+        raisers: list[Callable[[], Any]] = [
+            lambda: sessions.get(sid),
+            lambda: module.Lock(client, "x", timeout=5, blocking_timeout=1).acquire(),
+            lambda: queue.submit("k", 1),
+            lambda: cache.set("a", 1),
+            lambda: cache.delete("a"),
+            lambda: cache.invalidate_tags("t"),
+        ]
+        for call in raisers:
+            with pytest.raises(valkey_redis.CircuitOpenError):
+                do(call())
+        assert cache.stats.errors >= 3
+    finally:
+        proxy.pass_through()
+        do(client.aclose()) if kind == "async" else client.close()
+
+
+def _double(n: int) -> int:
+    return 2 * n
+
+
+async def _double_async(n: int) -> int:
+    return 2 * n

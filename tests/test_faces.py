@@ -10,9 +10,12 @@ entry format, an async face that skips validation.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import inspect
 import json
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -440,3 +443,59 @@ def test_a_queue_on_its_own_stream_is_caught(face: Any, monkeypatch: Any) -> Non
     """Wrong: aio.WriteBehind on its own stream -- the other face's worker sees nothing."""
     monkeypatch.setattr(aio, "WriteBehind", _OwnStream)
     assert_fails(lambda: check_queue_shared(face))
+
+
+# -- auto_renew: a thread on one face, a task on the other ----------------------------
+
+
+def hold(face: Any, seconds: float) -> None:
+    """Hold for ``seconds``, letting the face's renewer run (the event loop runs meanwhile)."""
+    face(asyncio.sleep(seconds)) if face.kind == "async" else time.sleep(seconds)
+
+
+def check_auto_renew(face: Any, lock: Any) -> None:
+    """An auto-renewed lock outlives three leases; the other face stays out meanwhile."""
+    rival = face.other().make("Lock", "renewed", timeout=5, blocking=False)
+    assert face(lock.acquire())
+    for _ in range(15):  # 15 x 0.1 s: three 0.5 s leases
+        hold(face, 0.1)
+        assert face.other()(rival.acquire()) is False
+    assert lock.lost is False
+    assert face(lock.release()) is True
+
+
+def test_auto_renew_keeps_the_lease_while_held(face: Any) -> None:
+    """auto_renew=True (a thread, or a task of the loop) keeps the lock held past its lease."""
+    lock = face.make("Lock", "renewed", timeout=0.5, auto_renew=True)
+    check_auto_renew(face, lock)
+    if face.kind == "async":
+        assert lock._renewer is None  # the task ended with the release
+
+
+def test_a_lock_that_ignores_auto_renew_is_caught(face: Any) -> None:
+    """Wrong: auto_renew accepted and ignored -- the lease runs out under the holder."""
+    lock = face.make("Lock", "renewed", timeout=0.5, auto_renew=True)
+    lock.auto_renew = False
+    assert_fails(lambda: check_auto_renew(face, lock))
+
+
+def test_a_dropped_async_auto_renewed_lock_expires(both_clients: Any, aio_loop: Any) -> None:
+    """An aio.Lock dropped without release: its renewal task ends, the lock expires."""
+    sync_client, async_client = both_clients
+
+    async def main() -> str:
+        lock = aio.Lock(async_client, "dropped", timeout=0.3, auto_renew=True)
+        assert await lock.acquire()
+        renewer, key = lock._renewer, lock.key
+        assert isinstance(renewer, asyncio.Task)
+        del lock
+        gc.collect()
+        async with asyncio.timeout(10):
+            await renewer  # ends at its next turn: the lock is gone
+        return key
+
+    key = aio_loop.run(main())
+    deadline = time.monotonic() + 10
+    while sync_client.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.02)  # the lease runs out on the server
+    assert sync_client.exists(key) == 0
