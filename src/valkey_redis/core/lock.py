@@ -44,6 +44,7 @@ _RELEASE = script("lock_release")
 _EXTEND = script("lock_extend")
 _DAY_MS = 86_400_000
 _MAX_BACKOFF_FACTOR = 8
+_GRACE = 0.2  # seconds the last attempt of a bounded acquire may wait for its reply
 
 # Whether a client's server has DELIFEQ (Valkey 9+): learnt from the first
 # release, so nobody pays an extra round trip to ask.
@@ -157,6 +158,18 @@ class LockCore:
             yield from self._delete_if_ours(token)
             raise
         return bool(reply[0]), int(reply[1])
+
+    def _network_bound(self, blocking: bool | None, blocking_timeout: float | None) -> float | None:
+        """Seconds an acquire may spend on the network in total, or None (no bound).
+
+        A blocking acquire with a ``blocking_timeout`` keeps every network wait
+        within it (plus a grace for the last reply), whatever the server does:
+        the faces run it inside a call budget of this length.
+        """
+        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
+        if (self.blocking if blocking is None else blocking) and wait is not None:
+            return wait + _GRACE
+        return None
 
     def _acquire_flow(self, blocking: bool | None, blocking_timeout: float | None) -> Flow[bool]:
         """Take the lock; True on success, False when not available in time."""
