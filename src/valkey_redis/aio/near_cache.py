@@ -166,7 +166,7 @@ class NearCache(NearCore):
                 _listen(Listener(self, conn), conn, self.ping_interval),
                 name="near-cache-invalidations",
             )
-            weakref.finalize(self, task.cancel)
+            weakref.finalize(self, _cancel, task)
             self._task = task
 
     async def _open_tracking(self) -> tuple[Any, int]:
@@ -186,6 +186,12 @@ class NearCache(NearCore):
             await conn.disconnect(nowait=True)
             raise
         return conn, client_id
+
+
+def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` unless its loop is closed already (its tasks were cancelled then)."""
+    if not task.get_loop().is_closed():
+        task.cancel()
 
 
 async def _listen(listener: Listener, conn: Any, ping_interval: float) -> None:
