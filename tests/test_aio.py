@@ -433,7 +433,7 @@ def test_a_timeout_never_desynchronises_the_connection(
 
 @pytest.mark.cluster
 def test_every_async_helper_works_on_a_cluster(valkey_cluster: Any, aio_loop: Any) -> None:
-    """aio.Cache (batches and tags across slots), Lock, a limiter and sessions on a cluster."""
+    """aio.Cache (batches and tags across slots), Lock and the five limiters on a cluster."""
     client = aio.connect(valkey_cluster.url, cluster=True)
 
     async def main() -> None:
@@ -450,12 +450,65 @@ def test_every_async_helper_works_on_a_cluster(valkey_cluster: Any, aio_loop: An
             assert (
                 await aio.Lock(client, "invoice:7", timeout=10, blocking=False).acquire() is False
             )
-        limiter = aio.GCRA(client, limit=2, window=60)
-        assert [(await limiter.hit("u")).allowed for _ in range(3)] == [True, True, False]
+            assert await lock.extend(20)
+        for algorithm in ALGORITHMS:  # users on different slots
+            limiter = getattr(aio, algorithm)(client, limit=2, window=60)
+            for user in ("u1", "u2", "u3"):
+                hits = [(await limiter.hit(user)).allowed for _ in range(3)]
+                assert hits == [True, True, False], (algorithm, user)
+            await limiter.reset("u1")
+            assert (await limiter.peek("u1")).remaining == 2
+        await client.flushall(target_nodes=client.PRIMARIES)
+
+    try:
+        aio_loop.run(main())
+    finally:
+        aio_loop.run(client.aclose())
+
+
+@pytest.mark.cluster
+def test_async_sessions_decorator_and_write_behind_work_on_a_cluster(
+    valkey_cluster: Any, aio_loop: Any
+) -> None:
+    """aio.SessionStore's whole lifecycle, @cached and a write-behind worker task on a cluster."""
+    client = aio.connect(valkey_cluster.url, cluster=True)
+
+    async def main() -> None:
+        cache = aio.Cache(client, namespace="c", ttl=60)
         store = aio.SessionStore(client, ttl=60)
-        sid = await store.create(user_id=7)
-        assert (await store.get(sid)) == {"user_id": 7}
-        assert await store.destroy_all(user_id=7) == 1
+        sid = await store.create(user_id=7, data={"cart": []})
+        assert (await store.get(sid)) == {"user_id": 7, "cart": []}
+        assert await store.update(sid, cart=[1])
+        new = await store.rotate(sid)
+        assert new is not None
+        assert await store.get(sid) is None
+        assert await store.destroy(new)
+        others = [await store.create(user_id=u) for u in (7, 7, 8)]
+        assert await store.destroy_all(user_id=7) == 2
+        assert await store.get(others[2]) == {"user_id": 8}
+
+        @cache.cached(ttl=60)
+        async def double(n: int) -> int:
+            return 2 * n
+
+        assert [await double(n) for n in range(5)] == [0, 2, 4, 6, 8]
+        assert await double.invalidate(3) == 1
+        applied: list[Any] = []
+
+        async def apply(writes: list[Any]) -> None:
+            applied.extend(w.value for w in writes)
+
+        queue = aio.WriteBehind(client, name="c", apply_batch=apply, poll_interval=0.05)
+        task = queue.start()
+        for n in range(10):
+            await queue.submit(f"k{n}", n)
+        async with asyncio.timeout(30):
+            while len(applied) < 10:  # poll the worker's progress
+                await asyncio.sleep(0.01)
+        await queue.stop()
+        assert task.done()
+        assert sorted(applied) == list(range(10))
+        assert await queue.backlog() == 0
         await client.flushall(target_nodes=client.PRIMARIES)
 
     try:
