@@ -499,14 +499,7 @@ def test_async_sessions_decorator_and_write_behind_work_on_a_cluster(
             applied.extend(w.value for w in writes)
 
         queue = aio.WriteBehind(client, name="c", apply_batch=apply, poll_interval=0.05)
-        task = queue.start()
-        for n in range(10):
-            await queue.submit(f"k{n}", n)
-        async with asyncio.timeout(30):
-            while len(applied) < 10:  # poll the worker's progress
-                await asyncio.sleep(0.01)
-        await queue.stop()
-        assert task.done()
+        await submit_to_a_worker_task(queue, 10, applied)
         assert sorted(applied) == list(range(10))
         assert await queue.backlog() == 0
         await client.flushall(target_nodes=client.PRIMARIES)
@@ -515,6 +508,18 @@ def test_async_sessions_decorator_and_write_behind_work_on_a_cluster(
         aio_loop.run(main())
     finally:
         aio_loop.run(client.aclose())
+
+
+async def submit_to_a_worker_task(queue: aio.WriteBehind, count: int, applied: list[Any]) -> None:
+    """Start ``queue``'s worker task, submit ``count`` writes, wait until applied, stop it."""
+    task = queue.start()
+    for n in range(count):
+        await queue.submit(f"k{n}", n)
+    async with asyncio.timeout(30):
+        while len(applied) < count:  # poll the worker's progress
+            await asyncio.sleep(0.01)
+    await queue.stop()
+    assert task.done()
 
 
 # -- write-behind -----------------------------------------------------------------------
@@ -570,17 +575,7 @@ def test_the_async_worker_task_applies_every_write_once(both_clients: Any, aio_l
         both_clients[1], name="task", apply_batch=apply, batch_size=7, poll_interval=0.05
     )
 
-    async def main() -> None:
-        task = queue.start()
-        for n in range(30):
-            await queue.submit(f"k{n}", n)
-        async with asyncio.timeout(30):
-            while len(applied) < 30:  # poll the worker's progress
-                await asyncio.sleep(0.01)
-        await queue.stop()
-        assert task.done()
-
-    aio_loop.run(main())
+    aio_loop.run(submit_to_a_worker_task(queue, 30, applied))
     assert sorted(applied) == list(range(30))
     assert both_clients[0].xlen(queue.stream) == 0
 
