@@ -13,8 +13,9 @@ and the I/O-free :class:`~valkey_redis.breaker.CircuitBreaker`:
   attempt starts after the call's total budget (``call_timeout``) is spent.
   Retries nested inside one call (redis-py retries the socket connect inside a
   command's retry) share that one budget.
-- :func:`deadline` gives a block of code one budget (``Lock.acquire`` uses it):
-  every reply inside it is awaited at most until the deadline.
+- :class:`~valkey_redis.core.guard.Budget` gives a block of code one budget
+  (both faces' ``Lock.acquire`` use it): every reply inside it is awaited at
+  most until the deadline.
 
 Not for: clients you build yourself with ``redis.Redis(...)``: those have no
 breaker. Cluster clients get one breaker per node (:func:`per_server`) but keep
@@ -28,10 +29,9 @@ network, not time spent in this process (a slow loader, a GIL held elsewhere).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from redis.backoff import AbstractBackoff
@@ -42,27 +42,19 @@ from redis.retry import Retry
 from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.core.guard import (
     CALL_DEADLINE,
-    Budget,
     Exchange,
     Tries,
     block_seconds,
     open_budget,
 )
 
-__all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "deadline", "guarded", "per_server"]
+__all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "guarded", "per_server"]
 
 T = TypeVar("T")
 
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
 _REGISTRY_LOCK = threading.Lock()
 _GUARDED: dict[type[Any], type[Any]] = {}
-
-
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Bound every network wait inside the block to ``seconds`` from now in total."""
-    with Budget(seconds):
-        yield
 
 
 class BudgetRetry(Retry):

@@ -49,7 +49,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from valkey_redis._guard import deadline
 from valkey_redis._run import run
 from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
 
@@ -95,11 +94,7 @@ class Lock(LockCore):
             redis.exceptions.ConnectionError: when the server cannot be reached.
         """
         flow = self._acquire_flow(blocking, blocking_timeout)
-        bound = self._network_bound(blocking, blocking_timeout)
-        if bound is not None:  # a hung server cannot stretch a bounded wait
-            with deadline(bound):
-                acquired = run(self._client, flow, pause=self._pause)
-        else:
+        with self._bounded(blocking, blocking_timeout):  # a hung server cannot stretch it
             acquired = run(self._client, flow, pause=self._pause)
         if acquired and self.auto_renew:
             self._start_renewing()

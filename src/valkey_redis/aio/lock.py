@@ -29,7 +29,6 @@ from types import TracebackType
 from typing import Self
 
 from valkey_redis.aio._run import run
-from valkey_redis.core.guard import Budget
 from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
@@ -56,11 +55,7 @@ class Lock(LockCore):
     ) -> bool:
         """:meth:`valkey_redis.Lock.acquire`, awaited; cancellation leaves no lock behind."""
         flow = self._acquire_flow(blocking, blocking_timeout)
-        bound = self._network_bound(blocking, blocking_timeout)
-        if bound is not None:  # a hung server cannot stretch a bounded wait (as sync)
-            with Budget(bound):
-                acquired = await run(self._client, flow, pause=self._pause)
-        else:
+        with self._bounded(blocking, blocking_timeout):  # a hung server cannot stretch it
             acquired = await run(self._client, flow, pause=self._pause)
         if acquired and self.auto_renew:
             task = asyncio.create_task(_renew_loop(weakref.ref(self), self._lease_ms / 3000))
