@@ -131,6 +131,9 @@ BAD: list[Case] = [
     ("WriteBehind", {"name": "q", "apply_batch": print, "poll_interval": NAN}, None, (), {}),
     ("WriteBehind", {"name": "q", "apply_batch": print}, "submit", ("", 1), {}),
     ("WriteBehind", {"name": "q", "apply_batch": print}, "submit", ("k", object()), {}),
+    ("WriteBehind", {"name": "q", "apply_batch": print}, "submit", ("k", NAN), {}),
+    ("WriteBehind", {"name": "q", "apply_batch": print}, "submit", (7, 1), {}),
+    ("WriteBehind", {"name": "q", "apply_batch": None}, None, (), {}),
 ]
 for _algorithm in ALGORITHMS:
     BAD += [

@@ -98,8 +98,9 @@ class WriteBehind(WriteBehindCore):
 
         Raises:
             WriteBehindFullError: the backlog holds ``max_len`` writes; nothing was queued.
-            TypeError: ``value`` is not JSON-serializable; nothing was queued.
-            ValueError: ``key`` is empty.
+            TypeError: ``key`` is not a str, or ``value`` is not JSON-serializable;
+                nothing was queued.
+            ValueError: ``key`` is empty, or ``value`` holds NaN or infinity.
         """
         return run(self.client, self._submit_flow(key, value))
 

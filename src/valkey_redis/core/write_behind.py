@@ -90,6 +90,10 @@ class WriteBehindCore:
         cache: Any = None,
         poll_interval: float = 0.5,
     ) -> None:
+        if not callable(apply_batch):
+            kind = type(apply_batch).__name__
+            msg = f"apply_batch must be a function of a list of writes, not {kind}"
+            raise TypeError(msg)
         count("max_len", max_len)
         count("batch_size", batch_size)
         seconds("claim_idle", claim_idle, allow_zero=True)
@@ -114,10 +118,17 @@ class WriteBehindCore:
     # -- producer -----------------------------------------------------------------
 
     def _submit_flow(self, key: str, value: Any) -> Flow[str]:
+        if not isinstance(key, str):
+            msg = f"key must be a str, not {type(key).__name__}"
+            raise TypeError(msg)
         if not key:
             msg = "key must be a non-empty string"
             raise ValueError(msg)
-        payload = json.dumps(value, separators=(",", ":"))
+        try:  # strict JSON, as the cache: NaN and Infinity are not JSON
+            payload = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except ValueError as exc:
+            msg = f"write-behind values must be JSON: {exc}"
+            raise ValueError(msg) from None
         # A token per call: redis-py's retry of this very call is recognised, and
         # answered with the first attempt's entry id (see write_behind_submit.lua).
         dedup = tagged("wb", self._name, "submit", secrets.token_hex(12))
