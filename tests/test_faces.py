@@ -88,6 +88,17 @@ def test_the_async_names_of_the_contract_exist() -> None:
     assert aio.LockNotAcquired is valkey_redis.LockNotAcquired
 
 
+def test_the_sync_decorator_refuses_an_async_function(fake_client: Any) -> None:
+    """Cache.cached on an async def is a TypeError naming aio (it would cache coroutines)."""
+    cache = valkey_redis.Cache(fake_client, namespace="t", ttl=60)
+
+    async def load_user(user_id: int) -> dict[str, int]:
+        return {"id": user_id}
+
+    with pytest.raises(TypeError, match=r"valkey_redis\.aio\.Cache"):
+        cache.cached(ttl=60)(load_user)
+
+
 # -- bad input: the same error from both faces ----------------------------------------
 
 NAN, INF = math.nan, math.inf
