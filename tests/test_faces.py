@@ -99,6 +99,36 @@ def test_the_sync_decorator_refuses_an_async_function(fake_client: Any) -> None:
         cache.cached(ttl=60)(load_user)
 
 
+def test_aio_connect_has_the_defaults_and_rules_of_connect() -> None:
+    """aio.connect: the same connection settings, retries, pool size and URL/option errors."""
+    url = "redis://localhost:6399/0"  # never contacted: constructors talk to nobody
+    mine, theirs = valkey_redis.connect(url), aio.connect(url)
+    objects = {"breaker", "himport_registry", "retry"}  # one per client, of the face's kind
+    settings = mine.connection_pool.connection_kwargs
+    assert {k: v for k, v in settings.items() if k not in objects} == {
+        k: v for k, v in theirs.connection_pool.connection_kwargs.items() if k not in objects
+    }
+    assert settings["decode_responses"] is True
+    assert mine.get_retry()._retries == theirs.get_retry()._retries == 3  # type: ignore[union-attr]
+    assert mine.connection_pool.max_connections == theirs.connection_pool.max_connections
+    mine.close()
+    bad: list[tuple[str, dict[str, Any]]] = [
+        ("http://localhost", {}),
+        (url, {"socket_timeout": -1}),
+        (url, {"socket_timeout": NAN}),
+        (url, {"call_timeout": 0}),
+        (url, {"retries": -1}),
+        (url, {"max_connections": 0}),
+    ]
+    for bad_url, options in bad:
+        errors = []
+        for connect in (valkey_redis.connect, aio.connect):
+            with pytest.raises(ValueError, match=r"must|not a Valkey URL") as caught:
+                connect(bad_url, **options)
+            errors.append(str(caught.value))
+        assert errors[0] == errors[1]
+
+
 # -- bad input: the same error from both faces ----------------------------------------
 
 NAN, INF = math.nan, math.inf
