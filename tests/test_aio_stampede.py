@@ -5,7 +5,8 @@ tasks each and one sync process of 10 threads. The loader counts its calls in
 Valkey; exactly one call may happen, and all 1,010 callers get its value. The
 same run with the cross-process fill lock left out (only the per-process
 single-flight: what a person writing an async cache with ``asyncio.Lock`` per key
-gets) must fail the check.
+gets) must fail the check. A load that fails gives every task its error once,
+caches nothing and leaves no lock.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import pytest
 
 from valkey_redis import Cache, aio, connect
 from valkey_redis.server import EmbeddedValkey
-
-pytestmark = pytest.mark.real
 
 CALLS = "xp:calls"  # the loaders' call counter (test data)
 VALUE = {"v": 1}
@@ -66,6 +65,7 @@ def check_one_load(url: str, mode: str) -> None:
     assert good == [callers for _, callers in PROCESSES]
 
 
+@pytest.mark.real
 def test_one_loader_call_across_tasks_and_processes(
     valkey_server: EmbeddedValkey, real_client: Any
 ) -> None:
@@ -73,12 +73,39 @@ def test_one_loader_call_across_tasks_and_processes(
     check_one_load(valkey_server.url, "right")
 
 
+@pytest.mark.real
 def test_a_cache_merging_only_within_a_process_is_caught(
     valkey_server: EmbeddedValkey, real_client: Any
 ) -> None:
     """Wrong: single-flight per process only (no fill lock in Valkey) -- one load each."""
     with pytest.raises(AssertionError):
         check_one_load(valkey_server.url, "local-only")
+
+
+def test_a_failing_load_fails_every_task_once_and_caches_nothing(
+    both_clients: Any, aio_loop: Any
+) -> None:
+    """500 tasks on a cold key whose loader raises: one call, 500 errors, no lock left;
+    the next call loads afresh."""
+    sync_client, async_client = both_clients
+    cache = aio.Cache(async_client, namespace="xp", ttl=60)
+    calls: list[int] = []
+
+    async def failing() -> str:
+        calls.append(1)
+        await asyncio.sleep(0.05)  # the others pile up behind it
+        raise LookupError("no such report")
+
+    async def main() -> list[BaseException | str]:
+        jobs = (cache.get_or_set("cold", failing) for _ in range(500))
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    outcomes = aio_loop.run(main())
+    assert len(calls) == 1
+    assert all(isinstance(o, LookupError) for o in outcomes)
+    assert len(outcomes) == 500
+    assert sync_client.exists(cache.redis_key("cold"), f"{cache.redis_key('cold')}:lock") == 0
+    assert aio_loop.run(cache.get_or_set("cold", lambda: "fixed")) == "fixed"
 
 
 # -- the child processes ----------------------------------------------------------------

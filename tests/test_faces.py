@@ -15,6 +15,7 @@ import gc
 import inspect
 import json
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -543,3 +544,63 @@ def test_a_dropped_async_auto_renewed_lock_expires(both_clients: Any, aio_loop: 
     while sync_client.exists(key) and time.monotonic() < deadline:
         time.sleep(0.02)  # the lease runs out on the server
     assert sync_client.exists(key) == 0
+
+
+# -- real contention: threads of one face, tasks of the other --------------------------
+
+
+def check_contended_increments(sync_client: Any, async_client: Any, loop: Any) -> int:
+    """4 threads (Lock) and 20 tasks (aio.Lock) each do read-pause-write under one name."""
+    counter = "contended:counter"
+
+    def thread_body() -> None:
+        for _ in range(3):
+            with valkey_redis.Lock(sync_client, "contended", timeout=10, sleep=0.002):
+                value = int(sync_client.get(counter) or 0)
+                time.sleep(0.002)  # the read-modify-write window a lock must protect
+                sync_client.set(counter, value + 1)
+
+    async def task_body() -> None:
+        async with aio.Lock(async_client, "contended", timeout=10, sleep=0.002):
+            value = int(await async_client.get(counter) or 0)
+            await asyncio.sleep(0.002)
+            await async_client.set(counter, value + 1)
+
+    async def tasks() -> None:
+        await asyncio.gather(*(task_body() for _ in range(20)))
+
+    threads = [threading.Thread(target=thread_body) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    loop.run(tasks())
+    for thread in threads:
+        thread.join()
+    return int(sync_client.get(counter))
+
+
+def test_threads_and_tasks_under_one_lock_lose_no_increment(
+    both_clients: Any, aio_loop: Any
+) -> None:
+    """12 increments from sync threads and 20 from async tasks: exactly 32."""
+    sync_client, async_client = both_clients
+    assert check_contended_increments(sync_client, async_client, aio_loop) == 32
+
+
+def test_tasks_under_a_redis_py_lock_are_caught(
+    both_clients: Any, aio_loop: Any, monkeypatch: Any
+) -> None:
+    """Wrong: the tasks take redis-py's asyncio Lock -- the threads' Lock does not see it."""
+
+    class RedisPyLock:
+        def __init__(self, client: Any, name: str, **_: Any) -> None:
+            self._lock = client.lock(name, timeout=10, sleep=0.002)
+
+        async def __aenter__(self) -> None:
+            await self._lock.acquire()
+
+        async def __aexit__(self, *exc: object) -> None:
+            await self._lock.release()
+
+    monkeypatch.setattr(aio, "Lock", RedisPyLock)
+    sync_client, async_client = both_clients
+    assert check_contended_increments(sync_client, async_client, aio_loop) < 32
