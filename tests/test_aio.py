@@ -510,6 +510,43 @@ def test_async_sessions_decorator_and_write_behind_work_on_a_cluster(
         aio_loop.run(client.aclose())
 
 
+@pytest.mark.cluster
+def test_an_async_cluster_client_has_one_breaker_per_node(
+    valkey_cluster: Any, aio_loop: Any
+) -> None:
+    """aio.connect(cluster=True): a breaker per node; one open node's keys fall back."""
+    from valkey_redis import breakers_of
+
+    client = aio.connect(valkey_cluster.url, cluster=True)
+    cache = aio.Cache(client, namespace="cb", ttl=60)
+    names = [f"k{i}" for i in range(30)]
+
+    async def main() -> None:
+        for name in names:
+            await cache.set(name, name)
+        breakers = breakers_of(client)
+        assert len(breakers) >= 3
+        assert {b.state for b in breakers.values()} == {"closed"}
+        node = client.get_node_from_key(cache.redis_key("k0"))
+        sick = breakers[f"{node.host}:{node.port}"]
+        for _ in range(sick.failure_threshold):
+            sick.record_failure(TimeoutError("test: node unreachable"))
+        here = [n for n in names if client.get_node_from_key(cache.redis_key(n)) == node]
+        assert [await cache.get(n, "fallback") for n in here] == ["fallback"] * len(here)
+        assert [await cache.get(n) for n in names if n not in here] == [
+            n for n in names if n not in here
+        ]
+        assert sick.snapshot().rejected >= len(here)  # refused locally: no network wait
+        sick.reset()
+        assert await cache.get("k0") == "k0"
+        await client.flushall(target_nodes=client.PRIMARIES)
+
+    try:
+        aio_loop.run(main())
+    finally:
+        aio_loop.run(client.aclose())
+
+
 async def submit_to_a_worker_task(queue: aio.WriteBehind, count: int, applied: list[Any]) -> None:
     """Start ``queue``'s worker task, submit ``count`` writes, wait until applied, stop it."""
     task = queue.start()

@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from redis.backoff import AbstractBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -53,7 +53,7 @@ __all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "guarded", "per_serv
 T = TypeVar("T")
 
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
-_REGISTRY_LOCK = threading.Lock()
+_MAKING = threading.Lock()  # guarded() classes are made once
 _GUARDED: dict[type[Any], type[Any]] = {}
 
 
@@ -112,21 +112,9 @@ class _Guard(Exchange):
     socket_timeout: float | None  # the mixed-in connection's
     next_health_check: float  # the mixed-in connection's
 
-    #: Breakers by "host:port", for classes made by :func:`per_server` (cluster nodes).
-    registry: ClassVar[dict[str, CircuitBreaker] | None] = None
-
     def __init__(self, *args: Any, breaker: CircuitBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._start(breaker or self._breaker_of_server())
-
-    def _breaker_of_server(self) -> CircuitBreaker:
-        registry = type(self).registry
-        if registry is None:
-            msg = "a guarded connection needs breaker= (or a class from per_server())"
-            raise TypeError(msg)
-        name = f"{getattr(self, 'host', '?')}:{getattr(self, 'port', '?')}"
-        with _REGISTRY_LOCK:
-            return registry.setdefault(name, CircuitBreaker(name))
+        self._start(breaker)  # None: the server's breaker (a class from per_server())
 
     def _connect(self) -> Any:
         breaker = self.breaker
@@ -188,7 +176,7 @@ def guarded(base: type[T]) -> type[T]:
 
     The new class takes one more keyword argument, ``breaker``. Made once per base.
     """
-    with _REGISTRY_LOCK:
+    with _MAKING:
         made = _GUARDED.get(base)
         if made is None:
             made = _GUARDED[base] = type(f"Guarded{base.__name__}", (_Guard, base), {})
