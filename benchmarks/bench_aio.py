@@ -242,10 +242,44 @@ def _lock(ctx: BenchContext, loop: _Loop, client: Any) -> Comparison:
     )
 
 
+def _near_cache(ctx: BenchContext, loop: _Loop, client: Any) -> Comparison:
+    """An ``aio.NearCache`` hit vs a ``redis.asyncio`` GET (the sync one's target: >= 20x)."""
+    near = aio.NearCache(client, namespace=ctx.name("aio-near"))
+    name, value = near.key("user:42"), json.dumps(PAYLOAD)
+
+    async def fill() -> None:
+        await near.set("user:42", value, ttl=TTL)
+        assert await near.get("user:42") == value  # the miss that fills the local copy
+
+    async def raw() -> None:
+        assert await client.get(name) == value
+
+    async def hit() -> None:
+        assert await near.get("user:42") == value
+
+    def teardown() -> int:
+        hits = near.stats.hits
+        loop(near.close())
+        assert hits > 0, "the near cache never hit"
+        return hits
+
+    return Comparison(
+        name="aio near-cache hit",
+        lesson="Await one hot ~250-byte value: from this process's memory vs over the network.",
+        baseline=Contender("raw redis.asyncio GET", loop.each(raw)),
+        contenders=[Contender("aio.NearCache.get (hit)", loop.each(hit))],
+        ops=ctx.ops(3000),
+        target=Target(">= 20x a network GET; 0 round trips", min_ratio=20, round_trips=0),
+        setup=lambda: loop(fill()),
+        teardown=teardown,
+    )
+
+
 def build(ctx: BenchContext) -> list[Comparison]:
     """Hits (vs raw and peers), the three limiter pairs, and the lock."""
     loop = _Loop()
     # Generous timeouts: on a loaded machine a 0.3 s reply timeout would end the run.
     client = aio.connect(ctx.url, connection_class=AsyncCountingConnection, **client_options())
     loop.closers.append(client.aclose)
-    return [*_hits(ctx, loop, client), *_limiters(ctx, loop, client), _lock(ctx, loop, client)]
+    comparisons = [*_hits(ctx, loop, client), *_limiters(ctx, loop, client)]
+    return [*comparisons, _near_cache(ctx, loop, client), _lock(ctx, loop, client)]

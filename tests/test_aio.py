@@ -435,7 +435,7 @@ def test_a_timeout_never_desynchronises_the_connection(
 
 @pytest.mark.cluster
 def test_every_async_helper_works_on_a_cluster(valkey_cluster: Any, aio_loop: Any) -> None:
-    """aio.Cache (batches and tags across slots), Lock, a limiter and sessions on a cluster."""
+    """aio.Cache (batches and tags across slots), Lock and the five limiters on a cluster."""
     client = aio.connect(valkey_cluster.url, cluster=True)
 
     async def main() -> None:
@@ -452,18 +452,113 @@ def test_every_async_helper_works_on_a_cluster(valkey_cluster: Any, aio_loop: An
             assert (
                 await aio.Lock(client, "invoice:7", timeout=10, blocking=False).acquire() is False
             )
-        limiter = aio.GCRA(client, limit=2, window=60)
-        assert [(await limiter.hit("u")).allowed for _ in range(3)] == [True, True, False]
-        store = aio.SessionStore(client, ttl=60)
-        sid = await store.create(user_id=7)
-        assert (await store.get(sid)) == {"user_id": 7}
-        assert await store.destroy_all(user_id=7) == 1
+            assert await lock.extend(20)
+        for algorithm in ALGORITHMS:  # users on different slots
+            limiter = getattr(aio, algorithm)(client, limit=2, window=60)
+            for user in ("u1", "u2", "u3"):
+                hits = [(await limiter.hit(user)).allowed for _ in range(3)]
+                assert hits == [True, True, False], (algorithm, user)
+            await limiter.reset("u1")
+            assert (await limiter.peek("u1")).remaining == 2
         await client.flushall(target_nodes=client.PRIMARIES)
 
     try:
         aio_loop.run(main())
     finally:
         aio_loop.run(client.aclose())
+
+
+@pytest.mark.cluster
+def test_async_sessions_decorator_and_write_behind_work_on_a_cluster(
+    valkey_cluster: Any, aio_loop: Any
+) -> None:
+    """aio.SessionStore's whole lifecycle, @cached and a write-behind worker task on a cluster."""
+    client = aio.connect(valkey_cluster.url, cluster=True)
+
+    async def main() -> None:
+        cache = aio.Cache(client, namespace="c", ttl=60)
+        store = aio.SessionStore(client, ttl=60)
+        sid = await store.create(user_id=7, data={"cart": []})
+        assert (await store.get(sid)) == {"user_id": 7, "cart": []}
+        assert await store.update(sid, cart=[1])
+        new = await store.rotate(sid)
+        assert new is not None
+        assert await store.get(sid) is None
+        assert await store.destroy(new)
+        others = [await store.create(user_id=u) for u in (7, 7, 8)]
+        assert await store.destroy_all(user_id=7) == 2
+        assert await store.get(others[2]) == {"user_id": 8}
+
+        @cache.cached(ttl=60)
+        async def double(n: int) -> int:
+            return 2 * n
+
+        assert [await double(n) for n in range(5)] == [0, 2, 4, 6, 8]
+        assert await double.invalidate(3) == 1
+        applied: list[Any] = []
+
+        async def apply(writes: list[Any]) -> None:
+            applied.extend(w.value for w in writes)
+
+        queue = aio.WriteBehind(client, name="c", apply_batch=apply, poll_interval=0.05)
+        await submit_to_a_worker_task(queue, 10, applied)
+        assert sorted(applied) == list(range(10))
+        assert await queue.backlog() == 0
+        await client.flushall(target_nodes=client.PRIMARIES)
+
+    try:
+        aio_loop.run(main())
+    finally:
+        aio_loop.run(client.aclose())
+
+
+@pytest.mark.cluster
+def test_an_async_cluster_client_has_one_breaker_per_node(
+    valkey_cluster: Any, aio_loop: Any
+) -> None:
+    """aio.connect(cluster=True): a breaker per node; one open node's keys fall back."""
+    from valkey_redis import breakers_of
+
+    client = aio.connect(valkey_cluster.url, cluster=True)
+    cache = aio.Cache(client, namespace="cb", ttl=60)
+    names = [f"k{i}" for i in range(30)]
+
+    async def main() -> None:
+        for name in names:
+            await cache.set(name, name)
+        breakers = breakers_of(client)
+        assert len(breakers) >= 3
+        assert {b.state for b in breakers.values()} == {"closed"}
+        node = client.get_node_from_key(cache.redis_key("k0"))
+        sick = breakers[f"{node.host}:{node.port}"]
+        for _ in range(sick.failure_threshold):
+            sick.record_failure(TimeoutError("test: node unreachable"))
+        here = [n for n in names if client.get_node_from_key(cache.redis_key(n)) == node]
+        assert [await cache.get(n, "fallback") for n in here] == ["fallback"] * len(here)
+        assert [await cache.get(n) for n in names if n not in here] == [
+            n for n in names if n not in here
+        ]
+        assert sick.snapshot().rejected >= len(here)  # refused locally: no network wait
+        sick.reset()
+        assert await cache.get("k0") == "k0"
+        await client.flushall(target_nodes=client.PRIMARIES)
+
+    try:
+        aio_loop.run(main())
+    finally:
+        aio_loop.run(client.aclose())
+
+
+async def submit_to_a_worker_task(queue: aio.WriteBehind, count: int, applied: list[Any]) -> None:
+    """Start ``queue``'s worker task, submit ``count`` writes, wait until applied, stop it."""
+    task = queue.start()
+    for n in range(count):
+        await queue.submit(f"k{n}", n)
+    async with asyncio.timeout(30):
+        while len(applied) < count:  # poll the worker's progress
+            await asyncio.sleep(0.01)
+    await queue.stop()
+    assert task.done()
 
 
 # -- write-behind -----------------------------------------------------------------------
@@ -519,17 +614,7 @@ def test_the_async_worker_task_applies_every_write_once(both_clients: Any, aio_l
         both_clients[1], name="task", apply_batch=apply, batch_size=7, poll_interval=0.05
     )
 
-    async def main() -> None:
-        task = queue.start()
-        for n in range(30):
-            await queue.submit(f"k{n}", n)
-        async with asyncio.timeout(30):
-            while len(applied) < 30:  # poll the worker's progress
-                await asyncio.sleep(0.01)
-        await queue.stop()
-        assert task.done()
-
-    aio_loop.run(main())
+    aio_loop.run(submit_to_a_worker_task(queue, 30, applied))
     assert sorted(applied) == list(range(30))
     assert both_clients[0].xlen(queue.stream) == 0
 

@@ -13,8 +13,9 @@ and the I/O-free :class:`~valkey_redis.breaker.CircuitBreaker`:
   attempt starts after the call's total budget (``call_timeout``) is spent.
   Retries nested inside one call (redis-py retries the socket connect inside a
   command's retry) share that one budget.
-- :func:`deadline` gives a block of code one budget (``Lock.acquire`` uses it):
-  every reply inside it is awaited at most until the deadline.
+- :class:`~valkey_redis.core.guard.Budget` gives a block of code one budget
+  (both faces' ``Lock.acquire`` use it): every reply inside it is awaited at
+  most until the deadline.
 
 Not for: clients you build yourself with ``redis.Redis(...)``: those have no
 breaker. Cluster clients get one breaker per node (:func:`per_server`) but keep
@@ -28,11 +29,10 @@ network, not time spent in this process (a slow loader, a GIL held elsewhere).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from redis.backoff import AbstractBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -42,27 +42,19 @@ from redis.retry import Retry
 from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.core.guard import (
     CALL_DEADLINE,
-    Budget,
     Exchange,
     Tries,
     block_seconds,
     open_budget,
 )
 
-__all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "deadline", "guarded", "per_server"]
+__all__ = ["CALL_DEADLINE", "BudgetRetry", "block_seconds", "guarded", "per_server"]
 
 T = TypeVar("T")
 
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
-_REGISTRY_LOCK = threading.Lock()
+_MAKING = threading.Lock()  # guarded() classes are made once
 _GUARDED: dict[type[Any], type[Any]] = {}
-
-
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Bound every network wait inside the block to ``seconds`` from now in total."""
-    with Budget(seconds):
-        yield
 
 
 class BudgetRetry(Retry):
@@ -120,21 +112,9 @@ class _Guard(Exchange):
     socket_timeout: float | None  # the mixed-in connection's
     next_health_check: float  # the mixed-in connection's
 
-    #: Breakers by "host:port", for classes made by :func:`per_server` (cluster nodes).
-    registry: ClassVar[dict[str, CircuitBreaker] | None] = None
-
     def __init__(self, *args: Any, breaker: CircuitBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._start(breaker or self._breaker_of_server())
-
-    def _breaker_of_server(self) -> CircuitBreaker:
-        registry = type(self).registry
-        if registry is None:
-            msg = "a guarded connection needs breaker= (or a class from per_server())"
-            raise TypeError(msg)
-        name = f"{getattr(self, 'host', '?')}:{getattr(self, 'port', '?')}"
-        with _REGISTRY_LOCK:
-            return registry.setdefault(name, CircuitBreaker(name))
+        self._start(breaker)  # None: the server's breaker (a class from per_server())
 
     def _connect(self) -> Any:
         breaker = self.breaker
@@ -196,7 +176,7 @@ def guarded(base: type[T]) -> type[T]:
 
     The new class takes one more keyword argument, ``breaker``. Made once per base.
     """
-    with _REGISTRY_LOCK:
+    with _MAKING:
         made = _GUARDED.get(base)
         if made is None:
             made = _GUARDED[base] = type(f"Guarded{base.__name__}", (_Guard, base), {})

@@ -49,13 +49,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from valkey_redis._guard import deadline
 from valkey_redis._run import run
-from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired, _wait
+from valkey_redis.core.lock import LockCore, LockError, LockLost, LockNotAcquired
 
 __all__ = ["Lock", "LockError", "LockLost", "LockNotAcquired"]
-
-_GRACE = 0.2  # seconds the last attempt of a bounded acquire may wait for its reply
 
 
 class Lock(LockCore):
@@ -96,14 +93,8 @@ class Lock(LockCore):
             ValueError: for a negative or NaN ``blocking_timeout``.
             redis.exceptions.ConnectionError: when the server cannot be reached.
         """
-        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
         flow = self._acquire_flow(blocking, blocking_timeout)
-        if (self.blocking if blocking is None else blocking) and wait is not None:
-            # Every network wait fits in blocking_timeout (plus a grace for the last
-            # reply), whatever the server does: a hung server cannot stretch it.
-            with deadline(wait + _GRACE):
-                acquired = run(self._client, flow, pause=self._pause)
-        else:
+        with self._bounded(blocking, blocking_timeout):  # a hung server cannot stretch it
             acquired = run(self._client, flow, pause=self._pause)
         if acquired and self.auto_renew:
             self._start_renewing()

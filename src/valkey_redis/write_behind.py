@@ -50,16 +50,12 @@ import threading
 import weakref
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from valkey_redis._run import run
-from valkey_redis.core.send import OUTAGE
 from valkey_redis.core.write_behind import (
-    Turns,
     Write,
     WriteBehindCore,
     WriteBehindFullError,
-    idle_consumer,
+    serve,
 )
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
@@ -102,8 +98,9 @@ class WriteBehind(WriteBehindCore):
 
         Raises:
             WriteBehindFullError: the backlog holds ``max_len`` writes; nothing was queued.
-            TypeError: ``value`` is not JSON-serializable; nothing was queued.
-            ValueError: ``key`` is empty.
+            TypeError: ``key`` is not a str, or ``value`` is not JSON-serializable;
+                nothing was queued.
+            ValueError: ``key`` is empty, or ``value`` holds NaN or infinity.
         """
         return run(self.client, self._submit_flow(key, value))
 
@@ -166,7 +163,7 @@ class WriteBehind(WriteBehindCore):
             return self._thread
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=_run_weakly, args=(weakref.ref(self), self._stop), daemon=True
+            target=_run_weakly, args=(self.client, weakref.ref(self), self._stop), daemon=True
         )
         weakref.finalize(self, self._stop.set)
         self._thread.start()
@@ -193,34 +190,9 @@ class WriteBehind(WriteBehindCore):
                     "write-behind: worker still busy after %ss; writes stay queued", timeout
                 )
                 return
-        if self._unreachable:  # its last turn could not reach Valkey: do not wait again
-            log.warning("write-behind: Valkey unreachable at stop(); writes stay queued")
-            return
-        try:
-            if flush:
-                self.flush()
-            self._leave_group()
-        except OUTAGE as exc:
-            log.warning("write-behind: stop() could not reach Valkey (%s); writes stay queued", exc)
-
-    def _leave_group(self) -> None:
-        """Delete this worker's consumer from the group, unless it still has pending writes."""
-        try:
-            consumers = self.client.xinfo_consumers(self.stream, self.group)
-        except ResponseError:  # no stream or no group: nothing to leave
-            return
-        if idle_consumer(consumers, self.consumer):  # else deleting would strand its entries
-            self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
+        run(self.client, self._finish_flow(flush))
 
 
-def _run_weakly(ref: weakref.ref[WriteBehind], stop: threading.Event) -> None:
+def _run_weakly(client: Any, ref: weakref.ref[WriteBehind], stop: threading.Event) -> None:
     """The thread of :meth:`WriteBehind.start`: run turns while the queue is alive."""
-    state = Turns()
-    while not stop.is_set():
-        queue = ref()
-        if queue is None:
-            return
-        delay = run(queue.client, queue._turn_flow(state))
-        del queue  # between turns, only the weak reference keeps us going
-        if delay:
-            stop.wait(delay)
+    run(client, serve(ref, stop.is_set), pause=stop.wait)

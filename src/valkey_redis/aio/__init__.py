@@ -27,6 +27,7 @@ from valkey_redis.aio import ratelimit as _limits
 from valkey_redis.aio.cache import AsyncCachedFunction, Cache, CacheStats
 from valkey_redis.aio.client import connect
 from valkey_redis.aio.lock import Lock, LockError, LockLost, LockNotAcquired
+from valkey_redis.aio.near_cache import NearCache, NearCacheStats
 from valkey_redis.aio.session import SessionStore
 from valkey_redis.aio.write_behind import Write, WriteBehind, WriteBehindFullError
 from valkey_redis.core.ratelimit import OnError, RateLimitResult, rate_limit_headers
@@ -43,3 +44,4 @@ __all__ += ["Lock", "LockError", "LockLost", "LockNotAcquired", "SessionStore"]
 __all__ += ["GCRA", "FixedWindow", "SlidingWindowCounter", "SlidingWindowLog", "TokenBucket"]
 __all__ += ["OnError", "RateLimitResult", "rate_limit_headers"]
 __all__ += ["Write", "WriteBehind", "WriteBehindFullError"]
+__all__ += ["NearCache", "NearCacheStats"]

@@ -10,7 +10,9 @@ socket timeout and never count as slow. :class:`AsyncBudgetRetry` never retries
 an open circuit and starts no attempt after the call's budget is spent; inside
 that budget every reply is awaited at most until the deadline.
 
-Not for: cluster clients (``aio.connect(cluster=True)`` has no breaker yet).
+Not for: cluster clients' retries: ``aio.connect(cluster=True)`` gives each node
+its own breaker (:func:`aper_server`) but keeps redis-py's cluster retries,
+without the call budget, as the sync face.
 
 How it fails: as the sync guard. A cancelled command is not a failure of the
 server: it is not counted (the connection is dropped by redis-py, so its late
@@ -34,7 +36,7 @@ from valkey_redis.aio._watch import watch
 from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.core.guard import CALL_DEADLINE, Exchange, Tries, open_budget
 
-__all__ = ["AsyncBudgetRetry", "aguarded"]
+__all__ = ["AsyncBudgetRetry", "aguarded", "aper_server"]
 
 T = TypeVar("T")
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -114,9 +116,9 @@ class _AsyncGuard(Exchange):
     is_connected: bool  # the mixed-in connection's (a property)
     check_health: Callable[[], Awaitable[None]]  # the mixed-in connection's
 
-    def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, breaker: CircuitBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._start(breaker)
+        self._start(breaker)  # None: the server's breaker (a class from aper_server())
         encoder: Any = getattr(self, "encoder", None)  # the mixed-in connection's
         self._packs_in_c = encoder is not None and (
             codecs.lookup(encoder.encoding).name,
@@ -237,6 +239,15 @@ class _AsyncGuard(Exchange):
 
 
 _MADE: dict[type[Any], type[Any]] = {}
+
+
+def aper_server(base: type[Any]) -> type[Any]:
+    """Return a new guarded ``base`` whose connections share one breaker per server.
+
+    For a cluster client (a pool per node): each ``host:port`` gets its own
+    breaker, kept in the new class's ``registry`` (see ``breakers_of``).
+    """
+    return type(f"PerServer{base.__name__}", (aguarded(base),), {"registry": {}})
 
 
 def aguarded(base: type[T]) -> type[T]:

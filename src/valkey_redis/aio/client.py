@@ -11,9 +11,10 @@ retries the error surfaces as ``redis.exceptions.ConnectionError`` /
 
 How it fails: exactly like :func:`valkey_redis.connect` (the same checks and
 options come from :func:`valkey_redis.client.settings`; the same circuit breaker
-and per-call budget are attached by :mod:`valkey_redis.aio._guard`, on a single
-server). ``asyncio.timeout()`` around a call bounds it further, safely (a
-cancelled command drops its connection). Close the client with
+and per-call budget are attached by :mod:`valkey_redis.aio._guard`; a cluster
+client gets a breaker per node and redis-py's cluster retries).
+``asyncio.timeout()`` around a call bounds it further, safely (a cancelled
+command drops its connection). Close the client with
 ``await client.aclose()`` when the application stops.
 """
 
@@ -23,13 +24,14 @@ from typing import Any
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from valkey_redis.aio._guard import AsyncBudgetRetry, aguarded
+from valkey_redis.aio._guard import AsyncBudgetRetry, aguarded, aper_server
 from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.client import BACKOFF, CALL_TIMEOUT, server_name, settings
 
@@ -50,12 +52,13 @@ def connect(
 
     The arguments (and their defaults: 0.3 s socket timeouts and a 1 s budget per
     call on a single server, 2 s on a cluster, 3 retries with backoff, a circuit
-    breaker per single-server client -- ``breaker_of(client)``) are those of
-    :func:`valkey_redis.connect`. A single-server client's pool holds up to
-    ``max_connections`` (default 100) connections; a task that finds all of them
-    in use waits for one, at most the call budget, then gets
-    ``redis.exceptions.ConnectionError("No connection available.")`` -- so a burst
-    of thousands of tasks queues instead of failing. ``asyncio.timeout()`` bounds a call further:
+    breaker per client -- ``breaker_of(client)`` -- or per cluster node --
+    ``breakers_of(client)``) are those of :func:`valkey_redis.connect`. A
+    single-server client's pool holds up to ``max_connections`` (default 100)
+    connections; a task that finds all of them in use waits for one, at most the
+    call budget, then gets ``redis.exceptions.ConnectionError("No connection
+    available.")`` -- so a burst of thousands of tasks queues instead of failing.
+    ``asyncio.timeout()`` bounds a call further:
     cancelling a command drops its connection, so the pool stays in step.
 
     Returns:
@@ -70,7 +73,10 @@ def connect(
         url, retry=lambda count: _retry(count, budget), cluster=cluster, **options
     )
     if cluster:
-        return RedisCluster.from_url(target, **kwargs)
+        client = RedisCluster.from_url(target, **kwargs)
+        if breaker is not False:  # one breaker per node, as connect(cluster=True)
+            _per_node_breakers(client)
+        return client
     if target.startswith("redis+sentinel://"):  # the primary, found (and followed) via Sentinel
         from redis.asyncio.sentinel import Sentinel  # noqa: PLC0415 - optional path
 
@@ -95,6 +101,19 @@ def connect(
         )
         pool.connection_class = aguarded(pool.connection_class)
     return redis.asyncio.Redis.from_pool(pool)
+
+
+def _per_node_breakers(client: RedisCluster) -> None:
+    """Give every node's connections (known now or discovered later) its server's breaker.
+
+    redis.asyncio's cluster client takes no connection class: the nodes it will
+    discover copy the manager's ``connection_kwargs``, the startup nodes exist already.
+    """
+    manager: Any = client.nodes_manager  # untyped in redis-py
+    made = aper_server(manager.connection_kwargs.get("connection_class", Connection))
+    manager.connection_kwargs["connection_class"] = made
+    for node in manager.startup_nodes.values():
+        node.connection_class = made
 
 
 def _retry(retries: int, budget: float | None) -> Retry:

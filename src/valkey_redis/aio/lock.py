@@ -55,7 +55,8 @@ class Lock(LockCore):
     ) -> bool:
         """:meth:`valkey_redis.Lock.acquire`, awaited; cancellation leaves no lock behind."""
         flow = self._acquire_flow(blocking, blocking_timeout)
-        acquired = await run(self._client, flow, pause=self._pause)
+        with self._bounded(blocking, blocking_timeout):  # a hung server cannot stretch it
+            acquired = await run(self._client, flow, pause=self._pause)
         if acquired and self.auto_renew:
             task = asyncio.create_task(_renew_loop(weakref.ref(self), self._lease_ms / 3000))
             _RENEWERS.add(task)

@@ -2,10 +2,10 @@
 
 Use this in async services: ``queue = aio.WriteBehind(client, name="views",
 apply_batch=save)`` (``save`` may be async), ``await queue.submit(key, value)`` in
-the request, and ``queue.start()`` once for the worker task. The stream, consumer
-group and submit script are those of :class:`valkey_redis.WriteBehind` (both run
-:mod:`valkey_redis.core.write_behind`), so sync and async producers and workers
-share one queue.
+the request, ``queue.start()`` once for the worker task and ``await queue.stop()``
+at shutdown. The stream, consumer group and submit script are those of
+:class:`valkey_redis.WriteBehind` (both run :mod:`valkey_redis.core.write_behind`),
+so sync and async producers and workers share one queue.
 
 Not for: writes that must be durable before you answer; see
 :mod:`valkey_redis.write_behind` for the guarantees (at-least-once: make
@@ -13,27 +13,30 @@ Not for: writes that must be durable before you answer; see
 
 How it fails: as :class:`valkey_redis.WriteBehind`. A failing batch stays pending
 and is retried with backoff; ``await queue.stop()`` ends the worker after its
-current read (at most ``poll_interval``), then flushes. Cancelling the worker
-task mid-batch leaves the batch pending: it is applied again later, never lost.
+current read (at most ``poll_interval``), then flushes, all within its
+``timeout`` even on a hung server. Cancelling the worker task mid-batch leaves
+the batch pending: it is applied again later, never lost. A queue dropped without
+``stop()`` ends its worker task (the task holds it weakly).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from valkey_redis.aio._run import run
-from valkey_redis.core.write_behind import (
-    Write,
-    WriteBehindCore,
-    WriteBehindFullError,
-    idle_consumer,
-)
+from valkey_redis.core.write_behind import Write, WriteBehindCore, WriteBehindFullError, serve
 
 __all__ = ["Write", "WriteBehind", "WriteBehindFullError"]
+
+log = logging.getLogger("valkey_redis.write_behind")
+
+# Worker tasks, kept alive here (the loop holds tasks only weakly) until they end.
+_WORKERS: set[asyncio.Task[None]] = set()
 
 
 class WriteBehind(WriteBehindCore):
@@ -73,40 +76,58 @@ class WriteBehind(WriteBehindCore):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply writes until ``stop`` is set; reclaim idle ones every ``claim_idle`` s."""
-
-        async def pause(seconds: float) -> None:  # a backoff that ends when stop is set
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await stop.wait()
-
-        await run(self.client, self._serve_flow(stop.is_set), pause=pause)
+        await run(self.client, self._serve_flow(stop.is_set), pause=_until(stop))
 
     def start(self) -> asyncio.Task[None]:
-        """Run :meth:`run` in a task of the running loop; ``await stop()`` ends it."""
+        """Run the worker in a task of the running loop; ``await stop()`` ends it.
+
+        The task holds the queue only through a weak reference (as the sync face's
+        thread): a WriteBehind dropped without :meth:`stop` is collected, and its
+        task ends after its current turn (about one ``poll_interval``).
+        """
         if self._task is not None and not self._task.done():
             return self._task
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self.run(self._stop))
-        return self._task
+        task = asyncio.create_task(_run_weakly(self.client, weakref.ref(self), self._stop))
+        _WORKERS.add(task)  # the loop holds tasks only weakly
+        task.add_done_callback(_WORKERS.discard)
+        self._task = task
+        return task
 
     async def stop(self, *, flush: bool = True, timeout: float | None = 10.0) -> None:
-        """Stop the worker task (cancelled after ``timeout``), apply what is left, leave the group.
+        """Stop the worker task, apply what is left, leave the group; never hangs.
 
-        As the sync face: the consumer is deleted from the group once it has nothing
-        pending, so start/stop cycles leave no dead consumers behind.
+        Bounded: the whole call returns within ``timeout`` seconds (None: no bound)
+        whatever the server does. A worker still busy then is cancelled (its batch
+        stays pending) and the flush is skipped; a flush cut off, or one that
+        cannot reach Valkey, is a warning. Either way the writes stay in the stream
+        for the next worker. As the sync face, the consumer is deleted from the
+        group once it has nothing pending, so start/stop cycles leave no dead
+        consumers behind.
         """
         if self._stop is not None:
             self._stop.set()
         task, self._task = self._task, None
-        if task is not None:
-            # After the timeout wait_for cancels it: its batch stays pending, for flush.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(task, timeout)
-        if flush:
-            await self.flush()
         try:
-            consumers = await self.client.xinfo_consumers(self.stream, self.group)
-        except ResponseError:  # no stream or no group: nothing to leave
-            return
-        if idle_consumer(consumers, self.consumer):  # else deleting would strand its entries
-            await self.client.xgroup_delconsumer(self.stream, self.group, self.consumer)
+            async with asyncio.timeout(timeout):
+                if task is not None:
+                    await task  # cancelled with us on the timeout
+                await run(self.client, self._finish_flow(flush))
+        except TimeoutError:
+            log.warning("write-behind: stop() ran out of its %ss; writes stay queued", timeout)
+
+
+def _until(stop: asyncio.Event) -> Callable[[float], Awaitable[None]]:
+    """The worker's pause: ``asyncio.sleep`` that ends early when ``stop`` is set."""
+
+    async def pause(seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stop.wait()
+
+    return pause
+
+
+async def _run_weakly(client: Any, ref: weakref.ref[WriteBehind], stop: asyncio.Event) -> None:
+    """The task of :meth:`WriteBehind.start`: run turns while the queue is alive."""
+    await run(client, serve(ref, stop.is_set), pause=_until(stop))

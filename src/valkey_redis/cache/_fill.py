@@ -215,6 +215,15 @@ class Filler:
             yield from self._write(name, entry, px, tags, lock)
         except RedisError as exc:
             self._health.failed(exc, "storing a loaded value")  # the lock expires by itself
+        except GeneratorExit:
+            raise
+        except BaseException:
+            # Cancelled while storing: the write (which frees the lock) may not have
+            # run. Free it now (compare-and-delete: a no-op if the write did run), so
+            # the waiters do not wait for its TTL.
+            if lock is not None:
+                yield from self._release(lock)
+            raise
         return value
 
     def _release(self, lock: Lock) -> Flow[None]:

@@ -90,6 +90,9 @@ def decorate(
     and ``invalidate`` returns an awaitable; the keys are the same either way, so a
     sync and an async process share the cached results of one function.
     """
+    if not asynchronous and inspect.iscoroutinefunction(func):  # it would cache coroutines
+        msg = f"{func.__qualname__} is async: decorate it with valkey_redis.aio.Cache(...).cached"
+        raise TypeError(msg)
     prefix = f"{func.__module__}.{func.__qualname__}"
     # Memo of scalar calls: (argument types, arguments[, keyword names]) -> (cache key,
     # full Valkey key). The types are part of it so that 1, 1.0 and True (equal in

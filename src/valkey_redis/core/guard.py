@@ -29,9 +29,10 @@ sent, waiting would not help).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -46,6 +47,7 @@ _BLOCKING_LAST_S = frozenset({"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMI
 _BLOCKING_FIRST_S = frozenset({"BLMPOP", "BZMPOP"})
 # Command names as redis-py's methods send them, known not to block (the hot path).
 _PLAIN: set[Any] = set()
+_REGISTRY_LOCK = threading.Lock()
 
 
 def open_budget(seconds: float) -> Token[float | None]:
@@ -123,9 +125,23 @@ class Exchange:
     _reading_since: float | None
     _reading_block: float | None
 
-    def _start(self, breaker: CircuitBreaker) -> None:
-        self.breaker = breaker
+    #: Breakers by "host:port", for connection classes that serve several servers
+    #: (a cluster client's nodes): each server gets its own, made on first use.
+    registry: ClassVar[dict[str, CircuitBreaker] | None] = None
+
+    def _start(self, breaker: CircuitBreaker | None) -> None:
+        """Use ``breaker``, or (None) this connection's server's one from the registry."""
+        self.breaker = breaker or self._breaker_of_server()
         self._sent_at = self._block = self._reading_since = self._reading_block = None
+
+    def _breaker_of_server(self) -> CircuitBreaker:
+        registry = type(self).registry
+        if registry is None:
+            msg = "a guarded connection needs breaker= (or a class made per server)"
+            raise TypeError(msg)
+        name = f"{getattr(self, 'host', '?')}:{getattr(self, 'port', '?')}"
+        with _REGISTRY_LOCK:
+            return registry.setdefault(name, CircuitBreaker(name))
 
     def _command(self, args: tuple[Any, ...]) -> None:
         """Note the command about to be sent (is it a blocking one?)."""

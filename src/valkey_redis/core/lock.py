@@ -21,12 +21,14 @@ How it fails, where the faces share it:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import secrets
 import time
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
 from redis.exceptions import RedisError
@@ -34,6 +36,7 @@ from redis.exceptions import RedisError
 from valkey_redis import keys
 from valkey_redis._validate import seconds
 from valkey_redis.core.flow import Command, Eval, Flow, Sleep
+from valkey_redis.core.guard import Budget
 from valkey_redis.core.scripts import script
 from valkey_redis.core.send import OUTAGE
 
@@ -44,6 +47,7 @@ _RELEASE = script("lock_release")
 _EXTEND = script("lock_extend")
 _DAY_MS = 86_400_000
 _MAX_BACKOFF_FACTOR = 8
+_GRACE = 0.2  # seconds the last attempt of a bounded acquire may wait for its reply
 
 # Whether a client's server has DELIFEQ (Valkey 9+): learnt from the first
 # release, so nobody pays an extra round trip to ask.
@@ -157,6 +161,19 @@ class LockCore:
             yield from self._delete_if_ours(token)
             raise
         return bool(reply[0]), int(reply[1])
+
+    def _bounded(
+        self, blocking: bool | None, blocking_timeout: float | None
+    ) -> AbstractContextManager[None]:
+        """Where an acquire runs: within a call budget, or unbounded.
+
+        A blocking acquire with a ``blocking_timeout`` keeps every network wait
+        within it (plus a grace for the last reply), whatever the server does.
+        """
+        wait = self.blocking_timeout if blocking_timeout is None else _wait(blocking_timeout)
+        if (self.blocking if blocking is None else blocking) and wait is not None:
+            return Budget(wait + _GRACE)
+        return contextlib.nullcontext()
 
     def _acquire_flow(self, blocking: bool | None, blocking_timeout: float | None) -> Flow[bool]:
         """Take the lock; True on success, False when not available in time."""

@@ -33,7 +33,7 @@ from valkey_redis.core.scripts import script
 from valkey_redis.core.send import OUTAGE
 from valkey_redis.keys import escape, tagged
 
-__all__ = ["Turns", "Write", "WriteBehindCore", "WriteBehindFullError", "idle_consumer"]
+__all__ = ["Turns", "Write", "WriteBehindCore", "WriteBehindFullError", "idle_consumer", "serve"]
 
 log = logging.getLogger("valkey_redis.write_behind")
 
@@ -90,6 +90,10 @@ class WriteBehindCore:
         cache: Any = None,
         poll_interval: float = 0.5,
     ) -> None:
+        if not callable(apply_batch):
+            kind = type(apply_batch).__name__
+            msg = f"apply_batch must be a function of a list of writes, not {kind}"
+            raise TypeError(msg)
         count("max_len", max_len)
         count("batch_size", batch_size)
         seconds("claim_idle", claim_idle, allow_zero=True)
@@ -114,10 +118,17 @@ class WriteBehindCore:
     # -- producer -----------------------------------------------------------------
 
     def _submit_flow(self, key: str, value: Any) -> Flow[str]:
+        if not isinstance(key, str):
+            msg = f"key must be a str, not {type(key).__name__}"
+            raise TypeError(msg)
         if not key:
             msg = "key must be a non-empty string"
             raise ValueError(msg)
-        payload = json.dumps(value, separators=(",", ":"))
+        try:  # strict JSON, as the cache: NaN and Infinity are not JSON
+            payload = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except ValueError as exc:
+            msg = f"write-behind values must be JSON: {exc}"
+            raise ValueError(msg) from None
         # A token per call: redis-py's retry of this very call is recognised, and
         # answered with the first attempt's entry id (see write_behind_submit.lua).
         dedup = tagged("wb", self._name, "submit", secrets.token_hex(12))
@@ -211,17 +222,8 @@ class WriteBehindCore:
                 return claimed
 
     def _serve_flow(self, stopped: Callable[[], bool]) -> Flow[None]:
-        """The worker loop: apply writes until ``stopped()``; reclaim every ``claim_idle`` s.
-
-        Errors (the sink failing, Valkey unreachable) are logged and retried with
-        backoff (a Sleep the face may cut short when stopping); the batch stays
-        pending meanwhile, so nothing is lost.
-        """
-        state = Turns()
-        while not stopped():
-            delay = yield from self._turn_flow(state)
-            if delay:
-                yield Sleep(delay)
+        """The worker loop of ``run()``: :func:`serve` on this queue."""
+        return serve(lambda: self, stopped)
 
     def _turn_flow(self, state: Turns) -> Flow[float]:
         """One turn of the worker loop; returns the seconds to wait before the next."""
@@ -239,6 +241,32 @@ class WriteBehindCore:
         state.failures = 0
         self._unreachable = False
         return 0.0
+
+    def _finish_flow(self, flush: bool) -> Flow[None]:
+        """``stop()`` once the worker ended: flush, then leave the group; an outage only warns.
+
+        Skipped (with a warning) when the worker's last turn could not reach Valkey:
+        waiting for it again would only delay the stop. Writes left stay in the
+        stream for the next worker.
+        """
+        if self._unreachable:
+            log.warning("write-behind: Valkey unreachable at stop(); writes stay queued")
+            return
+        try:
+            if flush:
+                yield from self._flush_flow()
+            yield from self._leave_flow()
+        except OUTAGE as exc:
+            log.warning("write-behind: stop() could not reach Valkey (%s); writes stay queued", exc)
+
+    def _leave_flow(self) -> Flow[None]:
+        """Delete this worker's consumer from the group, unless it still has pending writes."""
+        try:
+            consumers = yield Command(("XINFO CONSUMERS", self.stream, self.group))
+        except ResponseError:  # no stream or no group: nothing to leave
+            return
+        if idle_consumer(consumers, self.consumer):  # else deleting would strand its entries
+            yield Command(("XGROUP DELCONSUMER", self.stream, self.group, self.consumer))
 
     # -- internals ----------------------------------------------------------------
 
@@ -280,6 +308,29 @@ class WriteBehindCore:
         if not reply:
             return []
         return cast(list[tuple[Any, Any]], reply[0][1])
+
+
+def serve(queue: Callable[[], WriteBehindCore | None], stopped: Callable[[], bool]) -> Flow[None]:
+    """The worker loop: apply writes until ``stopped()``; reclaim every ``claim_idle`` s.
+
+    ``queue()`` returns the queue, or None once it is gone: the faces' background
+    workers pass a weak reference, so a queue dropped without ``stop()`` is
+    collected and its worker ends after its current turn. Between turns the loop
+    holds no strong reference to the queue.
+
+    Errors (the sink failing, Valkey unreachable) are logged and retried with
+    backoff (a Sleep the face may cut short when stopping); the batch stays
+    pending meanwhile, so nothing is lost.
+    """
+    state = Turns()
+    while not stopped():
+        current = queue()
+        if current is None:
+            return
+        delay = yield from current._turn_flow(state)
+        del current
+        if delay:
+            yield Sleep(delay)
 
 
 def idle_consumer(consumers: Sequence[dict[Any, Any]], consumer: str) -> bool:
