@@ -319,3 +319,37 @@ def _double(n: int) -> int:
 
 async def _double_async(n: int) -> int:
     return 2 * n
+
+
+def check_cut_body_releases(client: Any, sync_client: Any, loop: Any) -> None:
+    """asyncio.timeout() cuts the body of `async with aio.Lock(...)`: the lock is released."""
+    lock = aio.Lock(client, "cut-body", timeout=60)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1), lock:
+                await asyncio.Event().wait()  # work that never ends by itself
+
+    loop.run(main())
+    assert sync_client.exists(lock.key) == 0  # released on the way out, not left for 60 s
+
+
+def test_a_lock_body_cut_by_a_timeout_releases_the_lock(both_clients: Any, aio_loop: Any) -> None:
+    """The lock of a with-block cut by asyncio.timeout() is free at once (nobody waits 60 s)."""
+    sync_client, async_client = both_clients
+    check_cut_body_releases(async_client, sync_client, aio_loop)
+
+
+def test_a_lock_that_releases_only_on_success_is_caught(
+    both_clients: Any, aio_loop: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wrong: __aexit__ releases only when the body succeeded -- the lock is left behind."""
+
+    async def exit_on_success(self: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            await self.release()
+
+    monkeypatch.setattr(aio.Lock, "__aexit__", exit_on_success)
+    sync_client, async_client = both_clients
+    with pytest.raises(AssertionError):
+        check_cut_body_releases(async_client, sync_client, aio_loop)
