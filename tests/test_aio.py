@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from valkey_redis import Cache, Lock, aio, keys
+from valkey_redis.aio import cache as aio_cache_module
 
 ALGORITHMS = ["FixedWindow", "SlidingWindowLog", "SlidingWindowCounter", "TokenBucket", "GCRA"]
 
@@ -214,21 +215,22 @@ def test_sessions_are_shared_between_faces(face: Any) -> None:
 
 
 def test_a_thousand_tasks_on_a_cold_key_make_one_loader_call(
-    both_clients: Any, aio_loop: Any
+    both_clients: Any, aio_loop: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """1,000 concurrent get_or_set calls of a cold key: one loader call, all get the value."""
     client = both_clients[1]
     cache = aio.Cache(client, namespace="t", ttl=60)
     calls: list[int] = []
     gets: list[object] = []
-    execute = client.execute_command
+    send = aio_cache_module.command
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
+    def counting(client: Any, *args: Any, **options: Any) -> Any:
         if args[0] == "GET":
             gets.append(args[1])
-        return execute(*args, **kwargs)
+        return send(client, *args, **options)
 
-    client.execute_command = counting  # the lookups' GETs (the fill's GET is pipelined)
+    # The lookups' GETs (the fill's GET is pipelined).
+    monkeypatch.setattr(aio_cache_module, "command", counting)
 
     async def loader() -> dict[str, int]:
         calls.append(1)

@@ -168,6 +168,32 @@ def test_fixed_window_lets_twice_the_limit_through_at_a_boundary(client) -> None
     assert not fixed._decide("k", 1, dry=False, now=end).allowed
 
 
+def test_fixed_window_keeps_one_window_in_its_key(client) -> None:
+    """A window's first hit drops what an older window left (an old-layout hash included)."""
+    fixed = FixedWindow(client, limit=5, window=10)
+    name = fixed.key_for("k")
+    start = T0 - T0 % WINDOW_US
+    client.hset(name, mapping={"index": 1, "used": 4})  # the layout of releases before 0.3
+    client.pexpire(name, 60_000)
+    first = [fixed._decide("k", 1, dry=False, now=start + 5) for _ in range(3)]
+    later = [fixed._decide("k", 1, dry=False, now=start + WINDOW_US + 5) for _ in range(6)]
+    assert [r.remaining for r in first] == [4, 3, 2]
+    assert [r.allowed for r in later] == [True] * 5 + [False]
+    assert client.hlen(name) == 1  # only the current window's count is left
+    assert 0 < client.pttl(name) <= 10_000  # and the key ends with that window
+
+
+def test_a_denied_fixed_window_hit_takes_nothing(client) -> None:
+    """A hit that does not fit leaves the count as it was (the script gives its units back)."""
+    fixed = FixedWindow(client, limit=5, window=10)
+    now = T0 - T0 % WINDOW_US + 7
+    assert fixed._decide("k", 3, dry=False, now=now).remaining == 2
+    assert not fixed._decide("k", 4, dry=False, now=now).allowed
+    assert fixed._decide("k", 2, dry=False, now=now).remaining == 0
+    assert not fixed._decide("k", 9, dry=False, now=now + WINDOW_US).allowed  # over the limit
+    assert fixed._decide("k", 5, dry=False, now=now + WINDOW_US).remaining == 0
+
+
 def test_sliding_log_refuses_the_boundary_burst(client) -> None:
     """The same burst through the sliding log: only the first limit pass, until a window later."""
     log = SlidingWindowLog(client, limit=5, window=10)

@@ -22,14 +22,17 @@ reply is never read as another command's).
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import hiredis
 from redis.asyncio.retry import Retry
 from redis.backoff import AbstractBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from valkey_redis.aio._watch import watch
 from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.core.guard import CALL_DEADLINE, Exchange, Tries, open_budget
 
@@ -52,6 +55,11 @@ class AsyncBudgetRetry(Retry):
         super().__init__(backoff, retries, (RedisConnectionError, RedisTimeoutError))
         self.budget = budget
 
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        """The errors worth another attempt."""
+        return tuple(self._supported_errors)
+
     async def call_with_retry(
         self,
         do: Callable[[], Awaitable[T]],
@@ -60,34 +68,62 @@ class AsyncBudgetRetry(Retry):
         with_failure_count: bool = False,
     ) -> T:
         """Run ``do`` like redis-py does, within the budget (shared when nested)."""
-        tries, token = None, open_budget(self.budget)
+        token = open_budget(self.budget)
         try:
-            while True:
+            return await self.attempts(do, fail, is_retryable, with_failure_count)
+        finally:
+            CALL_DEADLINE.reset(token)
+
+    async def attempts(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+        *,
+        failed: Exception | None = None,
+    ) -> T:
+        """The attempts of one call inside the current budget; ``failed``: the first one's error.
+
+        A caller that made the first attempt itself (the runner's lean path, see
+        :func:`valkey_redis.aio._run.command`) hands its error in: the attempts
+        and pauses that follow are the ones ``call_with_retry`` would have made.
+        """
+        tries = None
+        while True:
+            if failed is None:
                 try:
                     return await do()
                 except self._supported_errors as error:
-                    tries = tries or Tries(self, is_retryable, with_failure_count)
-                    if (told := tries.failed(error)) is None:
-                        raise
-                    await fail(*told)
-                    pause = tries.pause()
-                    if pause is None:
-                        raise
-                    await asyncio.sleep(pause)
-        finally:
-            CALL_DEADLINE.reset(token)
+                    failed = error
+            tries = tries or Tries(self, is_retryable, with_failure_count)
+            if (told := tries.failed(failed)) is None:
+                raise failed
+            await fail(*told)
+            pause = tries.pause()
+            if pause is None:
+                raise failed
+            await asyncio.sleep(pause)
+            failed = None
 
 
 class _AsyncGuard(Exchange):
     """Mixed in front of a redis.asyncio connection class; see :func:`aguarded`."""
 
     socket_timeout: float | None  # the mixed-in connection's
+    _writer: asyncio.StreamWriter | None  # the mixed-in connection's
+    _host_error: Callable[[], str]  # the mixed-in connection's
     is_connected: bool  # the mixed-in connection's (a property)
     check_health: Callable[[], Awaitable[None]]  # the mixed-in connection's
 
     def __init__(self, *args: Any, breaker: CircuitBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._start(breaker)  # None: the server's breaker (a class from aper_server())
+        encoder: Any = getattr(self, "encoder", None)  # the mixed-in connection's
+        self._packs_in_c = encoder is not None and (
+            codecs.lookup(encoder.encoding).name,
+            encoder.encoding_errors,
+        ) == ("utf-8", "strict")
 
     async def connect(self) -> None:
         # redis.asyncio calls this before every command; connected, its retry wrapper
@@ -113,14 +149,24 @@ class _AsyncGuard(Exchange):
     def pack_command(self, *args: Any) -> Any:
         # Hooked here, not in send_command: one coroutine frame less on every command.
         self._command(args)
+        name = args[0] if args else None
+        if self._packs_in_c and type(name) is str and " " not in name:
+            # hiredis packs as redis-py's sync connections do, several times faster than
+            # redis.asyncio's Python packer; the same bytes for str, bytes, int and float.
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass  # a type redis-py converts or refuses with its own error (DataError)
         return super().pack_command(*args)  # type: ignore[misc]
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         """redis.asyncio's send, its write bounded by ``asyncio.timeout``, not ``wait_for``.
 
         ``wait_for`` runs the write in a new Task on Python 3.11 (microseconds on
-        every command); ``asyncio.timeout`` bounds it in place. The outcome on
-        expiry is redis.asyncio's: the connection is dropped, ``TimeoutError`` raised.
+        every command); ``asyncio.timeout`` bounds it in place, and only when the
+        write can wait at all: a command that fits in the transport's buffer is
+        handed to the socket without waiting. The outcome on expiry is
+        redis.asyncio's: the connection is dropped, ``TimeoutError`` raised.
         """
         self._may_send()
         timeout = self.socket_timeout
@@ -131,7 +177,10 @@ class _AsyncGuard(Exchange):
                 await self.check_health()
             self.socket_timeout = None  # redis.asyncio then writes without wait_for
             try:
-                async with asyncio.timeout(timeout or None):  # 0: none, as redis.asyncio
+                if timeout and self._write_may_wait(command):
+                    async with asyncio.timeout(timeout):
+                        await super().send_packed_command(command, False)  # type: ignore[misc]
+                else:
                     await super().send_packed_command(command, False)  # type: ignore[misc]
             except TimeoutError:  # ours: redis.asyncio turns its own into RedisTimeoutError
                 msg = "Timeout writing to socket"
@@ -143,19 +192,43 @@ class _AsyncGuard(Exchange):
             raise
         self._sent()
 
+    def _write_may_wait(self, command: Any) -> bool:
+        """Could writing ``command`` wait (the transport's buffer full, or filled by it)?"""
+        writer = self._writer
+        if writer is None or not isinstance(command, list | bytes):
+            return True
+        transport = writer.transport
+        low, high = transport.get_write_buffer_limits()
+        queued = transport.get_write_buffer_size()
+        size = len(command) if isinstance(command, bytes) else sum(map(len, command))
+        # Below the low-water mark the stream is not paused; past the high one it will be.
+        return queued > low or queued + size > high
+
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         saved = self.socket_timeout
-        # An explicit timeout makes redis.asyncio return None on expiry, so the
-        # wait is bounded through the connection's own socket timeout instead.
         wait = self._reading(saved)
+        deadline = None
         if not args and kwargs.get("timeout") is None:
-            self.socket_timeout = wait
+            # Bounded by the loop's read watch, not by an asyncio.timeout per reply. (An
+            # explicit timeout makes redis.asyncio return None on expiry: left to it.)
+            self.socket_timeout = None
+            if wait is not None:
+                deadline = watch()
+                deadline.start(self, wait)
         try:
             reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except asyncio.CancelledError:
+            if deadline is None or not deadline.expired(self):
+                raise  # somebody cancelled the call: not a failure of the server
+            error = RedisTimeoutError(f"Timeout reading from {self._host_error()}")
+            self._lost(error)
+            raise error from None
         except _NETWORK as exc:
             self._lost(exc)
             raise
         finally:
+            if deadline is not None:
+                deadline.stop(self)
             self.socket_timeout = saved
         self._replied()
         return reply

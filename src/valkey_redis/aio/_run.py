@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, NoScriptError, RedisError, ResponseError
 
+from valkey_redis.aio._lean import command, give_back, take
 from valkey_redis.core import flow as fx
 from valkey_redis.core.scripts import Script
 from valkey_redis.core.send import OUTAGE, REDIRECTS, queued, redirect_error
@@ -63,7 +64,7 @@ async def run(
 def _command(client: Any, effect: fx.Command) -> Awaitable[Any]:
     if effect.once:
         return _command_once(client, effect)
-    return cast(Awaitable[Any], client.execute_command(*effect.args, **effect.options))
+    return command(client, *effect.args, **effect.options)
 
 
 async def _command_once(client: Any, effect: fx.Command) -> Any:
@@ -74,12 +75,15 @@ async def _command_once(client: Any, effect: fx.Command) -> Any:
         if isinstance(client, RedisCluster)
         else client
     )
-    pooled = hasattr(node, "connection_pool")
-    conn = await node.connection_pool.get_connection() if pooled else node.acquire_connection()
+    pool = getattr(node, "connection_pool", None)  # a Redis has a pool; a ClusterNode not
+    conn = await take(pool) if pool is not None else node.acquire_connection()
     try:
         return await _send_on(conn, node.parse_response, effect.args, False)
     finally:
-        await node.connection_pool.release(conn) if pooled else node.release(conn)
+        if pool is None:
+            node.release(conn)
+        elif (returning := give_back(pool, conn)) is not None:
+            await returning
 
 
 def _pipeline(client: Any, effect: fx.Pipeline) -> Awaitable[Any]:
@@ -105,7 +109,7 @@ def _merge(client: Any, effect: fx.Merge) -> Awaitable[Any]:
             Awaitable[Any],
             effect.flight.run(
                 effect.name,
-                lambda: client.execute_command(*args, **options),
+                lambda: command(client, *args, **options),
                 timeout=effect.timeout,
             ),
         )
@@ -150,9 +154,9 @@ def eval_script(
 
 async def _eval_pooled(client: Any, script: Script, evalsha: tuple[Any, ...]) -> Any:
     try:
-        return await client.execute_command(*evalsha)
+        return await command(client, *evalsha)
     except NoScriptError:  # it did not run; EVAL runs it and caches it for next time
-        return await client.execute_command("EVAL", script.text, *evalsha[2:])
+        return await command(client, "EVAL", script.text, *evalsha[2:])
 
 
 async def _send_on(conn: Any, parse: Any, command: tuple[Any, ...], asking: bool) -> Any:
@@ -174,7 +178,7 @@ async def _send_on(conn: Any, parse: Any, command: tuple[Any, ...], asking: bool
 async def _eval_on(node: Any, script: Script, evalsha: tuple[Any, ...], *, asking: bool) -> Any:
     """Run the script on one server (a ``Redis``) or cluster node, outside any retry loop."""
     pool = getattr(node, "connection_pool", None)  # a Redis has a pool; a ClusterNode not
-    conn = await pool.get_connection() if pool is not None else node.acquire_connection()
+    conn = await take(pool) if pool is not None else node.acquire_connection()
     try:
         try:
             return await _send_on(conn, node.parse_response, evalsha, asking)
@@ -183,10 +187,10 @@ async def _eval_on(node: Any, script: Script, evalsha: tuple[Any, ...], *, askin
                 conn, node.parse_response, ("EVAL", script.text, *evalsha[2:]), asking
             )
     finally:
-        if pool is not None:
-            await pool.release(conn)
-        else:
+        if pool is None:
             node.release(conn)
+        elif (returning := give_back(pool, conn)) is not None:
+            await returning
 
 
 async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str) -> Any:

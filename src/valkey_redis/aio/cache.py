@@ -33,6 +33,7 @@ from redis.client import NEVER_DECODE
 from redis.exceptions import RedisError
 
 from valkey_redis.aio._flight import TaskFlight
+from valkey_redis.aio._lean import command
 from valkey_redis.aio._run import run
 from valkey_redis.cache._core import CacheCore
 from valkey_redis.cache._entry import NOT_FOUND, seconds
@@ -179,9 +180,9 @@ class Cache(CacheCore):
 
     def _shared_get(self, name: str) -> Awaitable[bytes | None]:
         """GET ``name`` as bytes, one GET for all the tasks asking at once."""
-        execute = self._client.execute_command
+        client = self._client
         reads: TaskFlight[bytes | None] = self._reads
-        return reads.run(name, lambda: execute("GET", name, **BYTES), timeout=LOOKUP_WAIT)
+        return reads.run(name, lambda: command(client, "GET", name, **BYTES), timeout=LOOKUP_WAIT)
 
     async def write_through(
         self, key: Key, value: V, save: Saver[V], *, ttl: Seconds = None, tags: Tags = ()

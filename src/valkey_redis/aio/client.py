@@ -35,6 +35,9 @@ from valkey_redis.aio._guard import AsyncBudgetRetry, aguarded, aper_server
 from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.client import BACKOFF, CALL_TIMEOUT, server_name, settings
 
+#: Connections in a single-server client's pool unless ``max_connections`` says otherwise.
+POOL_SIZE = 100
+
 __all__ = ["connect"]
 
 
@@ -50,8 +53,12 @@ def connect(
     The arguments (and their defaults: 0.3 s socket timeouts and a 1 s budget per
     call on a single server, 2 s on a cluster, 3 retries with backoff, a circuit
     breaker per client -- ``breaker_of(client)`` -- or per cluster node --
-    ``breakers_of(client)``) are those of
-    :func:`valkey_redis.connect`. ``asyncio.timeout()`` bounds a call further:
+    ``breakers_of(client)``) are those of :func:`valkey_redis.connect`. A
+    single-server client's pool holds up to ``max_connections`` (default 100)
+    connections; a task that finds all of them in use waits for one, at most the
+    call budget, then gets ``redis.exceptions.ConnectionError("No connection
+    available.")`` -- so a burst of thousands of tasks queues instead of failing.
+    ``asyncio.timeout()`` bounds a call further:
     cancelling a command drops its connection, so the pool stays in step.
 
     Returns:
@@ -84,7 +91,10 @@ def connect(
     # As the sync client: a new connection's handshake is HELLO alone.
     kwargs.setdefault("driver_info", None)
     kwargs.setdefault("maint_notifications_config", MaintNotificationsConfig(enabled=False))
-    pool = redis.asyncio.ConnectionPool.from_url(target, **kwargs)
+    # A blocking pool: a task that finds every connection in use waits for one (for
+    # at most the call budget) instead of failing at once with MaxConnectionsError.
+    kwargs.setdefault("max_connections", POOL_SIZE)
+    pool = redis.asyncio.BlockingConnectionPool.from_url(target, timeout=budget, **kwargs)
     if breaker is not False:
         pool.connection_kwargs["breaker"] = (
             breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(server_name(pool))

@@ -247,7 +247,9 @@ class LimiterCore:
             known = self._denials.check(name, cost)
             if known is not None:  # certain until retry_after: no round trip
                 return RateLimitResult(False, self.limit, known[2], known[1], known[0])
-        args = [self.limit, self._window_us, cost, "1" if dry else "0", "" if now is None else now]
+        args: list[Any] = [self.limit, self._window_us, cost]
+        if dry or now is not None:  # the scripts' defaults otherwise: two arguments less a hit
+            args += ["1" if dry else "0", "" if now is None else now]
         return (name,), args, cost, self._denials.clock(), now is None
 
     def _result(self, request: Request, reply: Any) -> RateLimitResult:

@@ -2,7 +2,8 @@
 -- (TAT). Each unit moves it one emission interval (window / limit) later; a hit is allowed
 -- while the TAT stays within `limit` intervals of now, so a burst of `limit` passes.
 -- KEYS[1]  string: the TAT in whole microseconds
--- ARGV     limit, window (us), cost, dry ("1": report only, write nothing), now (us; "" = TIME)
+-- ARGV     limit, window (us), cost; then, optional: dry ("1": report only, write nothing),
+--          now (us; absent or "": the server's TIME)
 -- Returns  {allowed (0/1), remaining, reset_after (us), retry_after (us)}
 local key = KEYS[1]
 local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])

@@ -1,7 +1,8 @@
 -- Sliding window counter: the previous window's count, weighted by how much of it still
 -- overlaps the sliding window, plus the current window's count. Two numbers per key.
 -- KEYS[1]  hash {index = current window number, current = units, previous = units}
--- ARGV     limit, window (us), cost, dry ("1": report only, write nothing), now (us; "" = TIME)
+-- ARGV     limit, window (us), cost; then, optional: dry ("1": report only, write nothing),
+--          now (us; absent or "": the server's TIME)
 -- Returns  {allowed (0/1), remaining, reset_after (us), retry_after (us)}
 local key = KEYS[1]
 local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])

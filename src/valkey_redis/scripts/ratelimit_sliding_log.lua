@@ -1,6 +1,7 @@
 -- Sliding log: at most `limit` units in any `window`; one sorted-set entry per unit allowed.
 -- KEYS[1]  sorted set: member "time:n", score = the time (us) the unit was allowed
--- ARGV     limit, window (us), cost, dry ("1": report only, write nothing), now (us; "" = TIME)
+-- ARGV     limit, window (us), cost; then, optional: dry ("1": report only, write nothing),
+--          now (us; absent or "": the server's TIME)
 -- Returns  {allowed (0/1), remaining, reset_after (us), retry_after (us)}
 -- Denied hits are not logged, so a client hammering while refused does not extend its ban.
 local key = KEYS[1]

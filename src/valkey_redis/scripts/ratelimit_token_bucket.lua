@@ -1,7 +1,8 @@
 -- Token bucket: holds up to `limit` tokens, refilled continuously at `limit` per `window`;
 -- a hit takes `cost` tokens. A missing key is a full bucket.
 -- KEYS[1]  hash {tokens = tokens left (float), at = time of that count (us)}
--- ARGV     limit, window (us), cost, dry ("1": report only, write nothing), now (us; "" = TIME)
+-- ARGV     limit, window (us), cost; then, optional: dry ("1": report only, write nothing),
+--          now (us; absent or "": the server's TIME)
 -- Returns  {allowed (0/1), remaining, reset_after (us), retry_after (us)}
 local key = KEYS[1]
 local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
