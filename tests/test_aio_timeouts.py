@@ -353,3 +353,75 @@ def test_a_lock_that_releases_only_on_success_is_caught(
     sync_client, async_client = both_clients
     with pytest.raises(AssertionError):
         check_cut_body_releases(async_client, sync_client, aio_loop)
+
+
+def check_cut_leader_spares_followers(proxy: FaultProxy, client: Any, loop: Any) -> None:
+    """The task leading a shared GET is cut by asyncio.timeout(); the 10 tasks that
+    shared its GET start over and get the value, none inherits its cancellation."""
+    cache = aio.Cache(client, namespace="t", ttl=60)
+
+    async def main() -> list[Any]:
+        await cache.set("k", "value")
+        proxy.latency(LATE, times=1, match="GET")  # the shared GET's reply is late
+
+        async def impatient() -> Any:
+            async with asyncio.timeout(CUT):
+                return await cache.get("k")
+
+        leader = asyncio.create_task(impatient())
+        await asyncio.sleep(0)  # the leader sends the GET first
+        followers = [asyncio.create_task(cache.get("k")) for _ in range(10)]
+        with pytest.raises(TimeoutError):
+            await leader
+        async with asyncio.timeout(LATE * 3):
+            return await asyncio.gather(*followers, return_exceptions=True)
+
+    try:
+        assert loop.run(main()) == ["value"] * 10
+    finally:
+        proxy.pass_through()
+
+
+@pytest.mark.real
+def test_a_cut_leader_of_a_shared_get_spares_its_followers(
+    shared_proxy: FaultProxy, real_client: Any, aio_loop: Any
+) -> None:
+    """Followers of a GET whose leader timed out get the value, not its CancelledError."""
+    client = aio.connect(shared_proxy.url, socket_timeout=30, call_timeout=60, breaker=False)
+    try:
+        check_cut_leader_spares_followers(shared_proxy, client, aio_loop)
+    finally:
+        aio_loop.run(client.aclose())
+
+
+async def _naive_flight(self: Any, key: str, fn: Any, *, timeout: float) -> Any:
+    """Wrong: followers await the leader's future, which a cancelled leader cancels too."""
+    shared = self._calls.get(key)
+    if shared is not None:
+        return await asyncio.shield(shared)
+    shared = self._calls[key] = asyncio.get_running_loop().create_future()
+    try:
+        value = await fn()
+    except BaseException:
+        shared.cancel()
+        raise
+    finally:
+        del self._calls[key]
+    shared.set_result(value)
+    return value
+
+
+@pytest.mark.real
+def test_a_flight_passing_on_the_leaders_cancellation_is_caught(
+    shared_proxy: FaultProxy, real_client: Any, aio_loop: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wrong: a single-flight whose followers share the leader's fate -- caught."""
+    from valkey_redis.aio._flight import TaskFlight
+
+    monkeypatch.setattr(TaskFlight, "run", _naive_flight)
+    client = aio.connect(shared_proxy.url, socket_timeout=30, call_timeout=60, breaker=False)
+    try:
+        with pytest.raises(AssertionError):
+            check_cut_leader_spares_followers(shared_proxy, client, aio_loop)
+    finally:
+        aio_loop.run(client.aclose())
