@@ -200,6 +200,21 @@ def test_fencing_tokens_strictly_increase(client: redis.Redis) -> None:
     assert all(isinstance(t, int) for t in tokens)
 
 
+def test_a_counter_ahead_of_the_clock_still_grows_by_one(client: redis.Redis) -> None:
+    """A counter past the server clock (clocks stepped back): the next token is counter + 1."""
+    lock = Lock(client, "job", timeout=5)
+    ahead = 5 * 10**15  # years past the clock in microseconds, exact in a Lua double
+    client.set(lock.fence_key, ahead, px=60_000)
+    assert lock.acquire()
+    assert lock.fencing_token == ahead + 1
+    assert int(client.get(lock.fence_key)) == ahead + 1  # and the counter remembers it
+    assert lock.release()
+    again = Lock(client, "job", timeout=5)
+    assert again.acquire()
+    assert again.fencing_token == ahead + 2
+    assert again.release()
+
+
 def test_fencing_token_stays_after_release(client: redis.Redis) -> None:
     """A holder keeps its token after release or expiry, to show a fenced resource."""
     lock = Lock(client, "job", timeout=5)
