@@ -198,6 +198,32 @@ def test_an_overridden_execute_command_is_honoured(
     assert "GET" in seen
 
 
+def test_an_instrumented_connection_class_keeps_its_send(
+    valkey_server: Any, aio_loop: asyncio.Runner
+) -> None:
+    """connection_class= with its own send_packed_command: every command still goes through it."""
+    sent: list[Any] = []
+
+    class Counting(redis.asyncio.Connection):
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            sent.append(command)
+            await super().send_packed_command(command, check_health)
+
+    client = aio.connect(valkey_server.url, connection_class=Counting)
+
+    async def main() -> Any:
+        cache = aio.Cache(client, namespace="counted", ttl=60)
+        await cache.set("k", 1)
+        before = len(sent)
+        assert await cache.get("k") == 1
+        return len(sent) - before
+
+    try:
+        assert aio_loop.run(main()) == 1
+    finally:
+        aio_loop.run(client.aclose())
+
+
 def test_a_failed_first_attempt_is_retried_within_the_budget(
     valkey_server: Any, real_client: redis.Redis, aio_loop: asyncio.Runner
 ) -> None:

@@ -27,9 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import hiredis
+import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import AbstractBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis.aio._watch import watch
@@ -40,6 +42,8 @@ __all__ = ["AsyncBudgetRetry", "aguarded", "aper_server"]
 
 T = TypeVar("T")
 _NETWORK = (RedisConnectionError, RedisTimeoutError, OSError)
+_PLAIN_READ = frozenset({"disable_decoding"})  # the options of every command's reply
+_SEND = redis.asyncio.Connection.send_packed_command
 
 
 class AsyncBudgetRetry(Retry):
@@ -113,6 +117,10 @@ class _AsyncGuard(Exchange):
     socket_timeout: float | None  # the mixed-in connection's
     _writer: asyncio.StreamWriter | None  # the mixed-in connection's
     _host_error: Callable[[], str]  # the mixed-in connection's
+    _direct_write = False  # set by aguarded(): the base sends as redis.asyncio does
+    _read_response_from_parser: Callable[..., Awaitable[Any]]  # the mixed-in connection's
+    health_check_interval: float  # the mixed-in connection's
+    next_health_check: float  # the mixed-in connection's
     is_connected: bool  # the mixed-in connection's (a property)
     check_health: Callable[[], Awaitable[None]]  # the mixed-in connection's
 
@@ -177,11 +185,11 @@ class _AsyncGuard(Exchange):
                 await self.check_health()
             self.socket_timeout = None  # redis.asyncio then writes without wait_for
             try:
-                if timeout and self._write_may_wait(command):
-                    async with asyncio.timeout(timeout):
+                if not self._direct_write or self._write_may_wait(command):
+                    async with asyncio.timeout(timeout or None):
                         await super().send_packed_command(command, False)  # type: ignore[misc]
                 else:
-                    await super().send_packed_command(command, False)  # type: ignore[misc]
+                    await self._write(command)
             except TimeoutError:  # ours: redis.asyncio turns its own into RedisTimeoutError
                 msg = "Timeout writing to socket"
                 raise RedisTimeoutError(msg) from None
@@ -191,6 +199,22 @@ class _AsyncGuard(Exchange):
             self.breaker.record_failure(exc)
             raise
         self._sent()
+
+    async def _write(self, command: list[bytes] | bytes) -> None:
+        """Hand ``command`` to the socket, as redis.asyncio does (errors and all)."""
+        writer: Any = self._writer
+        try:
+            writer.writelines([command] if isinstance(command, bytes) else command)
+            await writer.drain()
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            number = exc.args[0] if len(exc.args) > 1 else "UNKNOWN"
+            text = exc.args[-1] if exc.args else exc
+            msg = f"Error {number} while writing to socket. {text}."
+            raise RedisConnectionError(msg) from exc
+        except BaseException:
+            await self.disconnect(nowait=True)
+            raise
 
     def _write_may_wait(self, command: Any) -> bool:
         """Could writing ``command`` wait (the transport's buffer full, or filled by it)?"""
@@ -205,30 +229,62 @@ class _AsyncGuard(Exchange):
         return queued > low or queued + size > high
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        saved = self.socket_timeout
-        wait = self._reading(saved)
+        """redis.asyncio's read, bounded by the loop's read watch (see :mod:`.._watch`).
+
+        A plain read (every command's reply) goes straight to the parser, with
+        redis.asyncio's outcomes: a dropped connection on any error, its error
+        types and messages, the health-check clock moved on. Reads with their own
+        options (an explicit timeout: pub/sub polling) take redis.asyncio's path.
+        """
+        if args or kwargs.keys() - _PLAIN_READ:
+            return await self._read_with_options(*args, **kwargs)
+        wait = self._reading(self.socket_timeout)
         deadline = None
-        if not args and kwargs.get("timeout") is None:
-            # Bounded by the loop's read watch, not by an asyncio.timeout per reply. (An
-            # explicit timeout makes redis.asyncio return None on expiry: left to it.)
-            self.socket_timeout = None
-            if wait is not None:
-                deadline = watch()
-                deadline.start(self, wait)
+        if wait is not None:
+            deadline = watch()
+            deadline.start(self, wait)
         try:
-            reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
+            reply = await self._read_response_from_parser(**kwargs)
         except asyncio.CancelledError:
+            await self.disconnect(nowait=True)  # its reply may still come: never read it
             if deadline is None or not deadline.expired(self):
                 raise  # somebody cancelled the call: not a failure of the server
-            error = RedisTimeoutError(f"Timeout reading from {self._host_error()}")
+            error: Exception = RedisTimeoutError(f"Timeout reading from {self._host_error()}")
             self._lost(error)
             raise error from None
-        except _NETWORK as exc:
-            self._lost(exc)
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            error = RedisConnectionError(
+                f"Error while reading from {self._host_error()} : {exc.args}"
+            )
+            self._lost(error)
+            raise error from exc
+        except BaseException as exc:
+            await self.disconnect(nowait=True)
+            if isinstance(exc, _NETWORK):
+                self._lost(exc)
             raise
         finally:
             if deadline is not None:
                 deadline.stop(self)
+        if self.health_check_interval:
+            self.next_health_check = asyncio.get_running_loop().time() + self.health_check_interval
+        if isinstance(reply, ResponseError):
+            raise reply from None
+        self._replied()
+        return reply
+
+    async def _read_with_options(self, *args: Any, **kwargs: Any) -> Any:
+        saved = self.socket_timeout
+        wait = self._reading(saved)
+        if kwargs.get("timeout") is None:
+            self.socket_timeout = wait  # bounded like any reply; an explicit timeout is kept
+        try:
+            reply = await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except _NETWORK as exc:
+            self._lost(exc)
+            raise
+        finally:
             self.socket_timeout = saved
         self._replied()
         return reply
@@ -254,5 +310,9 @@ def aguarded(base: type[T]) -> type[T]:
     """Return ``base`` (a redis.asyncio connection class) with the breaker mixed in."""
     made = _MADE.get(base)
     if made is None:
-        made = _MADE[base] = type(f"Guarded{base.__name__}", (_AsyncGuard, base), {})
+        # A base that sends its own way (an instrumented subclass) keeps its send.
+        direct = getattr(base, "send_packed_command", None) is _SEND
+        made = _MADE[base] = type(
+            f"Guarded{base.__name__}", (_AsyncGuard, base), {"_direct_write": direct}
+        )
     return made
