@@ -522,3 +522,49 @@ def test_a_task_cancelled_inside_release_is_cancelled_and_the_lock_released(
 
     aio_loop.run(main())
     assert sync_client.exists(lock.key) == 0  # released, not left for its 3 s lease
+
+
+# -- and on a cluster ------------------------------------------------------------------
+
+CLUSTER_CALLS = ["cache.get", "cache.get_or_set", "lock.acquire", "GCRA.hit"]
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("helper", CLUSTER_CALLS)
+def test_a_timeout_on_a_cluster_never_desynchronises_a_node_connection(
+    valkey_cluster: Any, cluster_client: Any, aio_loop: Any, helper: str
+) -> None:
+    """On a cluster (one connection per node), a call cut by asyncio.timeout() while its
+    node is paused leaves that node's connection answering the next command itself."""
+    client = aio.connect(valkey_cluster.url, cluster=True, max_connections=1, socket_timeout=8)
+    marker = "{marker}:k"  # a key of its own slot; the helper's keys are elsewhere
+    cluster_client.set(marker, "mine")
+
+    async def main() -> Any:
+        call, _ = await _prepared(client, helper)
+        await client.get(marker)
+        key = _first_key(helper)
+        node = client.get_node_from_key(key)
+        await client.execute_command("PING", target_nodes=node)
+        paused_node = cluster_client.get_node(host=node.host, port=node.port)
+        cluster_client.execute_command("CLIENT", "PAUSE", 1500, "ALL", target_nodes=paused_node)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(CUT):
+                await call()
+        # The same node's one connection: its next reply must be its own.
+        return await client.execute_command("ECHO", "own reply", target_nodes=node)
+
+    try:
+        assert aio_loop.run(main()) == "own reply"
+    finally:
+        aio_loop.run(client.aclose())
+
+
+def _first_key(helper: str) -> str:
+    """The Valkey key the helper's call of ``_prepared`` sends first (it names the node)."""
+    group, _, method = helper.partition(".")
+    if group == "cache":
+        return "t:{hit}" if method == "get" else "t:{cold}"
+    if group == "lock":
+        return keys.tagged("lock", "job", "owner")
+    return aio.GCRA(None, limit=5, window=60).key_for("user:42")
