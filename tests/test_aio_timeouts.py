@@ -202,6 +202,7 @@ def test_a_timeout_around_any_helper_call_never_desynchronises_the_connection(
 
     async def main() -> Any:
         call, match = await _prepared(client, helper)
+        await client.ping()  # the one connection exists: the late reply is the helper's
         shared_proxy.latency(LATE, times=1, match=match)  # the next such reply is late
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(CUT):
@@ -425,3 +426,145 @@ def test_a_flight_passing_on_the_leaders_cancellation_is_caught(
             check_cut_leader_spares_followers(shared_proxy, client, aio_loop)
     finally:
         aio_loop.run(client.aclose())
+
+
+class _SwallowsCancelledExtend:
+    """An async client whose lease extensions swallow one cancellation, as
+    ``asyncio.wait_for`` on Python 3.11 may when the cancel meets its wait's end."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.extending = asyncio.Event()
+        self.hold = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self.hold and args[0] in ("EVALSHA", "EVAL"):  # a renewal of the lease
+            self.hold = False  # once
+            self.extending.set()
+            try:
+                await asyncio.sleep(3600)  # the reply wait
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                assert current is not None
+                current.uncancel()  # ...and the cancellation is lost
+        return await self._inner.execute_command(*args, **kwargs)
+
+
+def test_release_does_not_wait_for_a_renewer_that_lost_its_cancellation(
+    both_clients: Any, aio_loop: Any
+) -> None:
+    """A renewer whose cancellation was swallowed mid-renewal ends anyway: release()
+    returns (before: it awaited a renewer that renewed forever)."""
+    sync_client, async_client = both_clients
+    client = _SwallowsCancelledExtend(async_client)
+    lock = aio.Lock(client, "renewed", timeout=0.3, auto_renew=True)
+
+    async def main() -> bool:
+        assert await lock.acquire()
+        client.hold = True
+        await client.extending.wait()  # a renewal is in flight
+        release = asyncio.create_task(lock.release())
+        done, _ = await asyncio.wait({release}, timeout=5)  # it takes milliseconds
+        if not done:  # the bug: stop it by hand so the test can end
+            release.cancel()
+            await asyncio.wait({release})
+            return False
+        return release.result()
+
+    assert aio_loop.run(main()) is True
+    assert sync_client.exists(lock.key) == 0
+
+
+class _SlowToStopRenewing:
+    """An async client whose renewals take a moment to give up when cancelled."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.extending = asyncio.Event()
+        self.hold = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self.hold and args[0] in ("EVALSHA", "EVAL"):  # a renewal of the lease
+            self.hold = False
+            self.extending.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.2)  # cleaning up before giving up
+                raise
+        return await self._inner.execute_command(*args, **kwargs)
+
+
+def test_a_task_cancelled_inside_release_is_cancelled_and_the_lock_released(
+    both_clients: Any, aio_loop: Any
+) -> None:
+    """Cancelled while release() waits for the renewer to stop: CancelledError reaches
+    the caller (before: swallowed), and the lock is still given back."""
+    sync_client, async_client = both_clients
+    client = _SlowToStopRenewing(async_client)
+    lock = aio.Lock(client, "renewed", timeout=3, auto_renew=True)  # renewed after 1 s
+
+    async def main() -> None:
+        assert await lock.acquire()
+        client.hold = True
+        await client.extending.wait()
+        release = asyncio.create_task(lock.release())
+        await asyncio.sleep(0.05)  # release() now waits for the renewer to stop
+        release.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await release
+
+    aio_loop.run(main())
+    assert sync_client.exists(lock.key) == 0  # released, not left for its 3 s lease
+
+
+# -- and on a cluster ------------------------------------------------------------------
+
+CLUSTER_CALLS = ["cache.get", "cache.get_or_set", "lock.acquire", "GCRA.hit"]
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("helper", CLUSTER_CALLS)
+def test_a_timeout_on_a_cluster_never_desynchronises_a_node_connection(
+    valkey_cluster: Any, cluster_client: Any, aio_loop: Any, helper: str
+) -> None:
+    """On a cluster (one connection per node), a call cut by asyncio.timeout() while its
+    node is paused leaves that node's connection answering the next command itself."""
+    client = aio.connect(valkey_cluster.url, cluster=True, max_connections=1, socket_timeout=8)
+    marker = "{marker}:k"  # a key of its own slot; the helper's keys are elsewhere
+    cluster_client.set(marker, "mine")
+
+    async def main() -> Any:
+        call, _ = await _prepared(client, helper)
+        await client.get(marker)
+        key = _first_key(helper)
+        node = client.get_node_from_key(key)
+        await client.execute_command("PING", target_nodes=node)
+        paused_node = cluster_client.get_node(host=node.host, port=node.port)
+        cluster_client.execute_command("CLIENT", "PAUSE", 1500, "ALL", target_nodes=paused_node)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(CUT):
+                await call()
+        # The same node's one connection: its next reply must be its own.
+        return await client.execute_command("ECHO", "own reply", target_nodes=node)
+
+    try:
+        assert aio_loop.run(main()) == "own reply"
+    finally:
+        aio_loop.run(client.aclose())
+
+
+def _first_key(helper: str) -> str:
+    """The Valkey key the helper's call of ``_prepared`` sends first (it names the node)."""
+    group, _, method = helper.partition(".")
+    if group == "cache":
+        return "t:{hit}" if method == "get" else "t:{cold}"
+    if group == "lock":
+        return keys.tagged("lock", "job", "owner")
+    return aio.GCRA(None, limit=5, window=60).key_for("user:42")

@@ -23,7 +23,6 @@ renewal sets :attr:`lost` and stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import weakref
 from types import TracebackType
 from typing import Self
@@ -65,13 +64,25 @@ class Lock(LockCore):
         return acquired
 
     async def release(self) -> bool:
-        """:meth:`valkey_redis.Lock.release`, awaited."""
+        """:meth:`valkey_redis.Lock.release`, awaited.
+
+        A task cancelled while it waits here for the renewal task to end still
+        gives the lock back, then raises its ``CancelledError``.
+        """
         renewer, self._renewer = self._renewer, None
-        if renewer is not None and renewer is not asyncio.current_task():
+        cancelled: asyncio.CancelledError | None = None
+        me = asyncio.current_task()
+        if renewer is not None and renewer is not me:
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await renewer
-        return await run(self._client, self._release_flow())
+            except asyncio.CancelledError as exc:  # the renewer's, or ours?
+                if me is not None and me.cancelling():
+                    cancelled = exc  # ours: release first, then raise it
+        released = await run(self._client, self._release_flow())
+        if cancelled is not None:
+            raise cancelled
+        return released
 
     async def extend(self, seconds: float | None = None) -> bool:
         """:meth:`valkey_redis.Lock.extend`, awaited."""
@@ -104,13 +115,19 @@ async def _renew_loop(ref: weakref.ref[Lock], interval: float) -> None:
     """Extend the lease every ``interval`` s until cancelled, refused, or the Lock is gone.
 
     A renewal that fails locally is retried sooner, while the lease lasts (see
-    ``LockCore._renew_flow``).
+    ``LockCore._renew_flow``). It also ends once the lock is no longer renewed by
+    this task (``release()`` cleared it): a cancellation swallowed below us --
+    ``asyncio.wait_for`` on Python 3.11 can lose one that arrives as its wait
+    ends -- must not keep ``release()`` waiting for a renewer that goes on forever.
     """
+    me = asyncio.current_task()
     wait: float | None = interval
     while wait is not None:
         await asyncio.sleep(wait)
         lock = ref()
-        if lock is None:
+        if lock is None or lock._renewer is not me:
             return
         wait = await run(lock._client, lock._renew_flow())
+        if lock._renewer is not me:  # released while renewing
+            return
         del lock
