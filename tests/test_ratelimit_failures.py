@@ -26,6 +26,7 @@ from valkey_redis import (
     SlidingWindowCounter,
     SlidingWindowLog,
     TokenBucket,
+    _lean,
     _run,
 )
 from valkey_redis.client import connect
@@ -197,10 +198,9 @@ def test_a_server_that_stops_triggers_the_policy_and_recovery_needs_no_restart()
 
 
 def _hit_in_child(limiter: FixedWindow, parents: object, done: Any) -> None:
-    from valkey_redis import _once
 
     result = limiter.hit("forked")
-    lane = _once._LANES.get(limiter._client.connection_pool)
+    lane = _lean._LANES.get(limiter._client.connection_pool)
     done.put((result.remaining, lane is not None and lane.conn is not parents))
 
 
@@ -209,12 +209,10 @@ def test_a_forked_child_never_writes_on_its_parents_lane_connection(valkey_serve
     """A hit in a forked child opens its own connection; the parent's stays in step."""
     import multiprocessing
 
-    from valkey_redis import _once
-
     client = connect(valkey_server.url)
     limiter = FixedWindow(client, limit=100, window=60, prefix="fork-" + str(time.time_ns()))
     assert limiter.hit("forked").remaining == 99
-    parents = _once._LANES[client.connection_pool].conn
+    parents = _lean._LANES[client.connection_pool].conn
     context = multiprocessing.get_context("fork")
     done = context.Queue()
     child = context.Process(target=_hit_in_child, args=(limiter, parents, done))
@@ -223,7 +221,7 @@ def test_a_forked_child_never_writes_on_its_parents_lane_connection(valkey_serve
     child.join(timeout=30)
     assert (remaining, own_connection, child.exitcode) == (98, True, 0)
     assert limiter.hit("forked").remaining == 97  # the parent's connection still in step
-    assert _once._LANES[client.connection_pool].conn is parents
+    assert _lean._LANES[client.connection_pool].conn is parents
     client.close()
 
 

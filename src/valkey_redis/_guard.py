@@ -78,6 +78,11 @@ class BudgetRetry(Retry):
         super().__init__(backoff, retries, supported_errors)
         self.budget = budget
 
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        """The errors worth another attempt."""
+        return tuple(self._supported_errors)
+
     def call_with_retry(
         self,
         do: Callable[[], T],
@@ -87,23 +92,40 @@ class BudgetRetry(Retry):
     ) -> T:
         """Run ``do`` like redis-py does, within the budget (shared when nested)."""
         token = open_budget(self.budget)
-        tries = None
         try:
-            while True:
+            return self.attempts(do, fail, is_retryable, with_failure_count)
+        finally:
+            CALL_DEADLINE.reset(token)
+
+    def attempts(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+        *,
+        failed: Exception | None = None,
+    ) -> T:
+        """The attempts of one call inside the current budget; ``failed``: the first one's error.
+
+        A caller that made the first attempt itself (the lean path,
+        :func:`valkey_redis._lean.command`) hands its error in.
+        """
+        tries = None
+        while True:
+            if failed is None:
                 try:
                     return do()
                 except self._supported_errors as error:
-                    if tries is None:
-                        tries = Tries(self, is_retryable, with_failure_count)
-                    told = tries.failed(error)
-                    if told is None:
-                        raise
-                    fail(*told)
-                    if (pause := tries.pause()) is None:
-                        raise
-                    time.sleep(pause)
-        finally:
-            CALL_DEADLINE.reset(token)
+                    failed = error
+            tries = tries or Tries(self, is_retryable, with_failure_count)
+            if (told := tries.failed(failed)) is None:
+                raise failed
+            fail(*told)
+            if (pause := tries.pause()) is None:
+                raise failed
+            time.sleep(pause)
+            failed = None
 
 
 class _Guard(Exchange):

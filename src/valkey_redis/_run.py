@@ -32,6 +32,7 @@ from redis.exceptions import (
     RedisError,
 )
 
+from valkey_redis._lean import command
 from valkey_redis._once import node_for
 from valkey_redis._once import send_once as _send_once
 from valkey_redis.core.flow import (
@@ -82,7 +83,7 @@ def _command(client: Any, effect: Command) -> Any:
         return _send_once(
             node_for(client, effect.key or effect.args[1]), effect.args, **effect.options
         )
-    return client.execute_command(*effect.args, **effect.options)
+    return command(client, *effect.args, **effect.options)
 
 
 def _pipeline(client: Any, effect: Pipeline) -> Any:
@@ -142,9 +143,9 @@ def eval_script(
     if once:
         return _once(client, script, evalsha, keys[0])
     try:
-        return client.execute_command(*evalsha)
+        return command(client, *evalsha)
     except NoScriptError:  # it did not run; EVAL runs it and caches it for next time
-        return client.execute_command("EVAL", script.text, *evalsha[2:])
+        return command(client, "EVAL", script.text, *evalsha[2:])
 
 
 def _eval_on(node: redis.Redis, script: Script, evalsha: tuple[Any, ...], *, asking: bool) -> Any:
