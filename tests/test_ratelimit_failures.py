@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -192,6 +193,37 @@ def test_a_server_that_stops_triggers_the_policy_and_recovery_needs_no_restart()
             time.sleep(0.05)
         result = strict.hit("k")  # a fresh, empty server: the script is reloaded on NOSCRIPT
         assert (result.allowed, result.remaining, result.fallback) == (True, 2, False)
+    client.close()
+
+
+def _hit_in_child(limiter: FixedWindow, parents: object, done: Any) -> None:
+    from valkey_redis import _once
+
+    result = limiter.hit("forked")
+    lane = _once._LANES.get(limiter._client.connection_pool)
+    done.put((result.remaining, lane is not None and lane.conn is not parents))
+
+
+@pytest.mark.real
+def test_a_forked_child_never_writes_on_its_parents_lane_connection(valkey_server) -> None:
+    """A hit in a forked child opens its own connection; the parent's stays in step."""
+    import multiprocessing
+
+    from valkey_redis import _once
+
+    client = connect(valkey_server.url)
+    limiter = FixedWindow(client, limit=100, window=60, prefix="fork-" + str(time.time_ns()))
+    assert limiter.hit("forked").remaining == 99
+    parents = _once._LANES[client.connection_pool].conn
+    context = multiprocessing.get_context("fork")
+    done = context.Queue()
+    child = context.Process(target=_hit_in_child, args=(limiter, parents, done))
+    child.start()
+    remaining, own_connection = done.get(timeout=30)
+    child.join(timeout=30)
+    assert (remaining, own_connection, child.exitcode) == (98, True, 0)
+    assert limiter.hit("forked").remaining == 97  # the parent's connection still in step
+    assert _once._LANES[client.connection_pool].conn is parents
     client.close()
 
 

@@ -9,6 +9,13 @@ network error is raised, never answered by re-sending.
 Not for: ordinary commands; :func:`valkey_redis.connect`'s retries are what you
 want for reads and idempotent writes.
 
+How it works: the pool lends one connection to a *lane* that whichever thread
+finds it free uses (checked as the pool checks a connection it hands out:
+reconnected if the server closed it); the others check a connection out of the
+pool as usual. That skips the pool's lock and bookkeeping on every rate-limit
+hit. Only a plain pool of at least 100 connections lends one (redis-py's default
+is unbounded); a forked child never uses its parent's lane connection.
+
 How it fails: any error after the command was written disconnects that pooled
 connection (a late reply must never be read as the answer to the next command)
 and propagates; an error *reply* (``ResponseError``) keeps the connection, which
@@ -17,13 +24,33 @@ is still in step with the server.
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 __all__ = ["node_for", "send_once"]
+
+_LANE_FROM = 100  # a smaller pool keeps all its connections for its other users
+
+
+class _Lane:
+    """The connection a pool lends to whichever thread finds it free."""
+
+    __slots__ = ("conn", "lock", "pid")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.conn: Any = None
+        self.pid = os.getpid()
+
+
+_LANES: weakref.WeakKeyDictionary[Any, _Lane] = weakref.WeakKeyDictionary()
+_LANES_LOCK = threading.Lock()
 
 
 def node_for(client: redis.Redis | RedisCluster, key: str) -> redis.Redis:
@@ -44,7 +71,7 @@ def send_once(node: redis.Redis, *commands: tuple[Any, ...], **options: Any) -> 
         **options: passed to the reply parser (e.g. redis-py's ``NEVER_DECODE``).
     """
     pool = node.connection_pool
-    conn: Any = pool.get_connection()  # redis-py leaves these methods untyped
+    conn, lane = _take(pool)
     parse: Any = node.parse_response
     try:
         reply: Any = None
@@ -57,5 +84,44 @@ def send_once(node: redis.Redis, *commands: tuple[Any, ...], **options: Any) -> 
         conn.disconnect()  # a late reply must never be read as the answer to the next command
         raise
     finally:
-        pool.release(conn)
+        if lane is None:
+            pool.release(conn)
+        else:
+            lane.lock.release()
     return reply
+
+
+def _take(pool: Any) -> tuple[Any, _Lane | None]:
+    """A connected connection of ``pool``, and the lane it belongs to (None: the pool's)."""
+    lane = _lane(pool)
+    if lane is None or not lane.lock.acquire(blocking=False):
+        return pool.get_connection(), None
+    try:
+        if lane.pid != os.getpid():  # forked: the parent's socket is not ours to use
+            lane.conn, lane.pid = None, os.getpid()
+        if lane.conn is None:
+            lane.conn = pool.get_connection()  # checked out (and checked) by the pool
+        else:
+            conn = lane.conn
+            conn.connect()  # no-op while connected
+            try:
+                dirty = conn.can_read()  # data nobody asked for
+            except (RedisError, OSError):  # closed by the server
+                dirty = True
+            if dirty:
+                conn.disconnect()
+                conn.connect()
+    except BaseException:
+        lane.lock.release()
+        raise
+    return lane.conn, lane
+
+
+def _lane(pool: Any) -> _Lane | None:
+    if type(pool) is not redis.ConnectionPool or pool.max_connections < _LANE_FROM:
+        return None
+    lane = _LANES.get(pool)
+    if lane is None:
+        with _LANES_LOCK:
+            lane = _LANES.setdefault(pool, _Lane())
+    return lane
