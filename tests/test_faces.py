@@ -89,6 +89,25 @@ def test_the_async_names_of_the_contract_exist() -> None:
     assert aio.LockNotAcquired is valkey_redis.LockNotAcquired
 
 
+MADE: dict[str, dict[str, Any]] = {
+    "Cache": {"namespace": "t", "ttl": 60},
+    "Lock": {"name": "x", "timeout": 10},
+    "SessionStore": {"ttl": 60},
+    "WriteBehind": {"name": "q", "apply_batch": print},
+    **{algorithm: {"limit": 10, "window": 60} for algorithm in ALGORITHMS},
+}
+
+
+@pytest.mark.parametrize("helper", HELPERS)
+def test_a_client_of_the_other_face_is_refused(helper: str, both_clients: Any) -> None:
+    """aio.X refuses a sync client and X an asyncio one, at once, naming the right one."""
+    sync_client, async_client = both_clients
+    with pytest.raises(TypeError, match=r"aio\.connect"):
+        getattr(aio, helper)(sync_client, **MADE[helper])
+    with pytest.raises(TypeError, match=rf"aio\.{helper}"):
+        getattr(valkey_redis, helper)(async_client, **MADE[helper])
+
+
 def test_the_sync_decorator_refuses_an_async_function(fake_client: Any) -> None:
     """Cache.cached on an async def is a TypeError naming aio (it would cache coroutines)."""
     cache = valkey_redis.Cache(fake_client, namespace="t", ttl=60)

@@ -46,6 +46,7 @@ class Lock(LockCore):
             ``sleep``, ``auto_renew``, ``prefix``, as for :class:`valkey_redis.Lock`.
     """
 
+    _ASYNC = True  # the face check refuses sync clients
     _renewer: asyncio.Task[None] | None = None
     _pause = staticmethod(asyncio.sleep)  # injected in tests
 

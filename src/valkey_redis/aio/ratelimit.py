@@ -25,6 +25,8 @@ __all__ = ["GCRA", "FixedWindow", "SlidingWindowCounter", "SlidingWindowLog", "T
 class _Limiter(LimiterCore):
     """The async face: the core builds each request and reads each reply; this awaits it."""
 
+    _ASYNC = True  # the face check refuses sync clients
+
     async def hit(self, key: str, cost: int = 1) -> RateLimitResult:
         """Take ``cost`` units for ``key`` if available; see :meth:`valkey_redis.GCRA.hit`."""
         return await self._decide(key, self._cost(cost), dry=False)

@@ -27,6 +27,8 @@ __all__ = ["SessionStore"]
 class SessionStore(SessionCore):
     """:class:`valkey_redis.SessionStore` for asyncio; same arguments, same sessions."""
 
+    _ASYNC = True  # the face check refuses sync clients
+
     async def create(
         self, *, user_id: str | int, data: Mapping[str, Any] | BaseModel | None = None
     ) -> str:

@@ -46,6 +46,7 @@ class WriteBehind(WriteBehindCore):
     :class:`valkey_redis.aio.Cache` (its ``set``/``delete`` are awaited).
     """
 
+    _ASYNC = True  # the face check refuses sync clients
     _LOCK = asyncio.Lock  # one batch at a time per object (flush vs the worker task)
     _stop: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None

@@ -38,7 +38,7 @@ from valkey_redis._validate import seconds
 from valkey_redis.core.flow import Command, Eval, Flow, Sleep
 from valkey_redis.core.guard import Budget
 from valkey_redis.core.scripts import script
-from valkey_redis.core.send import OUTAGE
+from valkey_redis.core.send import OUTAGE, check_face
 
 __all__ = ["LockCore", "LockError", "LockLost", "LockNotAcquired"]
 
@@ -115,6 +115,7 @@ class LockCore:
         self.lost = False
         #: Attempts made by the last ``acquire()`` (1 unless it had to wait).
         self.attempts = 0
+        check_face(client, self)
         self._client = client
         self._token: str | None = None
         self._fencing_token: int | None = None

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, cast
 from valkey_redis import keys
 from valkey_redis._denials import Denials
 from valkey_redis.core.scripts import script
+from valkey_redis.core.send import check_face
 
 __all__ = [
     "FALLBACK_RETRY_AFTER",
@@ -190,6 +191,7 @@ class LimiterCore:
             raise ValueError(msg)
         self.prefix = prefix
         self.on_error: OnError = on_error
+        check_face(client, self)
         self._client = client
         self._script = script(f"ratelimit_{self._algorithm}")
         self._denials = Denials()  # keys certain to be denied until some time

@@ -1,7 +1,9 @@
 """What both runners agree on when they send a command: what an outage is, how far to follow.
 
 Use this in a runner or a helper that must tell "the server is unreachable" (a
-fallback may apply) from "the server said no" (an error reply, never a fallback).
+fallback may apply) from "the server said no" (an error reply, never a fallback),
+and in the helpers' constructors, which refuse a client of the other face
+(:func:`check_face`).
 
 Not for: retry policy; that is the client's (:func:`valkey_redis.connect`).
 
@@ -18,7 +20,7 @@ from redis.exceptions import ClusterDownError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["OUTAGE", "REDIRECTS", "is_cluster", "queued", "redirect_error"]
+__all__ = ["OUTAGE", "REDIRECTS", "check_face", "is_cluster", "queued", "redirect_error"]
 
 #: The server unreachable, or a cluster without a primary for the slot (CLUSTERDOWN
 #: during a failover; the command did not run).
@@ -39,6 +41,30 @@ def is_cluster(client: object) -> bool:
     from redis.cluster import RedisCluster  # noqa: PLC0415 - lazy
 
     return isinstance(client, RedisCluster | AsyncCluster)
+
+
+def check_face(client: object, helper: object) -> None:
+    """Refuse a client of the other face: a sync client for an ``aio`` helper, or the reverse.
+
+    ``helper`` is the helper being built; its class's ``_ASYNC`` says its face.
+    Other objects (fakes, wrappers) pass: only the two faces' own classes are told apart.
+
+    Raises:
+        TypeError: naming the client to use instead.
+    """
+    import redis  # noqa: PLC0415 - lazy, as is_cluster
+    import redis.asyncio  # noqa: PLC0415
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster  # noqa: PLC0415
+    from redis.cluster import RedisCluster  # noqa: PLC0415
+
+    name = type(helper).__name__
+    if getattr(helper, "_ASYNC", False):
+        if isinstance(client, redis.Redis | RedisCluster):
+            msg = f"aio.{name} needs an asyncio client (valkey_redis.aio.connect()), not a sync one"
+            raise TypeError(msg)
+    elif isinstance(client, redis.asyncio.Redis | AsyncCluster):
+        msg = f"{name} needs a sync client (connect()); for asyncio use valkey_redis.aio.{name}"
+        raise TypeError(msg)
 
 
 def queued(client: Any, commands: Sequence[Any], *, transaction: bool) -> Any:

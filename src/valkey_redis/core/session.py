@@ -26,6 +26,7 @@ from valkey_redis import keys
 from valkey_redis._validate import seconds
 from valkey_redis.core.flow import Command, Eval, Flow
 from valkey_redis.core.scripts import script
+from valkey_redis.core.send import check_face
 
 __all__ = ["SessionCore"]
 
@@ -72,6 +73,7 @@ class SessionCore:
         self.prefix = prefix
         self.model = model
         self._ttl_ms = max(1, round(ttl * 1000))
+        check_face(client, self)
         self._client = client
 
     # -- keys -------------------------------------------------------------------

@@ -30,7 +30,7 @@ from redis.exceptions import ResponseError
 from valkey_redis._validate import count, seconds
 from valkey_redis.core.flow import Call, Command, Eval, Flow, Locked, Pipeline, Sleep
 from valkey_redis.core.scripts import script
-from valkey_redis.core.send import OUTAGE
+from valkey_redis.core.send import OUTAGE, check_face
 from valkey_redis.keys import escape, tagged
 
 __all__ = ["Turns", "Write", "WriteBehindCore", "WriteBehindFullError", "idle_consumer", "serve"]
@@ -98,6 +98,7 @@ class WriteBehindCore:
         count("batch_size", batch_size)
         seconds("claim_idle", claim_idle, allow_zero=True)
         seconds("poll_interval", poll_interval)
+        check_face(client, self)
         self.client = client
         self.stream = tagged("wb", name, "stream")
         self._name = name
