@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -433,12 +434,27 @@ def test_a_timeout_never_desynchronises_the_connection(
 # -- Valkey Cluster --------------------------------------------------------------------
 
 
+def on_a_cluster(cluster: Any, loop: Any, body: Callable[[Any], Awaitable[None]]) -> None:
+    """Run ``body(client)`` with an aio cluster client; flush every primary, close it."""
+    client = aio.connect(cluster.url, cluster=True)
+
+    async def main() -> None:
+        try:
+            await body(client)
+        finally:
+            await client.flushall(target_nodes=client.PRIMARIES)
+
+    try:
+        loop.run(main())
+    finally:
+        loop.run(client.aclose())
+
+
 @pytest.mark.cluster
 def test_every_async_helper_works_on_a_cluster(valkey_cluster: Any, aio_loop: Any) -> None:
     """aio.Cache (batches and tags across slots), Lock and the five limiters on a cluster."""
-    client = aio.connect(valkey_cluster.url, cluster=True)
 
-    async def main() -> None:
+    async def body(client: Any) -> None:
         cache = aio.Cache(client, namespace="c", ttl=60)
         await cache.set_many({f"k{i}": i for i in range(50)})
         assert await cache.get_many([f"k{i}" for i in range(50)]) == {f"k{i}": i for i in range(50)}
@@ -460,12 +476,8 @@ def test_every_async_helper_works_on_a_cluster(valkey_cluster: Any, aio_loop: An
                 assert hits == [True, True, False], (algorithm, user)
             await limiter.reset("u1")
             assert (await limiter.peek("u1")).remaining == 2
-        await client.flushall(target_nodes=client.PRIMARIES)
 
-    try:
-        aio_loop.run(main())
-    finally:
-        aio_loop.run(client.aclose())
+    on_a_cluster(valkey_cluster, aio_loop, body)
 
 
 @pytest.mark.cluster
@@ -473,9 +485,8 @@ def test_async_sessions_decorator_and_write_behind_work_on_a_cluster(
     valkey_cluster: Any, aio_loop: Any
 ) -> None:
     """aio.SessionStore's whole lifecycle, @cached and a write-behind worker task on a cluster."""
-    client = aio.connect(valkey_cluster.url, cluster=True)
 
-    async def main() -> None:
+    async def body(client: Any) -> None:
         cache = aio.Cache(client, namespace="c", ttl=60)
         store = aio.SessionStore(client, ttl=60)
         sid = await store.create(user_id=7, data={"cart": []})
@@ -504,12 +515,8 @@ def test_async_sessions_decorator_and_write_behind_work_on_a_cluster(
         await submit_to_a_worker_task(queue, 10, applied)
         assert sorted(applied) == list(range(10))
         assert await queue.backlog() == 0
-        await client.flushall(target_nodes=client.PRIMARIES)
 
-    try:
-        aio_loop.run(main())
-    finally:
-        aio_loop.run(client.aclose())
+    on_a_cluster(valkey_cluster, aio_loop, body)
 
 
 @pytest.mark.cluster
@@ -519,11 +526,10 @@ def test_an_async_cluster_client_has_one_breaker_per_node(
     """aio.connect(cluster=True): a breaker per node; one open node's keys fall back."""
     from valkey_redis import breakers_of
 
-    client = aio.connect(valkey_cluster.url, cluster=True)
-    cache = aio.Cache(client, namespace="cb", ttl=60)
     names = [f"k{i}" for i in range(30)]
 
-    async def main() -> None:
+    async def body(client: Any) -> None:
+        cache = aio.Cache(client, namespace="cb", ttl=60)
         for name in names:
             await cache.set(name, name)
         breakers = breakers_of(client)
@@ -541,12 +547,8 @@ def test_an_async_cluster_client_has_one_breaker_per_node(
         assert sick.snapshot().rejected >= len(here)  # refused locally: no network wait
         sick.reset()
         assert await cache.get("k0") == "k0"
-        await client.flushall(target_nodes=client.PRIMARIES)
 
-    try:
-        aio_loop.run(main())
-    finally:
-        aio_loop.run(client.aclose())
+    on_a_cluster(valkey_cluster, aio_loop, body)
 
 
 async def submit_to_a_worker_task(queue: aio.WriteBehind, count: int, applied: list[Any]) -> None:

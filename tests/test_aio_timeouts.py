@@ -428,9 +428,9 @@ def test_a_flight_passing_on_the_leaders_cancellation_is_caught(
         aio_loop.run(client.aclose())
 
 
-class _SwallowsCancelledExtend:
-    """An async client whose lease extensions swallow one cancellation, as
-    ``asyncio.wait_for`` on Python 3.11 may when the cancel meets its wait's end."""
+class _HeldRenewal:
+    """An async client that holds the next lease renewal (after ``hold = True``) until
+    cancelled, then does what ``on_cancel`` says before sending it (or not)."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -440,6 +440,13 @@ class _SwallowsCancelledExtend:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    async def on_cancel(self) -> None:
+        """Swallow the cancellation, as ``asyncio.wait_for`` on Python 3.11 may when the
+        cancel meets its wait's end."""
+        current = asyncio.current_task()
+        assert current is not None
+        current.uncancel()
+
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if self.hold and args[0] in ("EVALSHA", "EVAL"):  # a renewal of the lease
             self.hold = False  # once
@@ -447,9 +454,7 @@ class _SwallowsCancelledExtend:
             try:
                 await asyncio.sleep(3600)  # the reply wait
             except asyncio.CancelledError:
-                current = asyncio.current_task()
-                assert current is not None
-                current.uncancel()  # ...and the cancellation is lost
+                await self.on_cancel()
         return await self._inner.execute_command(*args, **kwargs)
 
 
@@ -459,7 +464,7 @@ def test_release_does_not_wait_for_a_renewer_that_lost_its_cancellation(
     """A renewer whose cancellation was swallowed mid-renewal ends anyway: release()
     returns (before: it awaited a renewer that renewed forever)."""
     sync_client, async_client = both_clients
-    client = _SwallowsCancelledExtend(async_client)
+    client = _HeldRenewal(async_client)
     lock = aio.Lock(client, "renewed", timeout=0.3, auto_renew=True)
 
     async def main() -> bool:
@@ -478,27 +483,13 @@ def test_release_does_not_wait_for_a_renewer_that_lost_its_cancellation(
     assert sync_client.exists(lock.key) == 0
 
 
-class _SlowToStopRenewing:
-    """An async client whose renewals take a moment to give up when cancelled."""
+class _SlowToStopRenewing(_HeldRenewal):
+    """A held renewal that takes a moment to give up when cancelled."""
 
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.extending = asyncio.Event()
-        self.hold = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        if self.hold and args[0] in ("EVALSHA", "EVAL"):  # a renewal of the lease
-            self.hold = False
-            self.extending.set()
-            try:
-                await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                await asyncio.sleep(0.2)  # cleaning up before giving up
-                raise
-        return await self._inner.execute_command(*args, **kwargs)
+    async def on_cancel(self) -> None:
+        """Clean up for 0.2 s, then let the cancellation through."""
+        await asyncio.sleep(0.2)
+        raise asyncio.CancelledError
 
 
 def test_a_task_cancelled_inside_release_is_cancelled_and_the_lock_released(

@@ -186,6 +186,7 @@ BAD: list[Case] = [
     ("SessionStore", {"ttl": 60}, "create", (), {"user_id": None}),
     ("SessionStore", {"ttl": 60}, "create", (), {"user_id": 1, "data": {"x": object()}}),
     ("SessionStore", {"ttl": 60}, "create", (), {"user_id": 1, "data": {"user_id": 2}}),
+    ("SessionStore", {"ttl": 60}, "create", (), {"user_id": 1, "data": [("cart", 1)]}),
     ("SessionStore", {"ttl": 60}, "get", (42,), {}),
     ("SessionStore", {"ttl": 60}, "update", ("0000." + "a" * 43,), {}),
     ("WriteBehind", {"name": "q", "apply_batch": print, "batch_size": 0}, None, (), {}),

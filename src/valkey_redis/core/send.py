@@ -52,19 +52,32 @@ def check_face(client: object, helper: object) -> None:
     Raises:
         TypeError: naming the client to use instead.
     """
+    kind = _FACE_OF.get(type(client))
+    if kind is None:  # once per client class (constructors run per critical section)
+        kind = _FACE_OF[type(client)] = _face_of(client)
+    asynchronous = getattr(helper, "_ASYNC", False)
+    if kind == ("sync" if asynchronous else "async"):
+        name = type(helper).__name__
+        if asynchronous:
+            msg = f"aio.{name} needs an asyncio client (valkey_redis.aio.connect()), not a sync one"
+        else:
+            msg = f"{name} needs a sync client (connect()); for asyncio use valkey_redis.aio.{name}"
+        raise TypeError(msg)
+
+
+_FACE_OF: dict[type, str] = {}
+
+
+def _face_of(client: object) -> str:
+    """``"async"``, ``"sync"`` or ``"other"``: which face's client ``client`` is."""
     import redis  # noqa: PLC0415 - lazy, as is_cluster
     import redis.asyncio  # noqa: PLC0415
     from redis.asyncio.cluster import RedisCluster as AsyncCluster  # noqa: PLC0415
     from redis.cluster import RedisCluster  # noqa: PLC0415
 
-    name = type(helper).__name__
-    if getattr(helper, "_ASYNC", False):
-        if isinstance(client, redis.Redis | RedisCluster):
-            msg = f"aio.{name} needs an asyncio client (valkey_redis.aio.connect()), not a sync one"
-            raise TypeError(msg)
-    elif isinstance(client, redis.asyncio.Redis | AsyncCluster):
-        msg = f"{name} needs a sync client (connect()); for asyncio use valkey_redis.aio.{name}"
-        raise TypeError(msg)
+    if isinstance(client, redis.asyncio.Redis | AsyncCluster):
+        return "async"
+    return "sync" if isinstance(client, redis.Redis | RedisCluster) else "other"
 
 
 def queued(client: Any, commands: Sequence[Any], *, transaction: bool) -> Any:

@@ -105,6 +105,9 @@ class SessionCore:
     # -- data -------------------------------------------------------------------
 
     def _fields(self, data: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
+        if not (data is None or isinstance(data, BaseModel | Mapping)):
+            msg = f"data must be a mapping or a pydantic model, not {type(data).__name__}"
+            raise TypeError(msg)
         fields = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data or {})
         if self.model is not None:
             fields = self.model.model_validate(fields).model_dump(mode="json")
