@@ -50,6 +50,8 @@ __all__ = ["build"]
 TTL = 600
 LIMIT = 1_000_000
 IDENTITIES = [f"user-{i}" for i in range(64)]
+SPREAD = 100  # tasks, and keys, of the spread-out hit comparison
+PEERS = ("cashews", "aiocache")
 
 
 class AsyncCountingConnection(redis.asyncio.Connection):
@@ -107,18 +109,9 @@ class _Loop:
 def _hits(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
     cache = aio.Cache(client, namespace=ctx.name("aio"), ttl=TTL)
     raw_key = ctx.name("aio-raw", "user", "42")
-    cashews = Cashews()
-    cashews.setup(ctx.url, socket_timeout=TIMEOUT)  # the same generous timeout as ours
+    cashews, aiocache = _peers(ctx, loop)
     peer_key = ctx.name("cashews", "user", "42")
     other_key = ctx.name("aiocache", "user", "42")
-    server = urlparse(ctx.url)
-    aiocache = RedisCache(
-        serializer=JsonSerializer(),
-        endpoint=server.hostname or "127.0.0.1",
-        port=server.port or 6379,
-        db=int(server.path.strip("/") or 0),
-        timeout=TIMEOUT,
-    )
 
     async def payload() -> dict[str, Any]:
         return PAYLOAD
@@ -136,7 +129,6 @@ def _hits(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
         await aiocache.set(other_key, PAYLOAD)  # no ttl: aiocache would call a deprecated SETEX
 
     loop(fill())
-    loop.closers += [cashews.close, aiocache.close]
 
     async def raw() -> None:
         assert json.loads(cast(str, await client.get(raw_key)))["id"] == 42
@@ -183,6 +175,60 @@ def _hits(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
                 )
             )
     return comparisons
+
+
+def _peers(ctx: BenchContext, loop: _Loop) -> tuple[Any, Any]:
+    """cashews and aiocache on the run's server (closed with the loop)."""
+    cashews = Cashews()
+    cashews.setup(ctx.url, socket_timeout=TIMEOUT)  # the same generous timeout as ours
+    server = urlparse(ctx.url)
+    aiocache = RedisCache(
+        serializer=JsonSerializer(),
+        endpoint=server.hostname or "127.0.0.1",
+        port=server.port or 6379,
+        db=int(server.path.strip("/") or 0),
+        timeout=TIMEOUT,
+    )
+    loop.closers += [cashews.close, aiocache.close]
+    return cashews, aiocache
+
+
+def _spread_hits(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
+    """100 tasks reading 100 different keys: nothing to merge, every read its own GET."""
+    cache = aio.Cache(client, namespace=ctx.name("aio-spread"), ttl=TTL)
+    cashews, aiocache = _peers(ctx, loop)
+    names = {peer: [ctx.name(peer, "item", str(i)) for i in range(SPREAD)] for peer in PEERS}
+
+    async def fill() -> None:
+        await cache.set_many(dict.fromkeys(range(SPREAD), PAYLOAD), ttl=TTL)
+        for i in range(SPREAD):
+            await cashews.set(names["cashews"][i], PAYLOAD, expire=TTL)
+            await aiocache.set(names["aiocache"][i], PAYLOAD)
+
+    loop(fill())
+    turns = {who: itertools.cycle(range(SPREAD)) for who in ("ours", *PEERS)}
+
+    async def ours() -> None:
+        assert (await cache.get(next(turns["ours"])))["id"] == 42
+
+    async def via_cashews() -> None:
+        got = await cashews.get(names["cashews"][next(turns["cashews"])])
+        assert cast(dict[str, Any], got)["id"] == 42
+
+    async def via_aiocache() -> None:
+        assert (await aiocache.get(names["aiocache"][next(turns["aiocache"])]))["id"] == 42
+
+    return [
+        Comparison(
+            name=f"aio cache hit vs {peer}, {SPREAD} tasks on {SPREAD} keys",
+            lesson="Hit throughput with 100 concurrent tasks, each read a different key.",
+            baseline=Contender(f"{peer} get", loop.each(op, SPREAD)),
+            contenders=[Contender("aio.Cache.get", loop.each(ours, SPREAD))],
+            ops=ctx.ops(2000),
+            target=Target(f">= 1.3x {peer}", 1.3, applies_to=("aio.Cache.get",)),
+        )
+        for peer, op in (("cashews", via_cashews), ("aiocache", via_aiocache))
+    ]
 
 
 def _limiters(ctx: BenchContext, loop: _Loop, client: Any) -> list[Comparison]:
@@ -286,10 +332,14 @@ def _near_cache(ctx: BenchContext, loop: _Loop, client: Any) -> Comparison:
 
 
 def build(ctx: BenchContext) -> list[Comparison]:
-    """Hits (vs raw and peers), the three limiter pairs, and the lock."""
+    """Hits (vs raw and peers, one hot key and 100 keys), the limiter pairs, the lock."""
     loop = _Loop()
     # Generous timeouts: on a loaded machine a 0.3 s reply timeout would end the run.
     client = aio.connect(ctx.url, connection_class=AsyncCountingConnection, **client_options())
     loop.closers.append(client.aclose)
-    comparisons = [*_hits(ctx, loop, client), *_limiters(ctx, loop, client)]
+    comparisons = [
+        *_hits(ctx, loop, client),
+        *_spread_hits(ctx, loop, client),
+        *_limiters(ctx, loop, client),
+    ]
     return [*comparisons, _near_cache(ctx, loop, client), _lock(ctx, loop, client)]

@@ -1,4 +1,4 @@
-"""The asyncio wire path: the lean command path, its lane, hiredis packing, the read watch.
+"""The asyncio wire path: the lean command path, the pool, hiredis packing, the read watch.
 
 Real Valkey throughout (fakeredis never reaches these paths). A paused server
 (``CLIENT PAUSE``) makes replies wait; the bounds asserted are several times the
@@ -75,15 +75,15 @@ def test_a_value_redis_py_refuses_is_refused_the_same_way(valkey_server: Any, ba
         conn.pack_command("SET", "k", bad)
 
 
-# -- the lean path and its lane --------------------------------------------------------
+# -- the lean path and the pool --------------------------------------------------------
 
 
-def test_helpers_share_one_lane_connection_and_aclose_closes_it(
+def test_sequential_helper_calls_share_one_connection_and_aclose_closes_it(
     valkey_server: Any, real_client: redis.Redis, aio_loop: asyncio.Runner
 ) -> None:
     """Sequential helper calls use one connection; aclose() leaves none open on the server."""
-    client = aio.connect(valkey_server.url, client_name="lane-test")
-    cache = aio.Cache(client, namespace="lane", ttl=60)
+    client = aio.connect(valkey_server.url, client_name="pool-test")
+    cache = aio.Cache(client, namespace="pooled", ttl=60)
 
     async def main() -> list[Any]:
         await cache.set("k", {"n": 1})
@@ -94,20 +94,20 @@ def test_helpers_share_one_lane_connection_and_aclose_closes_it(
     got = aio_loop.run(main())
     assert got[:50] == [{"n": 1}] * 50
     assert got[50].allowed
-    assert _connections(real_client, "lane-test") == 1
+    assert _connections(real_client, "pool-test") == 1
     aio_loop.run(client.aclose())
     deadline = time.monotonic() + 10
-    while _connections(real_client, "lane-test") and time.monotonic() < deadline:
+    while _connections(real_client, "pool-test") and time.monotonic() < deadline:
         time.sleep(0.02)  # the server notices a closed socket on its next event loop turn
-    assert _connections(real_client, "lane-test") == 0
+    assert _connections(real_client, "pool-test") == 0
 
 
-def test_concurrent_calls_beyond_the_lane_use_the_pool(
+def test_a_burst_of_tasks_on_distinct_keys_queues_for_connections(
     valkey_server: Any, aio_loop: asyncio.Runner
 ) -> None:
     """1,000 tasks on 1,000 keys at once: each gets its value (the pool queues, none fails)."""
     client = aio.connect(valkey_server.url)
-    cache = aio.Cache(client, namespace="lanes", ttl=60)
+    cache = aio.Cache(client, namespace="burst", ttl=60)
 
     async def main() -> list[Any]:
         await cache.set_many({i: {"i": i} for i in range(1000)})
@@ -120,27 +120,35 @@ def test_concurrent_calls_beyond_the_lane_use_the_pool(
         aio_loop.run(client.aclose())
 
 
-def test_a_bounded_pool_lends_no_lane(
-    valkey_server: Any, aio_loop: asyncio.Runner, monkeypatch: pytest.MonkeyPatch
+def test_a_small_pool_queues_tasks_and_never_opens_more(
+    valkey_server: Any, real_client: redis.Redis, aio_loop: asyncio.Runner
 ) -> None:
-    """A pool made smaller than redis.asyncio's default keeps every connection for its users."""
-    client = aio.connect(valkey_server.url, max_connections=4)
-    taken: list[Any] = []
-    original = _lean._lane
-    monkeypatch.setattr(_lean, "_lane", lambda pool: taken.append(original(pool)) or taken[-1])
+    """max_connections=2, 50 tasks on 50 keys: all answered, never a third connection."""
+    client = aio.connect(valkey_server.url, max_connections=2, client_name="small-pool")
+    cache = aio.Cache(client, namespace="small", ttl=60)
+    most = 0
 
-    async def main() -> Any:
-        cache = aio.Cache(client, namespace="bounded", ttl=60)
-        await cache.set("k", 1)
-        await aio.GCRA(client, limit=5, window=1).hit("u")
-        return await cache.get("k")
+    async def watcher(stop: asyncio.Event) -> None:
+        nonlocal most
+        while not stop.is_set():
+            most = max(most, _connections(real_client, "small-pool"))
+            await asyncio.sleep(0.005)
+
+    async def main() -> list[Any]:
+        await cache.set_many({i: i for i in range(50)})
+        stop = asyncio.Event()
+        watching = asyncio.create_task(watcher(stop))
+        got = await asyncio.gather(*(cache.get(i) for i in range(50)))
+        stop.set()
+        await watching
+        return got
 
     try:
-        assert aio_loop.run(main()) == 1
+        assert aio_loop.run(main()) == list(range(50))
     finally:
         aio_loop.run(client.aclose())
-    assert taken
-    assert all(lane is None for lane in taken)
+    assert cache.stats.errors == 0
+    assert 1 <= most <= 2
 
 
 def test_a_single_connection_client_keeps_its_connection(

@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, NoScriptError, RedisError, ResponseError
 
-from valkey_redis.aio._lean import command, give_back, take
+from valkey_redis.aio._lean import command
 from valkey_redis.core import flow as fx
 from valkey_redis.core.scripts import Script
 from valkey_redis.core.send import OUTAGE, REDIRECTS, queued, redirect_error
@@ -76,14 +76,11 @@ async def _command_once(client: Any, effect: fx.Command) -> Any:
         else client
     )
     pool = getattr(node, "connection_pool", None)  # a Redis has a pool; a ClusterNode not
-    conn = await take(pool) if pool is not None else node.acquire_connection()
+    conn = await pool.get_connection() if pool is not None else node.acquire_connection()
     try:
         return await _send_on(conn, node.parse_response, effect.args, False)
     finally:
-        if pool is None:
-            node.release(conn)
-        elif (returning := give_back(pool, conn)) is not None:
-            await returning
+        await pool.release(conn) if pool is not None else node.release(conn)
 
 
 def _pipeline(client: Any, effect: fx.Pipeline) -> Awaitable[Any]:
@@ -178,7 +175,7 @@ async def _send_on(conn: Any, parse: Any, command: tuple[Any, ...], asking: bool
 async def _eval_on(node: Any, script: Script, evalsha: tuple[Any, ...], *, asking: bool) -> Any:
     """Run the script on one server (a ``Redis``) or cluster node, outside any retry loop."""
     pool = getattr(node, "connection_pool", None)  # a Redis has a pool; a ClusterNode not
-    conn = await take(pool) if pool is not None else node.acquire_connection()
+    conn = await pool.get_connection() if pool is not None else node.acquire_connection()
     try:
         try:
             return await _send_on(conn, node.parse_response, evalsha, asking)
@@ -187,10 +184,7 @@ async def _eval_on(node: Any, script: Script, evalsha: tuple[Any, ...], *, askin
                 conn, node.parse_response, ("EVAL", script.text, *evalsha[2:]), asking
             )
     finally:
-        if pool is None:
-            node.release(conn)
-        elif (returning := give_back(pool, conn)) is not None:
-            await returning
+        await pool.release(conn) if pool is not None else node.release(conn)
 
 
 async def _once(client: Any, script: Script, evalsha: tuple[Any, ...], key: str) -> Any:

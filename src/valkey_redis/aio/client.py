@@ -32,6 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from valkey_redis.aio._guard import AsyncBudgetRetry, aguarded, aper_server
+from valkey_redis.aio._pool import TaskPool
 from valkey_redis.breaker import CircuitBreaker
 from valkey_redis.client import BACKOFF, CALL_TIMEOUT, server_name, settings
 
@@ -94,7 +95,7 @@ def connect(
     # A blocking pool: a task that finds every connection in use waits for one (for
     # at most the call budget) instead of failing at once with MaxConnectionsError.
     kwargs.setdefault("max_connections", POOL_SIZE)
-    pool = redis.asyncio.BlockingConnectionPool.from_url(target, timeout=budget, **kwargs)
+    pool = TaskPool.from_url(target, timeout=budget, **kwargs)
     if breaker is not False:
         pool.connection_kwargs["breaker"] = (
             breaker if isinstance(breaker, CircuitBreaker) else CircuitBreaker(server_name(pool))
