@@ -98,3 +98,30 @@ def test_a_small_pool_lends_no_lane(valkey_server: Any) -> None:
     assert cache.get("k") == 1
     assert client.connection_pool not in _lean._LANES
     client.close()
+
+
+@pytest.mark.parametrize("failures", [0, 1, 2])
+def test_a_failed_first_attempt_gets_exactly_redis_pys_retries(
+    valkey_server: Any, monkeypatch: pytest.MonkeyPatch, failures: int
+) -> None:
+    """retries=1: no failure, 1 attempt; one, a retry answers; two, raised after 2 attempts."""
+    client = connect(valkey_server.url, retries=1)
+    client.set("lean-retry", "v")
+    attempts: list[int] = []
+    real = _lean._attempt
+
+    def flaky(*args: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) <= failures:
+            raise redis.exceptions.ConnectionError("cut")
+        return real(*args)
+
+    monkeypatch.setattr(_lean, "_attempt", flaky)
+    if failures < 2:
+        assert _lean.command(client, "GET", "lean-retry") == "v"
+        assert len(attempts) == failures + 1
+    else:
+        with pytest.raises(redis.exceptions.ConnectionError):
+            _lean.command(client, "GET", "lean-retry")
+        assert len(attempts) == 2  # the first, and the one retry
+    client.close()

@@ -30,6 +30,7 @@ import os
 import threading
 import time
 import weakref
+from functools import partial
 from typing import Any
 
 import redis
@@ -37,7 +38,7 @@ from redis.exceptions import RedisError
 from redis.observability import recorder
 
 from valkey_redis._guard import BudgetRetry
-from valkey_redis.core.guard import CALL_DEADLINE, open_budget
+from valkey_redis.core.guard import lean_retry, rest_of_budget
 
 __all__ = ["command", "give_back", "take"]
 
@@ -62,35 +63,24 @@ _LANES_LOCK = threading.Lock()
 
 def command(client: Any, *args: Any, **options: Any) -> Any:
     """``client.execute_command(*args, **options)``: the same reply, errors and retries."""
-    pool = getattr(client, "connection_pool", None)
-    retry = None if pool is None else pool.connection_kwargs.get("retry")
-    if (
-        type(retry) is not BudgetRetry
-        or type(client).execute_command is not _EXECUTE
-        or "execute_command" in client.__dict__  # patched on the instance (a test's fake)
-        or client.connection is not None  # a single-connection client
-        or recorder._get_or_create_collector() is not None  # metrics on: their path
-    ):
+    retry = lean_retry(client, BudgetRetry, _EXECUTE, recorder._get_or_create_collector)
+    if retry is None:
         return client.execute_command(*args, **options)
-    started = time.monotonic()
+    started, pool = time.monotonic(), client.connection_pool
     conn, lane = take(pool)
     try:
-        try:
-            return _attempt(client, conn, args, options)
-        except retry.errors as error:
-            # redis-py's retry loop from its second attempt on, in what is left of the budget.
-            token = open_budget(retry.budget - (time.monotonic() - started))
-            try:
-                return retry.attempts(
-                    lambda: _attempt(client, conn, args, options),
-                    lambda error, count: conn.disconnect(error=error, failure_count=count),
-                    with_failure_count=True,
-                    failed=error,
-                )
-            finally:
-                CALL_DEADLINE.reset(token)
+        return _attempt(client, conn, args, options)
+    except retry.errors as error:  # redis-py's retry loop from its second attempt on
+        with rest_of_budget(retry, started):
+            again = partial(_attempt, client, conn, args, options)
+            return retry.attempts(again, _dropper(conn), with_failure_count=True, failed=error)
     finally:
         give_back(pool, conn, lane)
+
+
+def _dropper(conn: Any) -> Any:
+    """redis-py's ``fail`` hook between attempts: drop the connection."""
+    return lambda error, count: conn.disconnect(error=error, failure_count=count)
 
 
 def take(pool: Any) -> tuple[Any, _Lane | None]:

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, cast
 
 import redis.asyncio
 from redis.asyncio.observability import recorder
 
 from valkey_redis.aio._guard import AsyncBudgetRetry
-from valkey_redis.core.guard import CALL_DEADLINE, open_budget
+from valkey_redis.core.guard import lean_retry, rest_of_budget
 
 __all__ = ["command"]
 
@@ -41,39 +42,25 @@ _EXECUTE = redis.asyncio.Redis.execute_command
 
 def command(client: Any, *args: Any, **options: Any) -> Awaitable[Any]:
     """``client.execute_command(*args, **options)``: the same reply, errors and retries."""
-    pool = getattr(client, "connection_pool", None)
-    retry = None if pool is None else pool.connection_kwargs.get("retry")
-    if (
-        type(retry) is not AsyncBudgetRetry
-        or type(client).execute_command is not _EXECUTE
-        or "execute_command" in client.__dict__  # patched on the instance (a test's fake)
-        or client.single_connection_client
-        or recorder._get_or_create_collector() is not None  # metrics on: their path
-    ):
+    retry = lean_retry(client, AsyncBudgetRetry, _EXECUTE, recorder._get_or_create_collector)
+    if retry is None:
         return cast(Awaitable[Any], client.execute_command(*args, **options))
-    return _lean(client, pool, retry, args, options)
+    return _lean(client, retry, args, options)
 
 
-async def _lean(
-    client: Any, pool: Any, retry: AsyncBudgetRetry, args: tuple[Any, ...], options: Any
-) -> Any:
-    started = time.monotonic()
+async def _lean(client: Any, retry: AsyncBudgetRetry, args: tuple[Any, ...], options: Any) -> Any:
+    started, pool = time.monotonic(), client.connection_pool
     conn = await pool.get_connection()
     try:
-        try:
-            return await _attempt(client, conn, args, options)
-        except retry.errors as error:
-            # redis-py's retry loop from its second attempt on, in what is left of the budget.
-            token = open_budget(retry.budget - (time.monotonic() - started))
-            try:
-                return await retry.attempts(
-                    lambda: _attempt(client, conn, args, options),
-                    lambda error, count: conn.disconnect(error=error, failure_count=count),
-                    with_failure_count=True,
-                    failed=error,
-                )
-            finally:
-                CALL_DEADLINE.reset(token)
+        return await _attempt(client, conn, args, options)
+    except retry.errors as error:  # redis-py's retry loop from its second attempt on
+        with rest_of_budget(retry, started):
+            return await retry.attempts(
+                partial(_attempt, client, conn, args, options),
+                lambda error, count: conn.disconnect(error=error, failure_count=count),
+                with_failure_count=True,
+                failed=error,
+            )
     finally:
         await pool.release(conn)
 

@@ -38,7 +38,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from valkey_redis.breaker import CircuitBreaker, CircuitOpenError
 
-__all__ = ["CALL_DEADLINE", "Budget", "Exchange", "Tries", "block_seconds", "open_budget"]
+__all__ = [
+    "CALL_DEADLINE",
+    "Budget",
+    "Exchange",
+    "Tries",
+    "block_seconds",
+    "lean_retry",
+    "open_budget",
+    "rest_of_budget",
+]
 
 #: The monotonic time by which the current call must be done; None outside a call.
 CALL_DEADLINE: ContextVar[float | None] = ContextVar("valkey_redis_deadline", default=None)
@@ -73,6 +82,34 @@ class Budget:
         if self._token is not None:
             CALL_DEADLINE.reset(self._token)
             self._token = None
+
+
+def lean_retry(client: Any, kind: type, execute: Any, metrics: Any) -> Any:
+    """The budgeted retry of ``client`` if a command may skip ``execute_command``, else None.
+
+    Both faces' lean paths (:mod:`valkey_redis._lean`, :mod:`valkey_redis.aio._lean`)
+    ask this: only a client of ``connect()`` / ``aio.connect()`` (a retry of class
+    ``kind``), whose ``execute_command`` is redis-py's own (``execute``) and not
+    patched on the instance, with no single connection and redis-py's metrics off
+    (``metrics()`` returns None) may take it.
+    """
+    pool = getattr(client, "connection_pool", None)
+    retry = None if pool is None else pool.connection_kwargs.get("retry")
+    if (
+        type(retry) is not kind
+        or type(client).execute_command is not execute
+        or "execute_command" in client.__dict__  # patched on the instance (a test's fake)
+        or client.connection is not None  # a single-connection client (sync)
+        or getattr(client, "single_connection_client", False)  # one (asyncio)
+        or metrics() is not None
+    ):
+        return None
+    return retry
+
+
+def rest_of_budget(retry: Any, started: float) -> Budget:
+    """The budget left to a call that started at ``started`` (monotonic) under ``retry``."""
+    return Budget(retry.budget - (time.monotonic() - started))
 
 
 class Tries:
