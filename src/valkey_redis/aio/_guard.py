@@ -90,7 +90,7 @@ class AsyncBudgetRetry(Retry):
         """The attempts of one call inside the current budget; ``failed``: the first one's error.
 
         A caller that made the first attempt itself (the runner's lean path, see
-        :func:`valkey_redis.aio._run.command`) hands its error in: the attempts
+        :func:`valkey_redis.aio._lean.command`) hands its error in: the attempts
         and pauses that follow are the ones ``call_with_retry`` would have made.
         """
         tries = None
@@ -229,7 +229,7 @@ class _AsyncGuard(Exchange):
         return queued > low or queued + size > high
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        """redis.asyncio's read, bounded by the loop's read watch (see :mod:`.._watch`).
+        """redis.asyncio's read, bounded by the loop's read watch (:mod:`valkey_redis.aio._watch`).
 
         A plain read (every command's reply) goes straight to the parser, with
         redis.asyncio's outcomes: a dropped connection on any error, its error
