@@ -183,18 +183,18 @@ class _AsyncGuard(Exchange):
                 await self.connect_check_health(check_health=False)
             if check_health:
                 await self.check_health()
-            self.socket_timeout = None  # redis.asyncio then writes without wait_for
-            try:
-                if not self._direct_write or self._write_may_wait(command):
+            if self._direct_write and not self._write_may_wait(command):
+                await self._write(command)  # into the transport's buffer: nothing to wait for
+            else:
+                self.socket_timeout = None  # redis.asyncio then writes without wait_for
+                try:
                     async with asyncio.timeout(timeout or None):
                         await super().send_packed_command(command, False)  # type: ignore[misc]
-                else:
-                    await self._write(command)
-            except TimeoutError:  # ours: redis.asyncio turns its own into RedisTimeoutError
-                msg = "Timeout writing to socket"
-                raise RedisTimeoutError(msg) from None
-            finally:
-                self.socket_timeout = timeout
+                except TimeoutError:  # ours: redis.asyncio turns its own into RedisTimeoutError
+                    msg = "Timeout writing to socket"
+                    raise RedisTimeoutError(msg) from None
+                finally:
+                    self.socket_timeout = timeout
         except _NETWORK as exc:
             self.breaker.record_failure(exc)
             raise

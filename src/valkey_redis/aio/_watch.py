@@ -56,10 +56,9 @@ class ReadWatch:
         if deadline < self._timer_at:
             self._arm(deadline)
 
-    def stop(self, reader: object) -> bool:
-        """The read of ``reader`` ended; True if its deadline had passed (its task cancelled)."""
-        read = self._reads.pop(reader, None)
-        return read is not None and read.fired
+    def stop(self, reader: object) -> None:
+        """The read of ``reader`` ended (a no-op after :meth:`expired` took it)."""
+        self._reads.pop(reader, None)
 
     def expired(self, reader: object) -> bool:
         """Call on a ``CancelledError`` of ``reader``'s read: True if it is the deadline's.
