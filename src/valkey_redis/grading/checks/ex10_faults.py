@@ -290,6 +290,8 @@ def _listen_waits(ctx: Ctx) -> None:
         time.sleep(1.0)  # a measurement over a window, not a synchronisation
         rate = (wire.reads - start) / (time.monotonic() - began)
         ctx.called("(nothing is published for 1 s; the grader counts the listener's reads)")
+        # A read that timed out with nothing (None) must not end the loop or crash it.
+        lab.listener_died("the listener to keep running while nothing is published")
     ctx.expect(
         rate <= MAX_READS_PER_SECOND,
         f"at most {MAX_READS_PER_SECOND} reads a second while nothing comes (wait on the"
